@@ -1,0 +1,1 @@
+"""Pure values and rules: no database, files, environment, clock or randomness."""

@@ -1,0 +1,86 @@
+"""Every user or operating error is a typed exception under one root.
+
+Each error carries a stable ``code`` (shared by the CLI, the JSON error shape
+and the docs) and an ``exit_code`` from :class:`ExitCode`.  Programmer errors
+are assertions and are not listed here.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import Any
+
+
+class ExitCode(IntEnum):
+    """Process exit codes, the same for every command."""
+
+    OK = 0
+    REFUSED = 1  # refused by the ledger's rules: limit, unbalanced, not authorised, conflict…
+    USAGE = 2  # malformed input: amounts, handles, options, files
+    INTEGRITY = 3  # the ledger, a key file, a checkpoint or a proof is not what it claims
+    NOT_FOUND = 4  # an unknown member, account, collective, transfer, …
+
+
+class MutualCreditError(Exception):
+    """Root of every error a user or operator can cause."""
+
+    code: str = "error"
+    exit_code: ExitCode = ExitCode.REFUSED
+
+    def __init__(self, message: str, *, code: str | None = None, **data: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.data = data
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class Refused(MutualCreditError):
+    """The ledger's rules refuse the operation (exit 1)."""
+
+    code = "refused"
+    exit_code = ExitCode.REFUSED
+
+
+class UsageError(MutualCreditError):
+    """Input that is malformed before any rule is consulted (exit 2)."""
+
+    code = "usage"
+    exit_code = ExitCode.USAGE
+
+
+class IntegrityProblem(MutualCreditError):
+    """Stored data, a key file or a signed document failed a check (exit 3)."""
+
+    code = "integrity"
+    exit_code = ExitCode.INTEGRITY
+
+
+class NotFound(MutualCreditError):
+    """Something named does not exist (exit 4)."""
+
+    code = "not_found"
+    exit_code = ExitCode.NOT_FOUND
+
+
+class InvalidAmount(UsageError):
+    code = "invalid_amount"
+
+
+class InvalidName(UsageError):
+    code = "invalid_name"
+
+
+class InvalidText(UsageError):
+    code = "invalid_text"
+
+
+class InvalidDuration(UsageError):
+    code = "invalid_duration"
+
+
+class InvalidDate(UsageError):
+    code = "invalid_date"

@@ -1,0 +1,70 @@
+"""Credit limits and availability.
+
+``balance`` is the sum of posted postings; pending holds do not change it.
+A transfer is refused if, counting pending debits, an account would go below
+its lower limit, or, counting pending credits, above its upper limit.  So the
+worst case low is ``balance - pending_debits - debit`` and the worst case high
+``balance + pending_credits + credit``.  Incoming holds never raise spending
+power: ``available = balance - pending_debits - limit_lower``.
+A limit of ``None`` means no limit on that side.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mutualcredit.domain.amounts import format_amount
+from mutualcredit.domain.errors import Refused
+
+
+class CreditLimitExceeded(Refused):
+    code = "limit_lower_exceeded"
+
+
+class UpperLimitExceeded(Refused):
+    code = "limit_upper_exceeded"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccountState:
+    name: str
+    currency: str
+    scale: int
+    balance: int
+    pending_debits: int
+    pending_credits: int
+    limit_lower: int | None
+    limit_upper: int | None
+
+    @property
+    def available(self) -> int | None:
+        if self.limit_lower is None:
+            return None
+        return self.balance - self.pending_debits - self.limit_lower
+
+
+def check_limits(state: AccountState, *, amount: int) -> None:
+    """Check one account's movement by ``amount`` (negative: debit), holds included."""
+    def shown(minor: int) -> str:
+        return f"{format_amount(minor, state.scale)} {state.currency}"
+
+    if amount < 0 and state.limit_lower is not None:
+        low = state.balance - state.pending_debits + amount
+        if low < state.limit_lower:
+            held = f" (counting {shown(state.pending_debits)} on hold)" if state.pending_debits else ""
+            raise CreditLimitExceeded(
+                f"{state.name} would reach {shown(low)}{held}; limit is {shown(state.limit_lower)}",
+                account=state.name,
+                would_reach=low,
+                limit=state.limit_lower,
+            )
+    if amount > 0 and state.limit_upper is not None:
+        high = state.balance + state.pending_credits + amount
+        if high > state.limit_upper:
+            raise UpperLimitExceeded(
+                f"{state.name} would reach {shown(high)}; upper limit is "
+                f"{shown(state.limit_upper)}",
+                account=state.name,
+                would_reach=high,
+                limit=state.limit_upper,
+            )

@@ -1,0 +1,66 @@
+"""Names and free text.
+
+Handles of members and slugs of collectives and resources are
+``[a-z0-9][a-z0-9._-]{0,31}``.  Account names are colon-separated segments of
+the same alphabet (``collectives:cubo:cash:bilheteria``).  Display names and
+memos are free text, stored and shown faithfully, but control characters are
+refused so that nothing can rewrite a terminal or forge a line of output.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from mutualcredit.domain.errors import InvalidName, InvalidText
+
+HANDLE_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,31}$")
+ACCOUNT_SEGMENTS_MAX = 8
+MEMO_LENGTH_MAX = 500
+DISPLAY_NAME_LENGTH_MAX = 120
+IDEMPOTENCY_KEY_LENGTH_MAX = 200
+
+
+def validate_handle(text: str, *, what: str = "handle") -> str:
+    if not HANDLE_RE.match(text):
+        raise InvalidName(
+            f"{what} {text!r} is not valid: use 1 to 32 characters from a-z, 0-9, '.', '_' "
+            "and '-', starting with a letter or digit",
+            text=text,
+        )
+    return text
+
+
+def validate_account_name(text: str) -> str:
+    segments = text.split(":")
+    if len(segments) < 2 or len(segments) > ACCOUNT_SEGMENTS_MAX or not all(
+        HANDLE_RE.match(segment) for segment in segments
+    ):
+        raise InvalidName(
+            f"account name {text!r} is not valid: use 2 to {ACCOUNT_SEGMENTS_MAX} segments "
+            "joined by ':', each 1 to 32 characters from a-z, 0-9, '.', '_' and '-' "
+            "(e.g. collectives:cubo:cash:bilheteria)",
+            text=text,
+        )
+    return text
+
+
+def validate_text(text: str, *, what: str, length_max: int = MEMO_LENGTH_MAX) -> str:
+    """Accept any printable Unicode text; refuse control characters and overlong text."""
+    if len(text) > length_max:
+        raise InvalidText(f"{what} is {len(text)} characters long; at most {length_max}")
+    for position, char in enumerate(text, start=1):
+        if unicodedata.category(char) == "Cc":
+            raise InvalidText(
+                f"{what} contains a control character (U+{ord(char):04X}) at position "
+                f"{position}; control characters are not allowed"
+            )
+    return text
+
+
+def validate_idempotency_key(text: str) -> str:
+    if not text or len(text) > IDEMPOTENCY_KEY_LENGTH_MAX or not text.isprintable():
+        raise InvalidText(
+            f"idempotency key must be 1 to {IDEMPOTENCY_KEY_LENGTH_MAX} printable characters"
+        )
+    return text

@@ -1,0 +1,161 @@
+"""Transfers: balanced sets of postings, and their signed bodies.
+
+A posting moves a signed integer amount of one currency into (positive, a
+credit) or out of (negative, a debit) one account — the sign convention of
+hledger and beancount.  A transfer is balanced when, in each currency, its
+postings sum to exactly zero.
+
+A transfer's *body* is the document its author signs: network, kind, author,
+idempotency key, postings (amounts as decimal strings), memo, references,
+metadata and creation time.  Its *content* — what idempotency compares — is the
+body without its creation time, so a retry made later with the same key and
+the same content is recognised as the same transfer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from mutualcredit.domain.amounts import AMOUNT_MAX, format_amount
+from mutualcredit.domain.canonical import TAG_TRANSFER, canonical_bytes, canonical_json
+from mutualcredit.domain.errors import Refused, UsageError
+from mutualcredit.domain.names import MEMO_LENGTH_MAX, validate_text
+
+POSTINGS_PER_TRANSFER_MAX = 64
+TRANSFERS_PER_BATCH_MAX = 100_000
+
+KINDS = (
+    "payment",  # a member or collective pays another
+    "hold",  # a pending transfer that reserves amounts (bookings)
+    "post_hold",  # posts a hold in full or in part
+    "void_hold",  # releases a hold
+    "expire_hold",  # releases a hold past its expiry
+    "reversal",  # undoes a posted transfer
+    "import",  # a row of festival income
+    "settlement",  # nets positions between collectives
+    "fee",  # a cancellation fee
+    "issuance",  # cards issued by a collective's fund
+)
+HOLD_RESOLUTIONS = ("post_hold", "void_hold", "expire_hold")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Posting:
+    account: str
+    currency: str
+    amount: int  # signed minor units: negative is a debit, positive a credit
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TransferDraft:
+    """Everything the author signs, before the ledger assigns an id."""
+
+    network: str
+    kind: str
+    author: str
+    key: str  # idempotency key, scoped to the author
+    postings: tuple[Posting, ...]
+    created_at: str  # ISO 8601 UTC, e.g. 2026-11-27T13:00:00.000000Z
+    memo: str = ""
+    refs: Mapping[str, int] = field(default_factory=dict)  # reverses, hold, request, booking
+    meta: Mapping[str, Any] = field(default_factory=dict)  # hours, reason, force, source, …
+    expires_at: str | None = None  # holds only
+
+
+class Unbalanced(Refused):
+    code = "unbalanced"
+
+
+class MalformedTransfer(UsageError):
+    code = "malformed_transfer"
+
+
+def check_draft(draft: TransferDraft) -> None:
+    """The pure checks, in order: kind, shape, amounts, balance per currency, memo."""
+    if draft.kind not in KINDS:
+        raise MalformedTransfer(f"transfer kind {draft.kind!r} is not one of {', '.join(KINDS)}")
+    void_like = draft.kind in ("void_hold", "expire_hold")
+    if void_like != (not draft.postings):
+        raise MalformedTransfer(f"a {draft.kind} transfer has the wrong number of postings")
+    if len(draft.postings) > POSTINGS_PER_TRANSFER_MAX:
+        raise MalformedTransfer(
+            f"a transfer has at most {POSTINGS_PER_TRANSFER_MAX} postings; "
+            f"this one has {len(draft.postings)}"
+        )
+    seen: set[str] = set()
+    for posting in draft.postings:
+        amount = posting.amount
+        if not isinstance(amount, int) or isinstance(amount, bool):
+            raise MalformedTransfer(f"posting amount for {posting.account} is not an integer")
+        if amount == 0 or abs(amount) > AMOUNT_MAX:
+            raise MalformedTransfer(
+                f"posting amount for {posting.account} must be a non-zero integer of at most "
+                f"{AMOUNT_MAX} minor units"
+            )
+        if posting.account in seen:
+            raise MalformedTransfer(f"account {posting.account} appears twice in one transfer")
+        seen.add(posting.account)
+    check_balanced(draft.postings)
+    validate_text(draft.memo, what="memo", length_max=MEMO_LENGTH_MAX)
+
+
+def check_balanced(postings: tuple[Posting, ...]) -> None:
+    totals: dict[str, int] = defaultdict(int)
+    for posting in postings:
+        totals[posting.currency] += posting.amount
+    for currency, total in sorted(totals.items()):
+        if total != 0:
+            raise Unbalanced(
+                f"postings in {currency} sum to {total:+d} minor units; each currency must sum "
+                "to zero",
+                currency=currency,
+                total=total,
+            )
+
+
+def body_document(draft: TransferDraft, scales: Mapping[str, int]) -> dict[str, Any]:
+    """The signed document: amounts as decimal strings with the currency's scale."""
+    document: dict[str, Any] = {
+        "network": draft.network,
+        "kind": draft.kind,
+        "author": draft.author,
+        "key": draft.key,
+        "postings": [
+            {
+                "account": posting.account,
+                "currency": posting.currency,
+                "amount": format_amount(posting.amount, scales[posting.currency]),
+            }
+            for posting in draft.postings
+        ],
+        "memo": draft.memo,
+        "refs": dict(draft.refs),
+        "meta": dict(draft.meta),
+        "created_at": draft.created_at,
+    }
+    if draft.expires_at is not None:
+        document["expires_at"] = draft.expires_at
+    return document
+
+
+def body_bytes(document: Mapping[str, Any]) -> bytes:
+    return canonical_bytes(TAG_TRANSFER, document)
+
+
+def content_hash(document: Mapping[str, Any]) -> str:
+    """What idempotency compares: the body without its creation time."""
+    content = {key: value for key, value in document.items() if key != "created_at"}
+    return hashlib.sha256(canonical_json(content)).hexdigest()
+
+
+def batch_bytes(*, network: str, author: str, body_hashes: list[str]) -> bytes:
+    """What one batch signature covers: every transfer's body hash, in order."""
+    from mutualcredit.domain.canonical import TAG_BATCH
+
+    return canonical_bytes(
+        TAG_BATCH, {"network": network, "author": author, "transfers": body_hashes}
+    )

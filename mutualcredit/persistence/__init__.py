@@ -1,0 +1,1 @@
+"""Tables, engines and migrations.  Domain values are mapped here, at the boundary."""

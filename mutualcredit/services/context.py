@@ -1,0 +1,169 @@
+"""Opening a ledger, and running a write as one retried database transaction.
+
+:class:`Ledger` is what every service takes: the engine, the network's fixed
+facts (id, name, card, time zone, defaults) and its currencies.  A write is a
+function of a connection run by :meth:`Ledger.write`, which begins the
+transaction the right way for the database (SQLite: ``BEGIN IMMEDIATE``) and
+retries it on serialization failures, deadlocks, lock timeouts and a busy
+SQLite file — the same function with the same idempotency key, so a valid
+payment under contention is delayed, never refused.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import TypeVar
+
+from sqlalchemy import text
+from sqlalchemy.engine import URL, Connection, Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from mutualcredit.domain.amounts import Currency
+from mutualcredit.domain.errors import IntegrityProblem, MutualCreditError, NotFound
+from mutualcredit.persistence import schema
+from mutualcredit.persistence.engine import WRITE, database_url, describe, make_engine
+
+T = TypeVar("T")
+WRITE_ATTEMPTS_MAX = 50
+RETRYABLE_SQLSTATES = {"40001", "40P01", "55P03"}  # serialization, deadlock, lock timeout
+
+
+class DatabaseUnavailable(MutualCreditError):
+    code = "database_unavailable"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NetworkInfo:
+    id: str
+    name: str
+    card: str
+    timezone: str
+    admin: str
+    member_limit_lower: int
+    clearing_limit: int
+    created_at: str
+
+
+def data_home() -> Path:
+    """Where key files (and the default ledger) live: ``MUTUALCREDIT_HOME`` or the platform's."""
+    home = os.environ.get("MUTUALCREDIT_HOME")
+    if home:
+        return Path(home).expanduser()
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("mutualcredit", appauthor=False))
+
+
+def default_database() -> str:
+    return str(data_home() / "ledger.db")
+
+
+class Ledger:
+    """An open ledger: engine, network facts and currencies."""
+
+    def __init__(self, engine: Engine, url: URL, network: NetworkInfo,
+                 currencies: dict[str, Currency]) -> None:
+        self.engine = engine
+        self.url = url
+        self.network = network
+        self.currencies = currencies
+
+    @property
+    def card(self) -> Currency:
+        return self.currencies[self.network.card]
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    def currency(self, code: str) -> Currency:
+        try:
+            return self.currencies[code]
+        except KeyError:
+            raise NotFound(f"currency {code} does not exist", code="currency_not_found") from None
+
+    def scales(self) -> dict[str, int]:
+        return {code: currency.scale for code, currency in self.currencies.items()}
+
+    def reload_currencies(self) -> None:
+        with self.engine.connect() as connection:
+            self.currencies = load_currencies(connection)
+
+    def write(self, work: Callable[[Connection], T]) -> T:
+        return run_write(self.engine, work)
+
+    def read(self) -> Connection:
+        return self.engine.connect()
+
+    @classmethod
+    def open(cls, target: str) -> Ledger:
+        url = database_url(target)
+        if url.get_backend_name() == "sqlite" and not Path(str(url.database)).exists():
+            raise NotFound(
+                f"no ledger at {describe(url)}; create one with 'mutualcredit init' "
+                "or choose another with --db",
+                code="ledger_not_found",
+            )
+        engine = make_engine(url)
+        guard_connect(engine, url)
+        schema.check(engine, where=describe(url))
+        return cls.from_engine(engine, url)
+
+    @classmethod
+    def from_engine(cls, engine: Engine, url: URL) -> Ledger:
+        with engine.connect() as connection:
+            row = connection.execute(text(
+                "SELECT id, name, card, timezone, admin, member_limit_lower, clearing_limit, "
+                "created_at FROM network")).one_or_none()
+            if row is None:
+                raise IntegrityProblem(f"{describe(url)} has no network record",
+                                       code="not_a_ledger")
+            currencies = load_currencies(connection)
+        return cls(engine, url, NetworkInfo(**row._asdict()), currencies)
+
+
+def load_currencies(connection: Connection) -> dict[str, Currency]:
+    rows = connection.execute(text("SELECT code, scale, rate FROM currency"))
+    return {code: Currency(code=code, scale=scale, rate=Fraction(rate)) for code, scale, rate in rows}
+
+
+def guard_connect(engine: Engine, url: URL) -> None:
+    """Turn a server that cannot be reached or refuses us into one clear error."""
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except DBAPIError as error:
+        reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+        if "file is not a database" in reason:
+            raise schema.NotALedger(f"{describe(url)} is not a mutualcredit ledger") from None
+        raise DatabaseUnavailable(f"cannot use the database {describe(url)}: {reason}") from None
+
+
+def run_write(engine: Engine, work: Callable[[Connection], T]) -> T:
+    for attempt in range(1, WRITE_ATTEMPTS_MAX + 1):
+        try:
+            with engine.connect() as connection:
+                connection.execution_options(**WRITE)
+                with connection.begin():
+                    return work(connection)
+        except DBAPIError as error:
+            if attempt == WRITE_ATTEMPTS_MAX or not is_retryable(error):
+                raise
+            time.sleep(min(0.2, 0.002 * 2 ** min(attempt, 7)) * random.random())
+    raise AssertionError("unreachable")
+
+
+def is_retryable(error: DBAPIError) -> bool:
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    if sqlstate in RETRYABLE_SQLSTATES:
+        return True
+    if isinstance(error, OperationalError):
+        message = str(error.orig).lower()
+        return "database is locked" in message or "database is busy" in message
+    return False

@@ -1,0 +1,593 @@
+"""The one writer of money.
+
+Every transfer — payment, booking hold and its resolution, import row,
+settlement, fee, reversal — reaches the ledger through :func:`post_signed`.
+Signatures are made and checked *before* the write lock; inside one database
+transaction it then validates, in this fixed order, with these stable codes:
+
+1. ``malformed_transfer`` / ``unbalanced`` — pure checks of the draft (kind,
+   postings non-zero integers, each currency sums to zero, memo).
+2. ``signature_invalid``, ``key_unknown``, ``key_revoked`` — the signature
+   verifies against the author's active key (checked before the lock; the key's
+   status again inside it).
+3. ``idempotency_conflict`` — the author's key was used before: with the same
+   content the original transfer is returned and nothing is written; with
+   different content the write is refused.  (This comes before the account and
+   limit checks on purpose: a retry must return the original even when the
+   accounts have moved or closed since.)
+4. ``account_not_found`` (exit 4), ``account_closed``, ``currency_mismatch``.
+5. ``not_authorised`` — the author may move money out of every debited account.
+6. ``hold_not_pending``, ``hold_not_expired``, ``already_reversed``, … — the
+   references of the kind (hold resolutions, reversals) hold.
+7. ``limit_lower_exceeded`` / ``limit_upper_exceeded`` — pending debits count
+   against the lower limit, pending credits against the upper.
+
+Then it writes the transfer, its postings, the cached totals and the chain
+event, all in the same transaction.  Batches (imports, settlements) are many
+drafts covered by one signature over their body hashes; the same checks apply
+to each, and the batch is written whole or not at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import bindparam, insert, text
+from sqlalchemy.engine import Connection
+
+from mutualcredit.domain.amounts import format_amount
+from mutualcredit.domain.errors import IntegrityProblem, NotFound, Refused, UsageError
+from mutualcredit.domain.limits import AccountState, check_limits
+from mutualcredit.domain.transfers import (
+    TRANSFERS_PER_BATCH_MAX,
+    TransferDraft,
+    batch_bytes,
+    body_bytes,
+    body_document,
+    check_draft,
+    content_hash,
+)
+from mutualcredit.persistence import models
+from mutualcredit.services.chain import append_events
+from mutualcredit.services.context import Ledger
+from mutualcredit.services.keys import Signer, verify_signature
+
+ACCOUNT_COLUMNS = (
+    "id, name, currency, owner_kind, owner, collective, kind, limit_lower, limit_upper, "
+    "posted_debits, posted_credits, pending_debits, pending_credits, status"
+)
+
+
+class SignatureInvalid(IntegrityProblem):
+    code = "signature_invalid"
+    exit_code = Refused.exit_code
+
+
+class KeyUnknown(Refused):
+    code = "key_unknown"
+
+
+class KeyRevoked(Refused):
+    code = "key_revoked"
+
+
+class IdempotencyConflict(Refused):
+    code = "idempotency_conflict"
+
+
+class AccountNotFound(NotFound):
+    code = "account_not_found"
+
+
+class AccountClosed(Refused):
+    code = "account_closed"
+
+
+class CurrencyMismatch(Refused):
+    code = "currency_mismatch"
+
+
+class NotAuthorised(Refused):
+    code = "not_authorised"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SignedTransfer:
+    draft: TransferDraft
+    document: dict[str, Any]
+    body: bytes
+    body_hash: str
+    content_hash: str
+    public_key: str
+    signature: str | None  # None inside a batch
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PostResult:
+    transfer_id: int
+    replayed: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BatchSignature:
+    kind: str
+    author: str
+    public_key: str
+    signature: str
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Account:
+    """An account row loaded inside the write transaction; totals change in memory."""
+
+    id: int
+    name: str
+    currency: str
+    owner_kind: str
+    owner: str | None
+    collective: str | None
+    kind: str
+    limit_lower: int | None
+    limit_upper: int | None
+    posted_debits: int
+    posted_credits: int
+    pending_debits: int
+    pending_credits: int
+    status: str
+    dirty: bool = False
+
+    def state(self, scale: int) -> AccountState:
+        return AccountState(
+            name=self.name, currency=self.currency, scale=scale,
+            balance=self.posted_credits - self.posted_debits,
+            pending_debits=self.pending_debits, pending_credits=self.pending_credits,
+            limit_lower=self.limit_lower, limit_upper=self.limit_upper,
+        )
+
+
+def sign(ledger: Ledger, draft: TransferDraft, signer: Signer, *, in_batch: bool = False
+         ) -> SignedTransfer:
+    """Build the canonical body of ``draft`` and sign it (unless a batch signature covers it)."""
+    assert draft.author == signer.handle, (draft.author, signer.handle)
+    assert draft.network == ledger.network.id
+    check_draft(draft)
+    try:
+        document = body_document(draft, ledger.scales())
+    except KeyError as error:
+        raise NotFound(f"currency {error.args[0]} does not exist",
+                       code="currency_not_found") from None
+    body = body_bytes(document)
+    return SignedTransfer(
+        draft=draft, document=document, body=body,
+        body_hash=hashlib.sha256(body).hexdigest(), content_hash=content_hash(document),
+        public_key=signer.public_key, signature=None if in_batch else signer.sign(body),
+    )
+
+
+def post_signed(ledger: Ledger, signed: SignedTransfer) -> PostResult:
+    """Post one signed transfer: validate, then write atomically.  The only single writer."""
+    check_draft(signed.draft)
+    assert signed.signature is not None, "a lone transfer carries its own signature"
+    if not verify_signature(signed.public_key, signed.signature, signed.body):
+        raise SignatureInvalid(f"the signature of {signed.draft.author} does not verify")
+    return ledger.write(lambda connection: _post_all(connection, ledger, [signed], None))[0]
+
+
+def post_batch(ledger: Ledger, drafts: Sequence[TransferDraft], signer: Signer, *,
+               kind: str, meta: Mapping[str, Any] | None = None) -> list[PostResult]:
+    """Post many transfers under one signature over their body hashes, all or nothing."""
+    if not drafts:
+        return []
+    if len(drafts) > TRANSFERS_PER_BATCH_MAX:
+        raise UsageError(f"a batch holds at most {TRANSFERS_PER_BATCH_MAX} transfers")
+    items = [sign(ledger, draft, signer, in_batch=True) for draft in drafts]
+    message = batch_bytes(network=ledger.network.id, author=signer.handle,
+                          body_hashes=[item.body_hash for item in items])
+    batch = BatchSignature(kind=kind, author=signer.handle, public_key=signer.public_key,
+                           signature=signer.sign(message), meta=dict(meta or {}))
+    if not verify_signature(batch.public_key, batch.signature, message):
+        raise SignatureInvalid("the batch signature does not verify")
+    return ledger.write(lambda connection: _post_all(connection, ledger, items, batch))
+
+
+def _post_all(connection: Connection, ledger: Ledger, items: Sequence[SignedTransfer],
+              batch: BatchSignature | None) -> list[PostResult]:
+    authors = {item.draft.author for item in items}
+    keys = {author: _active_key(connection, author, public_key)
+            for author, public_key in {(i.draft.author, i.public_key) for i in items}}
+    assert len(keys) == len(authors)
+    existing = _existing(connection, items)
+    results: list[PostResult | None] = [None] * len(items)
+    fresh: list[int] = []
+    seen_keys: dict[tuple[str, str], int] = {}
+    for index, item in enumerate(items):
+        found = existing.get((item.draft.author, item.draft.key))
+        if found is None:
+            duplicate = seen_keys.setdefault((item.draft.author, item.draft.key), index)
+            if duplicate != index:
+                raise IdempotencyConflict(
+                    f"idempotency key {item.draft.key!r} appears twice in one batch")
+            fresh.append(index)
+            continue
+        transfer_id, stored_hash = found
+        if stored_hash != item.content_hash:
+            raise IdempotencyConflict(
+                f"idempotency key {item.draft.key!r} of {item.draft.author} was already used "
+                f"for transfer {transfer_id} with different content",
+                transfer_id=transfer_id,
+            )
+        results[index] = PostResult(transfer_id=transfer_id, replayed=True)
+    if fresh:
+        writer = _Writer(connection, ledger, [items[i] for i in fresh], keys, batch)
+        for index, transfer_id in zip(fresh, writer.run(), strict=True):
+            results[index] = PostResult(transfer_id=transfer_id, replayed=False)
+    return [result for result in results if result is not None]
+
+
+def _active_key(connection: Connection, author: str, public_key: str) -> int:
+    row = connection.execute(
+        text("SELECT id, handle, revoked_at FROM key WHERE public_key = :public_key"),
+        {"public_key": public_key},
+    ).one_or_none()
+    if row is None or row.handle != author:
+        raise KeyUnknown(f"the key that signed is not a key of {author} in this ledger")
+    if row.revoked_at is not None:
+        raise KeyRevoked(f"the key of {author} that signed was revoked at {row.revoked_at}")
+    return int(row.id)
+
+
+def _existing(connection: Connection, items: Sequence[SignedTransfer]
+              ) -> dict[tuple[str, str], tuple[int, str]]:
+    found: dict[tuple[str, str], tuple[int, str]] = {}
+    by_author: dict[str, list[str]] = defaultdict(list)
+    for item in items:
+        by_author[item.draft.author].append(item.draft.key)
+    statement = text(
+        "SELECT id, idempotency_key, content_hash FROM transfer "
+        "WHERE author = :author AND idempotency_key IN :keys"
+    ).bindparams(bindparam("keys", expanding=True))
+    for author, keys in by_author.items():
+        for start in range(0, len(keys), 500):
+            rows = connection.execute(statement, {"author": author, "keys": keys[start:start + 500]})
+            for transfer_id, key, stored_hash in rows:
+                found[(author, key)] = (int(transfer_id), stored_hash)
+    return found
+
+
+def load_accounts(connection: Connection, ledger: Ledger, names: Iterable[str]
+                  ) -> dict[str, _Account]:
+    """Load (and on PostgreSQL lock, in id order) the named accounts."""
+    wanted = sorted(set(names))
+    lock = " ORDER BY id FOR UPDATE" if ledger.is_postgres else ""
+    statement = text(f"SELECT {ACCOUNT_COLUMNS} FROM account WHERE name IN :names{lock}"
+                     ).bindparams(bindparam("names", expanding=True))
+    accounts: dict[str, _Account] = {}
+    for start in range(0, len(wanted), 500):
+        for row in connection.execute(statement, {"names": wanted[start:start + 500]}):
+            accounts[row.name] = _Account(*row)
+    for name in wanted:
+        if name not in accounts:
+            raise AccountNotFound(f"account {name} does not exist", account=name)
+    return accounts
+
+
+class _Writer:
+    """Validates fresh transfers against the locked state, then writes them in bulk."""
+
+    def __init__(self, connection: Connection, ledger: Ledger, items: Sequence[SignedTransfer],
+                 keys: Mapping[str, int], batch: BatchSignature | None) -> None:
+        self.connection = connection
+        self.ledger = ledger
+        self.items = items
+        self.keys = keys
+        self.batch = batch
+        self.roles: dict[str, list[tuple[str, str | None]]] = {}
+        self.holds: dict[int, Any] = {}
+        self.resolved_holds: list[tuple[int, str, str]] = []
+
+    def run(self) -> list[int]:
+        names = {p.account for item in self.items for p in item.draft.postings}
+        self.holds = self._load_holds()
+        for hold in self.holds.values():
+            names.update(posting["account"] for posting in json.loads(hold.body)["postings"])
+        self.accounts = load_accounts(self.connection, self.ledger, names)
+        statuses: list[str] = []
+        for item in self.items:
+            statuses.append(self._apply(item))
+        return self._write(statuses)
+
+    # -- validation -------------------------------------------------------------------------
+
+    def _apply(self, item: SignedTransfer) -> str:
+        draft = item.draft
+        for posting in draft.postings:
+            account = self.accounts[posting.account]
+            if account.status != "open":
+                raise AccountClosed(f"account {account.name} is closed", account=account.name)
+            if account.currency != posting.currency:
+                raise CurrencyMismatch(
+                    f"account {account.name} is in {account.currency}, not {posting.currency}",
+                    account=account.name,
+                )
+        if draft.kind in ("post_hold", "void_hold", "expire_hold"):
+            return self._resolve_hold(draft)
+        self._authorise(draft)
+        if draft.kind == "reversal":
+            self._check_reversal(draft)
+        pending = draft.kind == "hold"
+        if pending and not draft.expires_at:
+            raise UsageError("a hold needs an expiry time", code="malformed_transfer")
+        force = draft.kind == "reversal" and bool(draft.meta.get("force"))
+        for posting in draft.postings:
+            account = self.accounts[posting.account]
+            if not force:
+                check_limits(account.state(self.ledger.currencies[account.currency].scale),
+                             amount=posting.amount)
+            _move(account, posting.amount, pending=pending)
+        return "pending" if pending else "posted"
+
+    def _authorise(self, draft: TransferDraft) -> None:
+        author = draft.author
+        for posting in draft.postings:
+            if posting.amount > 0:
+                continue
+            account = self.accounts[posting.account]
+            if account.owner_kind == "member" and account.owner == author:
+                continue
+            if account.kind in ("clearing", "network_clearing") and _mirrored(
+                    draft, account, self.accounts, self.ledger):
+                continue
+            if self._role_allows(author, account, draft):
+                continue
+            raise NotAuthorised(
+                f"{author} may not move money out of {account.name}", account=account.name)
+
+    def _role_allows(self, author: str, account: _Account, draft: TransferDraft) -> bool:
+        roles = self._roles(author)
+        for role, collective in roles:
+            if role == "admin":
+                return True
+            if role == "coordinator" and collective is not None:
+                if account.owner_kind == "collective" and account.collective == collective:
+                    return True
+                if draft.kind == "reversal" and collective in self._affected(draft):
+                    return True
+            if role == "importer" and account.kind in ("income", "cash") and (
+                    collective is None or collective == account.collective):
+                return True
+        return False
+
+    def _affected(self, draft: TransferDraft) -> set[str]:
+        return {self.accounts[p.account].collective for p in draft.postings} - {None}
+
+    def _roles(self, author: str) -> list[tuple[str, str | None]]:
+        if author not in self.roles:
+            rows = self.connection.execute(
+                text("SELECT role, collective FROM role WHERE handle = :h AND revoked_at IS NULL"),
+                {"h": author})
+            self.roles[author] = [(row.role, row.collective) for row in rows]
+        return self.roles[author]
+
+    def _check_reversal(self, draft: TransferDraft) -> None:
+        original_id = draft.refs.get("reverses")
+        assert original_id is not None, "a reversal names what it reverses"
+        affected = self._affected(draft)
+        if not any(role == "admin" or (role == "coordinator" and collective in affected)
+                   for role, collective in self._roles(draft.author)):
+            raise NotAuthorised(f"{draft.author} may not reverse transfer {original_id}: it "
+                                "needs the admin or a coordinator of an affected collective")
+        row = self.connection.execute(
+            text("SELECT id, kind, status FROM transfer WHERE id = :id"), {"id": original_id}
+        ).one_or_none()
+        if row is None:
+            raise NotFound(f"transfer {original_id} does not exist", code="transfer_not_found")
+        if row.kind in ("hold", "void_hold", "expire_hold", "reversal") or row.status != "posted":
+            raise Refused(f"transfer {original_id} ({row.kind}, {row.status}) cannot be reversed",
+                          code="not_reversible")
+        already = self.connection.execute(
+            text("SELECT id FROM transfer WHERE reverses_id = :id"), {"id": original_id}
+        ).scalar()
+        if already is not None or any(
+                other.draft.refs.get("reverses") == original_id and other.draft is not draft
+                for other in self.items):
+            raise Refused(f"transfer {original_id} was already reversed by transfer {already}",
+                          code="already_reversed", reversal_id=already)
+
+    # -- holds ------------------------------------------------------------------------------
+
+    def _load_holds(self) -> dict[int, Any]:
+        ids = [item.draft.refs["hold"] for item in self.items if "hold" in item.draft.refs
+               and item.draft.kind in ("post_hold", "void_hold", "expire_hold")]
+        if not ids:
+            return {}
+        lock = " FOR UPDATE" if self.ledger.is_postgres else ""
+        statement = text(
+            "SELECT id, kind, status, author, body, expires_at FROM transfer WHERE id IN :ids"
+            + lock).bindparams(bindparam("ids", expanding=True))
+        return {row.id: row for row in self.connection.execute(statement, {"ids": ids})}
+
+    def _resolve_hold(self, draft: TransferDraft) -> str:
+        hold_id = draft.refs.get("hold")
+        hold = self.holds.get(hold_id) if hold_id is not None else None
+        if hold is None or hold.kind != "hold":
+            raise NotFound(f"hold {hold_id} does not exist", code="hold_not_found")
+        if hold.status != "pending" or any(h == hold_id for h, _, _ in self.resolved_holds):
+            raise Refused(f"hold {hold_id} is already {hold.status}", code="hold_not_pending",
+                          status=hold.status)
+        held = _held_postings(hold.body, self.ledger)
+        if draft.kind == "expire_hold" and (hold.expires_at is None
+                                            or draft.created_at < hold.expires_at):
+            raise Refused(f"hold {hold_id} expires at {hold.expires_at}, not yet",
+                          code="hold_not_expired")
+        self._authorise_resolution(draft, hold, held)
+        for account_name, amount in held.items():
+            _release(self.accounts[account_name], amount)
+        if draft.kind == "post_hold":
+            self._check_post_amounts(draft, held, hold_id)
+            for posting in draft.postings:
+                _move(self.accounts[posting.account], posting.amount, pending=False)
+        status = {"post_hold": "posted", "void_hold": "voided", "expire_hold": "expired"}
+        self.resolved_holds.append((hold_id, status[draft.kind], draft.created_at))
+        return "posted"
+
+    def _authorise_resolution(self, draft: TransferDraft, hold: Any, held: Mapping[str, int]
+                              ) -> None:
+        author = draft.author
+        if draft.kind == "expire_hold" or (draft.kind == "void_hold" and author == hold.author):
+            return
+        credited = [self.accounts[name] for name, amount in held.items() if amount > 0]
+        for account in credited:
+            if account.owner_kind == "member" and account.owner == author:
+                return
+        for role, collective in self._roles(author):
+            if role == "admin" or (role == "coordinator" and any(
+                    account.collective == collective for account in credited)):
+                return
+        raise NotAuthorised(f"{author} may not {draft.kind.replace('_hold', '')} hold {hold.id}")
+
+    def _check_post_amounts(self, draft: TransferDraft, held: Mapping[str, int],
+                            hold_id: int) -> None:
+        for posting in draft.postings:
+            limit = held.get(posting.account)
+            if limit is None or (limit > 0) != (posting.amount > 0) or abs(
+                    posting.amount) > abs(limit):
+                raise Refused(
+                    f"posting {posting.account} {posting.amount:+d} exceeds what hold "
+                    f"{hold_id} holds", code="post_exceeds_hold")
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def _write(self, statuses: Sequence[str]) -> list[int]:
+        connection = self.connection
+        batch_id = self._write_batch()
+        rows = [self._transfer_row(item, status, batch_id)
+                for item, status in zip(self.items, statuses, strict=True)]
+        table = models.Transfer.__table__
+        ids = [row.id for row in connection.execute(
+            insert(table).returning(table.c.id, sort_by_parameter_order=True), rows)]
+        postings = [
+            {"transfer_id": transfer_id, "account_id": self.accounts[p.account].id,
+             "currency": p.currency, "amount": p.amount}
+            for transfer_id, item in zip(ids, self.items, strict=True)
+            for p in item.draft.postings
+        ]
+        if postings:
+            connection.execute(insert(models.Posting.__table__), postings)
+        self._write_totals()
+        for hold_id, status, resolved_at in self.resolved_holds:
+            connection.execute(
+                text("UPDATE transfer SET status = :status, resolved_at = :at "
+                     "WHERE id = :id AND status = 'pending'"),
+                {"status": status, "at": resolved_at, "id": hold_id})
+        seqs = append_events(connection, self.ledger, [
+            ("hold_resolution" if item.draft.kind in ("post_hold", "void_hold", "expire_hold")
+             else "transfer", transfer_id, item.body_hash, item.draft.created_at)
+            for transfer_id, item in zip(ids, self.items, strict=True)])
+        connection.execute(
+            text("UPDATE transfer SET event_seq = :seq WHERE id = :id"),
+            [{"seq": seq, "id": transfer_id} for seq, transfer_id in zip(seqs, ids, strict=True)])
+        return ids
+
+    def _write_batch(self) -> int | None:
+        if self.batch is None:
+            return None
+        batch = self.batch
+        key_id = self.keys[batch.author]
+        table = models.Batch.__table__
+        return int(self.connection.execute(insert(table).returning(table.c.id), {
+            "kind": batch.kind, "author": batch.author, "key_id": key_id,
+            "signature": batch.signature, "size": len(self.items),
+            "meta": json.dumps(dict(batch.meta), sort_keys=True),
+            "created_at": self.items[0].draft.created_at,
+        }).scalar_one())
+
+    def _transfer_row(self, item: SignedTransfer, status: str, batch_id: int | None
+                      ) -> dict[str, Any]:
+        draft = item.draft
+        return {
+            "kind": draft.kind, "status": status, "author": draft.author,
+            "idempotency_key": draft.key, "content_hash": item.content_hash,
+            "body": item.body.split(b"\n", 1)[1].decode("utf-8"), "body_hash": item.body_hash,
+            "key_id": self.keys[draft.author], "signature": item.signature,
+            "batch_id": batch_id, "memo": draft.memo, "created_at": draft.created_at,
+            "expires_at": draft.expires_at,
+            "resolves_id": draft.refs.get("hold") if draft.kind in (
+                "post_hold", "void_hold", "expire_hold") else None,
+            "reverses_id": draft.refs.get("reverses") if draft.kind == "reversal" else None,
+            "resolved_at": None, "event_seq": None,
+        }
+
+    def _write_totals(self) -> None:
+        changed = [account for account in self.accounts.values() if account.dirty]
+        if not changed:
+            return
+        self.connection.execute(text(
+            "UPDATE account SET posted_debits = :posted_debits, posted_credits = :posted_credits,"
+            " pending_debits = :pending_debits, pending_credits = :pending_credits "
+            "WHERE id = :id"), [
+            {"id": a.id, "posted_debits": a.posted_debits, "posted_credits": a.posted_credits,
+             "pending_debits": a.pending_debits, "pending_credits": a.pending_credits}
+            for a in changed])
+
+
+def _move(account: _Account, amount: int, *, pending: bool) -> None:
+    account.dirty = True
+    if pending:
+        if amount < 0:
+            account.pending_debits -= amount
+        else:
+            account.pending_credits += amount
+    elif amount < 0:
+        account.posted_debits -= amount
+    else:
+        account.posted_credits += amount
+
+
+def _release(account: _Account, amount: int) -> None:
+    account.dirty = True
+    if amount < 0:
+        account.pending_debits += amount
+    else:
+        account.pending_credits -= amount
+    assert account.pending_debits >= 0 and account.pending_credits >= 0, account.name
+
+
+def _held_postings(body: str, ledger: Ledger) -> dict[str, int]:
+    from mutualcredit.domain.amounts import parse_signed_amount
+
+    postings = json.loads(body)["postings"]
+    return {p["account"]: parse_signed_amount(p["amount"],
+                                              scale=ledger.currencies[p["currency"]].scale)
+            for p in postings}
+
+
+def _mirrored(draft: TransferDraft, account: _Account, accounts: Mapping[str, _Account],
+              ledger: Ledger) -> bool:
+    """A clearing account may be debited when its collective's two clearing accounts mirror.
+
+    In a payment routed through clearing, ``collectives:X:clearing`` moves in X's
+    currency by exactly the opposite card value of ``network:clearing:X``; that
+    pairing is what makes the debit part of the payer's consented route.
+    """
+    collective = account.collective
+    if collective is None or draft.kind not in ("payment", "hold", "post_hold", "fee"):
+        return False
+    own = f"collectives:{collective}:clearing"
+    network = f"network:clearing:{collective}"
+    amounts = {p.account: p for p in draft.postings}
+    if own not in amounts or network not in amounts:
+        return False
+    own_posting = amounts[own]
+    currency = ledger.currencies[own_posting.currency]
+    card_value = currency.to_card_minor(own_posting.amount, card=ledger.card)
+    return card_value == -amounts[network].amount and accounts[own].kind == "clearing"
+
+
+def describe_amount(ledger: Ledger, minor: int, currency: str) -> str:
+    return f"{format_amount(minor, ledger.currencies[currency].scale)} {currency}"

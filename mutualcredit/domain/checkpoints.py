@@ -35,6 +35,7 @@ pure: the caller supplies the time, the keys and the documents.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import re
@@ -78,6 +79,11 @@ TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
 # documents that are never an event's body.
 BODY_TAG_RE = re.compile(r"^mutualcredit/[a-z_]+/v[0-9]+$")
 BODY_TAGS_REFUSED = frozenset(tag.decode() for tag in (TAG_EVENT, TAG_CHECKPOINT, TAG_BATCH))
+
+INCLUSION_FIELDS = (
+    "network", "checkpoint_size", "checkpoint_root", "seq", "event_type",
+    "body_tag", "body", "signature", "audit_path",
+)  # fmt: skip
 
 TrustedKeys = Mapping[str, AbstractSet[str]]  # handle -> hex Ed25519 public keys
 
@@ -303,7 +309,7 @@ def inclusion_document(proof: InclusionProof) -> dict[str, Any]:
         "seq": proof.seq,
         "event_type": proof.event_type,
         "body_tag": proof.body_tag,
-        "body": dict(proof.body),
+        "body": copy.deepcopy(dict(proof.body)),
         "signature": signature,
         "audit_path": list(proof.audit_path),
     }
@@ -316,17 +322,7 @@ def parse_inclusion_proof(document: Mapping[str, Any] | str | bytes) -> Inclusio
         document,
         what=what,
         type_="inclusion",
-        required=(
-            "network",
-            "checkpoint_size",
-            "checkpoint_root",
-            "seq",
-            "event_type",
-            "body_tag",
-            "body",
-            "signature",
-            "audit_path",
-        ),
+        required=INCLUSION_FIELDS,
     )
     seq = _size(fields, "seq", what)
     if seq < 1:
@@ -336,11 +332,7 @@ def parse_inclusion_proof(document: Mapping[str, Any] | str | bytes) -> Inclusio
         raise MalformedDocument(
             f"{what} field 'event_type' must be one of {', '.join(EVENT_TYPES)}"
         )
-    body_tag = fields["body_tag"]
-    if not isinstance(body_tag, str) or not BODY_TAG_RE.match(body_tag):
-        raise MalformedDocument(f"{what} field 'body_tag' must look like mutualcredit/transfer/v1")
-    if body_tag in BODY_TAGS_REFUSED:
-        raise MalformedDocument(f"{what} field 'body_tag' {body_tag} never tags an event's body")
+    body_tag = _body_tag(fields, what)
     if not isinstance(fields["body"], Mapping):
         raise MalformedDocument(f"{what} field 'body' must be a JSON object")
     return InclusionProof(
@@ -354,6 +346,15 @@ def parse_inclusion_proof(document: Mapping[str, Any] | str | bytes) -> Inclusio
         signature=_event_signature(fields["signature"]),
         audit_path=_hex_list(fields, "audit_path", what, PROOF_LENGTH_MAX),
     )
+
+
+def _body_tag(fields: Mapping[str, Any], what: str) -> str:
+    body_tag = fields["body_tag"]
+    if not isinstance(body_tag, str) or not BODY_TAG_RE.match(body_tag):
+        raise MalformedDocument(f"{what} field 'body_tag' must look like mutualcredit/transfer/v1")
+    if body_tag in BODY_TAGS_REFUSED:
+        raise MalformedDocument(f"{what} field 'body_tag' {body_tag} never tags an event's body")
+    return body_tag
 
 
 def _event_signature(document: Any) -> EventSignature:
@@ -415,7 +416,7 @@ def verify_inclusion_document(
             seq=proof.seq,
         )
     _check_event_signature(proof, digest, trusted_keys)
-    return dict(proof.body)
+    return copy.deepcopy(dict(proof.body))
 
 
 def _body_hash_checked(body_tag: str, body: Mapping[str, Any]) -> str:
@@ -567,11 +568,11 @@ def load_json_document(text: str | bytes, *, what: str = "document") -> dict[str
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    document = dict(pairs)
-    if len(document) != len(pairs):
-        seen: set[str] = set()
-        duplicate = next(key for key, _ in pairs if key in seen or seen.add(key))
-        raise ValueError(f"the key {duplicate!r} appears twice in one object")
+    document: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in document:
+            raise ValueError(f"the key {key!r} appears twice in one object")
+        document[key] = value
     return document
 
 

@@ -107,7 +107,8 @@ _CHART_SCRIPT = """
           label: report.currency, data: numbers(rows, key), backgroundColor: colours,
           borderColor: colours, fill: false, tension: 0.2 }] },
         options: Object.assign({ animation: false, responsive: true, maintainAspectRatio: false,
-          plugins: { legend: { display: false }, tooltip: { callbacks: { label: exact(rows, key) } } }
+          plugins: { legend: { display: false },
+            tooltip: { callbacks: { label: exact(rows, key) } } }
         }, options) };
       return new Chart(document.getElementById(id), config);
     }
@@ -205,19 +206,21 @@ def _table(caption: str, headers: Sequence[str], rows: list[str], amounts_from: 
         + f"{escape(header)}</th>"
         for index, header in enumerate(headers)
     )
-    body = "".join(rows) or (
-        f'<tr><td class="empty" colspan="{len(headers)}">none</td></tr>'
-    )
+    body = "".join(rows) or (f'<tr><td class="empty" colspan="{len(headers)}">none</td></tr>')
     return (
-        f"<h2>{escape(caption)}</h2>\n<div class=\"table-scroll\"><table>"
+        f'<h2>{escape(caption)}</h2>\n<div class="table-scroll"><table>'
         f"<thead><tr>{heads}</tr></thead><tbody>{body}</tbody></table></div>\n"
     )
 
 
 def _collectives_table(report: Mapping[str, Any]) -> str:
     rows = [
-        "<tr>" + _text_cell(row["slug"]) + _text_cell(row.get("name", ""))
-        + _amount_cell(row["balance"]) + _amount_cell(row["position"]) + "</tr>"
+        "<tr>"
+        + _text_cell(row["slug"])
+        + _text_cell(row.get("name", ""))
+        + _amount_cell(row["balance"])
+        + _amount_cell(row["position"])
+        + "</tr>"
         for row in report["collectives"]
     ]
     return _table("Collectives", ["Collective", "Name", "Fund balance", "Position"], rows, 2)
@@ -225,8 +228,11 @@ def _collectives_table(report: Mapping[str, Any]) -> str:
 
 def _netting_table(report: Mapping[str, Any]) -> str:
     rows = [
-        "<tr>" + _text_cell(row["from"]) + _text_cell(row["to"])
-        + _amount_cell(row["amount"]) + "</tr>"
+        "<tr>"
+        + _text_cell(row["from"])
+        + _text_cell(row["to"])
+        + _amount_cell(row["amount"])
+        + "</tr>"
         for row in report.get("netting", [])
     ]
     return _table("Settling transfers", ["Pays", "Receives", "Amount"], rows, 2)
@@ -237,11 +243,14 @@ def _members_table(report: Mapping[str, Any]) -> str:
     for row in report.get("members", []):
         status = row.get("status", "ok")
         rows.append(
-            "<tr>" + _text_cell(row["handle"]) + _text_cell(row.get("name", ""))
+            "<tr>"
+            + _text_cell(row["handle"])
+            + _text_cell(row.get("name", ""))
             + _text_cell(row.get("collective", ""))
             + f'<td class="status-{status}">{escape(_STATUS_LABELS[status])}</td>'
             + "".join(_amount_cell(row.get(key, "")) for key in ("balance", "limit_lower"))
-            + _amount_cell(row.get("turnover", "")) + "</tr>"
+            + _amount_cell(row.get("turnover", ""))
+            + "</tr>"
         )
     headers = ["Member", "Name", "Collective", "Status", "Balance", "Lower limit", "Turnover"]
     return _table("Members", headers, rows, 4)
@@ -253,12 +262,16 @@ def _charts_section() -> str:
         ("chart-balances", "Fund balance per collective", ""),
         ("chart-turnover", "Turnover per day", " wide"),
     ]
-    return '<section class="charts">' + "".join(
-        f'<figure class="chart{wide}"><h2>{escape(title)}</h2>'
-        f'<div class="canvas"><canvas id="{chart_id}" role="img" aria-label="{escape(title)}">'
-        f"</canvas></div></figure>"
-        for chart_id, title, wide in charts
-    ) + "</section>\n"
+    return (
+        '<section class="charts">'
+        + "".join(
+            f'<figure class="chart{wide}"><h2>{escape(title)}</h2>'
+            f'<div class="canvas"><canvas id="{chart_id}" role="img" aria-label="{escape(title)}">'
+            f"</canvas></div></figure>"
+            for chart_id, title, wide in charts
+        )
+        + "</section>\n"
+    )
 
 
 def _head(title: str, script_hashes: Sequence[str]) -> str:
@@ -269,7 +282,7 @@ def _head(title: str, script_hashes: Sequence[str]) -> str:
     # Hashes are base64 and the rest is ours: nothing in the policy needs escaping.
     assert '"' not in policy and "&" not in policy, policy
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f'<meta http-equiv="Content-Security-Policy" content="{policy}">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f'<meta name="generator" content="mutualcredit">\n<title>{escape(title)}</title>\n'
@@ -284,8 +297,8 @@ def render_settlement_report_html(report: Mapping[str, Any]) -> str:
     period = report["period"]
     title = f"Settlement {report['network']} {period['first']} to {period['last']}"
     intro = (
-        f"<h1 dir=\"auto\">{escape(title)}</h1>\n"
-        f"<p class=\"meta\">Amounts in {escape(report['currency'])}. "
+        f'<h1 dir="auto">{escape(title)}</h1>\n'
+        f'<p class="meta">Amounts in {escape(report["currency"])}. '
         f"Generated {escape(report['generated_at'])}.</p>\n"
     )
     return (

@@ -171,3 +171,19 @@ def limit_history(ledger: Ledger, reference: str) -> dict[str, Any]:
                     "new_upper": _shown(ledger, r.new_upper, c), "reason": r.reason}
                    for r in rows]
     return {"account": head["account"], "currency": c, "changes": changes}
+
+
+def list_collectives(ledger: Ledger) -> list[dict[str, Any]]:
+    card_scale = ledger.card.scale
+    with ledger.read() as connection:
+        rows = connection.execute(text(
+            "SELECT c.slug, c.name, c.currency, c.clearing_limit, "
+            "(SELECT COUNT(*) FROM member m WHERE m.collective = c.slug) AS members, "
+            "(SELECT a.posted_credits - a.posted_debits FROM account a "
+            " WHERE a.name = 'network:clearing:' || c.slug) AS position "
+            "FROM collective c ORDER BY c.slug"))
+        return [{"id": r.slug, "slug": r.slug, "name": r.name, "currency": r.currency,
+                 "members": int(r.members),
+                 "position": format_amount(int(r.position or 0), card_scale),
+                 "clearing_limit": format_amount(int(r.clearing_limit), card_scale)}
+                for r in rows]

@@ -198,7 +198,9 @@ def test_escaping() -> None:
 def test_programmer_errors_are_assertions() -> None:
     with pytest.raises(AssertionError, match="unbalanced"):
         render_beancount_transaction(
-            transaction("x", postings=(ExportPosting(account="a:b", amount=1, currency="CARD", scale=2),))
+            transaction(
+                "x", postings=(ExportPosting(account="a:b", amount=1, currency="CARD", scale=2),)
+            )
         )
     with pytest.raises(AssertionError):
         render_hledger_transaction(transaction("x", hours="2,5"))
@@ -216,9 +218,10 @@ def test_declarations() -> None:
     assert render_hledger_account_directive("income:festivals:x") == (
         "account income:festivals:x  ; type: R\n"
     )
-    assert render_beancount_open(
-        date=datetime.date(2026, 1, 1), name="members:ana", currency="CARD"
-    ) == "2026-01-01 open Assets:Members:Ana CARD\n"
+    assert (
+        render_beancount_open(date=datetime.date(2026, 1, 1), name="members:ana", currency="CARD")
+        == "2026-01-01 open Assets:Members:Ana CARD\n"
+    )
 
 
 def _beancount_journal(memos: list[str]) -> str:

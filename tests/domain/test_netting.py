@@ -46,7 +46,9 @@ def test_the_result_does_not_depend_on_the_order_of_the_mapping() -> None:
 def test_zero_positions_take_no_part() -> None:
     assert net_positions({"cubo": 0, "palafita": 0}) == []
     assert net_positions({}) == []
-    assert net_positions({"cubo": -1, "goma": 0, "palafita": 1}) == [transfer("cubo", "palafita", 1)]
+    assert net_positions({"cubo": -1, "goma": 0, "palafita": 1}) == [
+        transfer("cubo", "palafita", 1)
+    ]
 
 
 def test_positions_that_do_not_sum_to_zero_are_a_programmer_error() -> None:

@@ -121,11 +121,7 @@ def test_rendering_is_deterministic(page: str) -> None:
 def test_an_empty_period_renders() -> None:
     report = sample_report()
     report.update(collectives=[], members=[], netting=[], turnover_per_day=[])
-    assert page_text_count(render_settlement_report_html(report), ">none</td>") == 3
-
-
-def page_text_count(page: str, text: str) -> int:
-    return page.count(text)
+    assert render_settlement_report_html(report).count(">none</td>") == 3
 
 
 @pytest.mark.parametrize(
@@ -162,7 +158,9 @@ def chromium() -> str:
     pytest.skip("chromium is not installed (apt-get install -y chromium); CI=true fails instead")
 
 
-def run_chromium(chromium: str, tmp_path: Path, page: str, *extra: str) -> subprocess.CompletedProcess[str]:
+def run_chromium(
+    chromium: str, tmp_path: Path, page: str, *extra: str
+) -> subprocess.CompletedProcess[str]:
     html = tmp_path / "report.html"
     html.write_text(page, encoding="utf-8")
     command = [
@@ -205,7 +203,12 @@ def test_browser_draws_every_chart_without_console_output(
 def test_phone_screenshot_is_not_blank(chromium: str, tmp_path: Path, page: str) -> None:
     shot = tmp_path / "shot.png"
     result = run_chromium(
-        chromium, tmp_path, page, f"--screenshot={shot}", "--window-size=412,915", "--hide-scrollbars"
+        chromium,
+        tmp_path,
+        page,
+        f"--screenshot={shot}",
+        "--window-size=412,915",
+        "--hide-scrollbars",
     )
     assert console_lines(result.stderr) == []
     width, height, pixels = decode_png(shot.read_bytes())
@@ -240,7 +243,9 @@ def decode_png(data: bytes) -> tuple[int, int, list[tuple[int, ...]]]:
     pixels: list[tuple[int, ...]] = []
     for row in range(height):
         start = row * (stride + 1)
-        line = unfilter(raw[start], bytearray(raw[start + 1 : start + 1 + stride]), previous, channels)
+        line = unfilter(
+            raw[start], bytearray(raw[start + 1 : start + 1 + stride]), previous, channels
+        )
         pixels.extend(tuple(line[i : i + channels]) for i in range(0, stride, channels))
         previous = line
     return width, height, pixels

@@ -1,0 +1,1 @@
+"""The ``mutualcredit`` command: a thin Typer skin over the library."""

@@ -1,0 +1,114 @@
+"""What every command shares: global options, opening the ledger, unlocking keys, output.
+
+Heavy imports (SQLAlchemy, SQLModel, cryptography) happen inside the functions
+that need them, so ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from mutualcredit.services.context import Ledger
+    from mutualcredit.services.keys import Signer
+
+JSON_OPTION = typer.Option(False, "--json", help="Print one JSON document on stdout.")
+
+
+@dataclass
+class State:
+    db: str | None = None
+    acting: str | None = None
+
+
+STATE = State()
+
+
+def database_target() -> str:
+    from mutualcredit.services.context import default_database
+
+    return STATE.db or os.environ.get("MUTUALCREDIT_DB") or default_database()
+
+
+def open_ledger() -> Ledger:
+    from mutualcredit.services.context import Ledger
+
+    return Ledger.open(database_target())
+
+
+def passphrase(prompt: str = "Passphrase", *, confirm: bool = False,
+               variable: str = "MUTUALCREDIT_PASSPHRASE") -> str:
+    value = os.environ.get(variable)
+    if value is not None:
+        return value
+    if not sys.stdin.isatty():
+        from mutualcredit.domain.errors import UsageError
+
+        raise UsageError(f"no terminal to ask for the passphrase; set {variable}",
+                         code="passphrase_required")
+    return str(typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm))
+
+
+def acting_handle(ledger: Ledger, default: str | None = None) -> str:
+    """Who acts: ``--as``, else ``MUTUALCREDIT_AS``, else ``default``, else the admin."""
+    handle = STATE.acting or os.environ.get("MUTUALCREDIT_AS") or default
+    return handle or ledger.network.admin
+
+
+def key_store(ledger: Ledger):  # type: ignore[no-untyped-def]
+    from mutualcredit.services.context import data_home
+    from mutualcredit.services.keys import KeyStore
+
+    return KeyStore(data_home(), ledger.network.id)
+
+
+def signer_for(ledger: Ledger, handle: str) -> Signer:
+    return key_store(ledger).unlock(handle, passphrase(f"Passphrase for {handle}"))
+
+
+def acting_signer(ledger: Ledger, default: str | None = None) -> Signer:
+    return signer_for(ledger, acting_handle(ledger, default))
+
+
+def print_json(document: Any) -> None:
+    sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=2) + "\n")
+
+
+def console():  # type: ignore[no-untyped-def]
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True)
+
+
+def parse_amount_option(text: str | None, ledger: Ledger, currency: str) -> int | None:
+    if text is None:
+        return None
+    from mutualcredit.domain.amounts import parse_amount
+
+    return parse_amount(text, scale=ledger.currency(currency).scale)
+
+
+def table(*columns: str, title: str | None = None):  # type: ignore[no-untyped-def]
+    from rich.table import Table
+
+    grid = Table(title=title, show_edge=False, header_style="bold")
+    for column in columns:
+        grid.add_column(column, justify="right" if column in AMOUNT_COLUMNS else "left")
+    return grid
+
+
+AMOUNT_COLUMNS = {"balance", "available", "amount", "balance after", "limit", "upper",
+                  "pending out", "pending in", "price", "position"}
+
+
+def text(value: object):  # type: ignore[no-untyped-def]
+    """A cell that shows data as data: no rich markup is interpreted."""
+    from rich.text import Text
+
+    return Text("" if value is None else str(value))

@@ -50,7 +50,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("path")
     path = parser.parse_args().path
-    for name, run in (("csv.reader baseline", baseline), ("reader", reader_only), ("full parse", full)):
+    for name, run in (
+        ("csv.reader baseline", baseline),
+        ("reader", reader_only),
+        ("full parse", full),
+    ):
         started = time.perf_counter()
         rows = run(path)
         seconds = time.perf_counter() - started

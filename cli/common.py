@@ -83,7 +83,9 @@ def print_json(document: Any) -> None:
 def console():  # type: ignore[no-untyped-def]
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=True)
+    # Piped output is read by people in files and by scripts: never cut account names.
+    width = None if sys.stdout.isatty() else 200
+    return Console(highlight=False, width=width)
 
 
 def parse_amount_option(text: str | None, ledger: Ledger, currency: str) -> int | None:
@@ -99,7 +101,8 @@ def table(*columns: str, title: str | None = None):  # type: ignore[no-untyped-d
 
     grid = Table(title=title, show_edge=False, header_style="bold")
     for column in columns:
-        grid.add_column(column, justify="right" if column in AMOUNT_COLUMNS else "left")
+        grid.add_column(column, justify="right" if column in AMOUNT_COLUMNS else "left",
+                        overflow="fold")
     return grid
 
 

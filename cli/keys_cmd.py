@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -28,7 +27,7 @@ def _network_id(network: str | None) -> str:
 @key_app.command("new")
 def key_new(
     handle: str,
-    network: Optional[str] = typer.Option(  # noqa: UP007
+    network: str | None = typer.Option(  # noqa: UP007
         None, "--network", help="Network id, when this machine has no copy of the ledger."),
     json_output: bool = JSON_OPTION,
 ) -> None:

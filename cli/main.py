@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Optional
 
 import typer
 
@@ -36,10 +35,10 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main(
-    db: Optional[str] = typer.Option(  # noqa: UP007 - Typer needs Optional on 3.11
+    db: str | None = typer.Option(  # noqa: UP007 - Typer needs Optional on 3.11
         None, "--db", help="SQLite file or SQLAlchemy URL (env MUTUALCREDIT_DB).",
         show_default=False),
-    acting: Optional[str] = typer.Option(  # noqa: UP007
+    acting: str | None = typer.Option(  # noqa: UP007
         None, "--as", help="Who acts (env MUTUALCREDIT_AS).", show_default=False),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                  help="Show the version and exit."),
@@ -50,12 +49,13 @@ def main(
 
 
 def _register() -> None:
-    from cli import db_cmd, keys_cmd, money, setup
+    from cli import db_cmd, demo_cmd, keys_cmd, money, setup
 
     setup.register(app)
     money.register(app)
     keys_cmd.register(app)
     db_cmd.register(app)
+    demo_cmd.register(app)
     for name in EXTENSIONS:
         module = __import__(f"cli.{name}", fromlist=["register"])
         module.register(app)

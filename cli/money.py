@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -27,9 +27,9 @@ def pay(
     payee: str = typer.Argument(..., metavar="TO", help="Payee: a handle or account name."),
     amount: str = typer.Argument(..., help="Amount in the payer's currency, e.g. 12.50."),
     memo: str = typer.Option("", "--memo", help="What the payment is for."),
-    key: Optional[str] = typer.Option(None, "--key",  # noqa: UP007
+    key: str | None = typer.Option(None, "--key",  # noqa: UP007
                                       help="Idempotency key: retrying with it is safe."),
-    hours: Optional[str] = typer.Option(None, "--hours",  # noqa: UP007
+    hours: str | None = typer.Option(None, "--hours",  # noqa: UP007
                                         help="Hours of work this pays for, e.g. 2.5."),
     json_output: bool = JSON_OPTION,
 ) -> None:
@@ -74,7 +74,7 @@ def balance_table(rows: list[dict[str, Any]]):  # type: ignore[no-untyped-def]
 
 
 def balance(
-    reference: Optional[str] = typer.Argument(  # noqa: UP007
+    reference: str | None = typer.Argument(  # noqa: UP007
         None, metavar="[HANDLE|ACCOUNT]", help="Whose balance; without it, every member's."),
     json_output: bool = JSON_OPTION,
 ) -> None:
@@ -94,8 +94,8 @@ def balance(
 
 def statement(
     reference: str = typer.Argument(..., metavar="HANDLE|ACCOUNT"),
-    first: Optional[str] = typer.Option(None, "--from", help="First day (YYYY-MM-DD)."),  # noqa: UP007
-    last: Optional[str] = typer.Option(None, "--to", help="Last day, included."),  # noqa: UP007
+    first: str | None = typer.Option(None, "--from", help="First day (YYYY-MM-DD)."),  # noqa: UP007
+    last: str | None = typer.Option(None, "--to", help="Last day, included."),  # noqa: UP007
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Every posted movement of an account with the balance after it."""
@@ -186,8 +186,8 @@ def reverse(
 @limit_app.command("set")
 def limit_set(
     reference: str = typer.Argument(..., metavar="HANDLE|ACCOUNT"),
-    limit: Optional[str] = typer.Option(None, "--limit", help="Credit line, e.g. 100."),  # noqa: UP007
-    upper: Optional[str] = typer.Option(None, "--upper", help="Balance cap."),  # noqa: UP007
+    limit: str | None = typer.Option(None, "--limit", help="Credit line, e.g. 100."),  # noqa: UP007
+    upper: str | None = typer.Option(None, "--upper", help="Balance cap."),  # noqa: UP007
     no_upper: bool = typer.Option(False, "--no-upper", help="Remove the balance cap."),
     reason: str = typer.Option(..., "--reason", help="Why (recorded)."),
     json_output: bool = JSON_OPTION,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 
 from cli import common
@@ -114,12 +112,12 @@ def currency_list(json_output: bool = JSON_OPTION) -> None:
 def collective_add(
     slug: str,
     name: str = typer.Option(..., "--name", help="Display name."),
-    currency: Optional[str] = typer.Option(None, "--currency",  # noqa: UP007
+    currency: str | None = typer.Option(None, "--currency",  # noqa: UP007
                                            help="The collective's own card."),
     rate: str = typer.Option("1", "--rate", help="Value of its card in network card."),
-    default_limit: Optional[str] = typer.Option(None, "--default-limit",  # noqa: UP007
+    default_limit: str | None = typer.Option(None, "--default-limit",  # noqa: UP007
                                                 help="Default credit line of its members."),
-    clearing_limit: Optional[str] = typer.Option(None, "--clearing-limit",  # noqa: UP007
+    clearing_limit: str | None = typer.Option(None, "--clearing-limit",  # noqa: UP007
                                                  help="How much it may owe or be owed."),
     json_output: bool = JSON_OPTION,
 ) -> None:
@@ -163,10 +161,10 @@ def collective_list(json_output: bool = JSON_OPTION) -> None:
 def member_add(
     handle: str,
     collective: str = typer.Option(..., "--collective", help="The member's collective."),
-    name: Optional[str] = typer.Option(None, "--name", help="Display name."),  # noqa: UP007
-    limit: Optional[str] = typer.Option(None, "--limit", help="Credit line."),  # noqa: UP007
-    upper: Optional[str] = typer.Option(None, "--upper", help="Balance cap."),  # noqa: UP007
-    pubkey: Optional[str] = typer.Option(None, "--pubkey",  # noqa: UP007
+    name: str | None = typer.Option(None, "--name", help="Display name."),  # noqa: UP007
+    limit: str | None = typer.Option(None, "--limit", help="Credit line."),  # noqa: UP007
+    upper: str | None = typer.Option(None, "--upper", help="Balance cap."),  # noqa: UP007
+    pubkey: str | None = typer.Option(None, "--pubkey",  # noqa: UP007
                                          help="The member's public key, or a file with it."),
     coordinator: bool = typer.Option(False, "--coordinator", help="Make them a coordinator."),
     json_output: bool = JSON_OPTION,
@@ -246,8 +244,8 @@ def account_add(
     name: str,
     currency: str = typer.Option(..., "--currency", help="Currency code."),
     owner: str = typer.Option(..., "--owner", help="Collective slug, or 'network'."),
-    limit: Optional[str] = typer.Option(None, "--limit", help="Credit line."),  # noqa: UP007
-    upper: Optional[str] = typer.Option(None, "--upper", help="Balance cap."),  # noqa: UP007
+    limit: str | None = typer.Option(None, "--limit", help="Credit line."),  # noqa: UP007
+    upper: str | None = typer.Option(None, "--upper", help="Balance cap."),  # noqa: UP007
     no_limit: bool = typer.Option(False, "--no-limit", help="No lower limit at all."),
     json_output: bool = JSON_OPTION,
 ) -> None:
@@ -272,7 +270,7 @@ def account_add(
 
 @account_app.command("list")
 def account_list(
-    prefix: Optional[str] = typer.Argument(None, help="Only accounts starting with this."),  # noqa: UP007
+    prefix: str | None = typer.Argument(None, help="Only accounts starting with this."),  # noqa: UP007
     json_output: bool = JSON_OPTION,
 ) -> None:
     """List every account with its balance, member, collective and network accounts."""
@@ -313,7 +311,7 @@ def _role(grant: bool, handle: str, role: str, collective: str | None, json_outp
 
 @role_app.command("grant")
 def role_grant(handle: str, role: str,
-               collective: Optional[str] = typer.Option(None, "--collective"),  # noqa: UP007
+               collective: str | None = typer.Option(None, "--collective"),  # noqa: UP007
                json_output: bool = JSON_OPTION) -> None:
     """Grant coordinator, importer or admin."""
     _role(True, handle, role, collective, json_output)
@@ -321,7 +319,7 @@ def role_grant(handle: str, role: str,
 
 @role_app.command("revoke")
 def role_revoke(handle: str, role: str,
-                collective: Optional[str] = typer.Option(None, "--collective"),  # noqa: UP007
+                collective: str | None = typer.Option(None, "--collective"),  # noqa: UP007
                 json_output: bool = JSON_OPTION) -> None:
     """Revoke a role."""
     _role(False, handle, role, collective, json_output)

@@ -480,8 +480,10 @@ class SourceReader:
             try:
                 item = decode(text)
             except json.JSONDecodeError as error:
+                # Measured on the line without its end, so "missing '}'" points past the text.
+                column = min(error.pos, len(text.rstrip("\r\n"))) + 1
                 yield self._problem(
-                    number, error.colno, f"invalid JSON: {error.msg}", "json_syntax", text=text
+                    number, column, f"invalid JSON: {error.msg}", "json_syntax", text=text
                 )
                 continue
             yield self._json_record(item, number, 1, text, locator)

@@ -83,8 +83,8 @@ class Filtered:
     text: str
 
 
-class _Invalid(Exception):
-    """A field's value is wrong; becomes a Problem at that field."""
+class FieldInvalid(Exception):
+    """A field's value is wrong (raised by the value parsers); becomes a Problem there."""
 
     def __init__(self, message: str, code: str) -> None:
         super().__init__(message)
@@ -134,17 +134,17 @@ class AmountParser:
         self._cache: dict[str, int] = {}
 
     def __call__(self, text: str) -> int:
-        """Signed minor units; raises ``_Invalid`` with a reason."""
+        """Signed minor units; raises ``FieldInvalid`` with a reason."""
         cached = self._cache.get(text)
         if cached is not None:
             return cached
         match = self._pattern.match(self._stripped(text))
         if match is None:
-            raise _Invalid(self._diagnose(text), "amount")
+            raise FieldInvalid(self._diagnose(text), "amount")
         sign, whole, fraction = match.groups()
         fraction = fraction or ""
         if len(fraction) > self.scale:
-            raise _Invalid(
+            raise FieldInvalid(
                 f"amount {text!r} has {len(fraction)} decimals; {self.currency} has {self.scale}",
                 "amount",
             )
@@ -153,7 +153,7 @@ class AmountParser:
         minor = int(whole) * 10**self.scale + int(fraction.ljust(self.scale, "0") or "0")
         if minor > AMOUNT_MAX:
             limit = format_amount(AMOUNT_MAX, self.scale)
-            raise _Invalid(f"amount {text!r} is too large; at most {limit}", "amount")
+            raise FieldInvalid(f"amount {text!r} is too large; at most {limit}", "amount")
         if len(self._cache) >= CACHE_SIZE_MAX:
             self._cache.clear()
         self._cache[text] = minor = -minor if sign else minor
@@ -219,7 +219,7 @@ class DateParser:
         if cached is not None:
             return cached
         if not text.strip():
-            raise _Invalid("the date is empty", "date")
+            raise FieldInvalid("the date is empty", "date")
         moment = self._aware(self._iso(text) if self._pattern is None else self._match(text), text)
         if len(self._cache) >= CACHE_SIZE_MAX:
             self._cache.clear()
@@ -231,14 +231,14 @@ class DateParser:
             return datetime.fromisoformat(text.strip())
         except ValueError as error:
             if "out of range" in str(error):
-                raise _Invalid(f"date {text!r} does not exist ({error})", "date") from None
-            raise _Invalid(f"date {text!r} is not an ISO 8601 date and time", "date") from None
+                raise FieldInvalid(f"date {text!r} does not exist ({error})", "date") from None
+            raise FieldInvalid(f"date {text!r} is not an ISO 8601 date and time", "date") from None
 
     def _match(self, text: str) -> datetime:
         assert self._pattern is not None
         match = self._pattern.match(text.strip())
         if match is None:
-            raise _Invalid(f"date {text!r} does not match the format {self.format!r}", "date")
+            raise FieldInvalid(f"date {text!r} does not match the format {self.format!r}", "date")
         parts = match.groupdict()
         year = int(parts["Y"]) if parts.get("Y") else 2000 + int(parts["y"])
         try:
@@ -247,7 +247,7 @@ class DateParser:
                 int(parts.get("H") or 0), int(parts.get("M") or 0), int(parts.get("S") or 0),
             )  # fmt: skip
         except ValueError as error:
-            raise _Invalid(f"date {text!r} does not exist ({error})", "date") from None
+            raise FieldInvalid(f"date {text!r} does not exist ({error})", "date") from None
         offset = parts.get("z")
         if offset is None:
             return naive
@@ -262,7 +262,7 @@ class DateParser:
         if moment.tzinfo is not None:
             return moment.astimezone(UTC)
         if self.zone is None:
-            raise _Invalid(
+            raise FieldInvalid(
                 f"date {text!r} has no time zone offset and the rules set no dates.time_zone",
                 "date_zone",
             )
@@ -271,7 +271,7 @@ class DateParser:
             # A daylight-saving change: the time is skipped (a gap) or repeated (a fold).
             earlier = local.astimezone(UTC).astimezone(self.zone).replace(tzinfo=None)
             what = "does not exist" if earlier != moment else "happens twice"
-            raise _Invalid(f"date {text!r} {what} in {self.zone.key}", "date")
+            raise FieldInvalid(f"date {text!r} {what} in {self.zone.key}", "date")
         return local.astimezone(UTC)
 
 
@@ -420,7 +420,7 @@ class RowParser:
             return None
         try:
             return parse(value)
-        except _Invalid as error:
+        except FieldInvalid as error:
             problems.append(self._problem(record, index, error.message, error.code))
             return None
 
@@ -498,7 +498,7 @@ def _description(text: str) -> str:
         try:
             validate_text(text, what="the description", length_max=MEMO_LENGTH_MAX)
         except UsageError as error:
-            raise _Invalid(str(error), "description") from None
+            raise FieldInvalid(str(error), "description") from None
     return text
 
 

@@ -347,7 +347,15 @@ def _check_accounts(document: dict[str, Any]) -> list[str]:
         ]
     for key, template in templates:
         problems += _check_template(key, template, placeholders)
-    if "split" in accounts:
+    for index, share in enumerate(accounts.get("split", [])):
+        if isinstance(
+            share["percent"], float
+        ):  # TOML 90.0: exact here, but money rules forbid floats
+            problems.append(
+                f"accounts.split[{index}].percent: {share['percent']} is a float; write an "
+                'integer or a decimal string such as "33.33"'
+            )
+    if "split" in accounts and not problems:
         total = sum(Fraction(str(share["percent"])) for share in accounts["split"])
         if total != 100:
             problems.append(f"accounts.split: the percentages add up to {total}, not 100")

@@ -31,6 +31,8 @@ from mutualcredit.services.keys import Signer
 from mutualcredit.services.posting import (
     AccountClosed,
     AccountNotFound,
+    After,
+    Before,
     CurrencyMismatch,
     PostResult,
     post_signed,
@@ -137,7 +139,8 @@ def new_key() -> str:
 
 def pay(ledger: Ledger, signer: Signer, *, payer: str, payee: str, amount: int,
         memo: str = "", key: str | None = None, meta: Mapping[str, Any] | None = None,
-        refs: Mapping[str, int] | None = None, kind: str = "payment") -> PostResult:
+        refs: Mapping[str, int] | None = None, kind: str = "payment",
+        before: Before | None = None, after: After | None = None) -> PostResult:
     """Pay ``amount`` (minor units of the payer's currency) from ``payer`` to ``payee``."""
     validate_text(memo, what="memo")
     source, target = resolve_account(ledger, payer), resolve_account(ledger, payee)
@@ -150,15 +153,15 @@ def pay(ledger: Ledger, signer: Signer, *, payer: str, payee: str, amount: int,
         key=validate_idempotency_key(key) if key else new_key(),
         postings=route(ledger, source, target, amount), created_at=iso(now()), memo=memo,
         refs=dict(refs or {}), meta={"from": source.name, "to": target.name, **(meta or {})})
-    return post_signed(ledger, sign(ledger, draft, signer))
+    return post_signed(ledger, sign(ledger, draft, signer), before=before, after=after)
 
 
 # -- holds -----------------------------------------------------------------------------------
 
 def hold(ledger: Ledger, signer: Signer, *, payer: str, payee: str, amount: int,
          expires_at: datetime, memo: str = "", key: str | None = None,
-         meta: Mapping[str, Any] | None = None, refs: Mapping[str, int] | None = None
-         ) -> PostResult:
+         meta: Mapping[str, Any] | None = None, refs: Mapping[str, int] | None = None,
+         before: Before | None = None, after: After | None = None) -> PostResult:
     """Reserve ``amount`` from ``payer`` for ``payee`` until posted, voided or expired."""
     source, target = resolve_account(ledger, payer), resolve_account(ledger, payee)
     if source.name == target.name:
@@ -169,7 +172,7 @@ def hold(ledger: Ledger, signer: Signer, *, payer: str, payee: str, amount: int,
         postings=route(ledger, source, target, amount), created_at=iso(now()), memo=memo,
         refs=dict(refs or {}), meta={"from": source.name, "to": target.name, **(meta or {})},
         expires_at=iso(expires_at))
-    return post_signed(ledger, sign(ledger, draft, signer))
+    return post_signed(ledger, sign(ledger, draft, signer), before=before, after=after)
 
 
 def transfer_row(ledger: Ledger, transfer_id: int):  # type: ignore[no-untyped-def]
@@ -207,8 +210,8 @@ def _held(ledger: Ledger, hold_id: int) -> tuple[Any, tuple[Posting, ...]]:
 
 def resolve_hold(ledger: Ledger, signer: Signer, *, hold_id: int, action: str,
                  amount: int | None = None, memo: str = "", key: str | None = None,
-                 at: datetime | None = None, meta: Mapping[str, Any] | None = None
-                 ) -> PostResult:
+                 at: datetime | None = None, meta: Mapping[str, Any] | None = None,
+                 before: Before | None = None, after: After | None = None) -> PostResult:
     """Post (in full, or ``amount`` of the payer's side), void or expire a hold, once."""
     assert action in ("post", "void", "expire"), action
     row, held = _held(ledger, hold_id)
@@ -220,7 +223,7 @@ def resolve_hold(ledger: Ledger, signer: Signer, *, hold_id: int, action: str,
         key=validate_idempotency_key(key) if key else f"{action}-hold-{hold_id}",
         postings=postings, created_at=iso(at or now()), memo=memo, refs={"hold": hold_id},
         meta=dict(meta or {}))
-    return post_signed(ledger, sign(ledger, draft, signer))
+    return post_signed(ledger, sign(ledger, draft, signer), before=before, after=after)
 
 
 def scale_postings(ledger: Ledger, held: tuple[Posting, ...], amount: int, hold_id: int

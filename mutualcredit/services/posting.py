@@ -33,7 +33,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -170,18 +170,45 @@ def sign(ledger: Ledger, draft: TransferDraft, signer: Signer, *, in_batch: bool
     )
 
 
-def post_signed(ledger: Ledger, signed: SignedTransfer) -> PostResult:
-    """Post one signed transfer: validate, then write atomically.  The only single writer."""
+Before = Callable[[Connection], None]
+After = Callable[[Connection, list["PostResult"]], None]
+
+
+def post_signed(ledger: Ledger, signed: SignedTransfer, *, before: Before | None = None,
+                after: After | None = None) -> PostResult:
+    """Post one signed transfer: validate, then write atomically.  The only single writer.
+
+    ``before`` runs inside the write transaction ahead of validation (e.g. a
+    booking's overlap check, under the same lock); ``after`` runs once the
+    transfer is written, in the same transaction (e.g. the booking row).  If
+    either raises, nothing is written.
+    """
     check_draft(signed.draft)
     assert signed.signature is not None, "a lone transfer carries its own signature"
     if not verify_signature(signed.public_key, signed.signature, signed.body):
         raise SignatureInvalid(f"the signature of {signed.draft.author} does not verify")
-    return ledger.write(lambda connection: _post_all(connection, ledger, [signed], None))[0]
+    return ledger.write(
+        lambda connection: _post_hooked(connection, ledger, [signed], None, before, after))[0]
+
+
+def _post_hooked(connection: Connection, ledger: Ledger, items: Sequence[SignedTransfer],
+                 batch: BatchSignature | None, before: Before | None, after: After | None
+                 ) -> list[PostResult]:
+    if before is not None:
+        before(connection)
+    results = _post_all(connection, ledger, items, batch)
+    if after is not None:
+        after(connection, results)
+    return results
 
 
 def post_batch(ledger: Ledger, drafts: Sequence[TransferDraft], signer: Signer, *,
-               kind: str, meta: Mapping[str, Any] | None = None) -> list[PostResult]:
-    """Post many transfers under one signature over their body hashes, all or nothing."""
+               kind: str, meta: Mapping[str, Any] | None = None, before: Before | None = None,
+               after: After | None = None) -> list[PostResult]:
+    """Post many transfers under one signature over their body hashes, all or nothing.
+
+    ``before`` and ``after`` run inside the same transaction, as for :func:`post_signed`.
+    """
     if not drafts:
         return []
     if len(drafts) > TRANSFERS_PER_BATCH_MAX:
@@ -193,7 +220,8 @@ def post_batch(ledger: Ledger, drafts: Sequence[TransferDraft], signer: Signer, 
                            signature=signer.sign(message), meta=dict(meta or {}))
     if not verify_signature(batch.public_key, batch.signature, message):
         raise SignatureInvalid("the batch signature does not verify")
-    return ledger.write(lambda connection: _post_all(connection, ledger, items, batch))
+    return ledger.write(
+        lambda connection: _post_hooked(connection, ledger, items, batch, before, after))
 
 
 def _post_all(connection: Connection, ledger: Ledger, items: Sequence[SignedTransfer],

@@ -62,7 +62,7 @@ def _register() -> None:
 
 
 # Command modules of later features register themselves here (one line each).
-EXTENSIONS: tuple[str, ...] = ()
+EXTENSIONS: tuple[str, ...] = ("bookings_cmd",)
 
 _register()
 
@@ -77,19 +77,37 @@ def run() -> None:
         sys.exit(_report(error))
 
 
-def _report(error: BaseException) -> int:
-    import click
+def _click_exceptions():  # type: ignore[no-untyped-def]
+    """Typer vendors its own copy of Click; accept exceptions from either."""
+    try:
+        from typer._click import exceptions as vendored
+    except ImportError:  # an older Typer that uses Click itself
+        vendored = None
+    import click.exceptions as plain
 
+    return tuple(module for module in (vendored, plain) if module is not None)
+
+
+def _report(error: BaseException) -> int:
     from mutualcredit.domain.errors import ExitCode, MutualCreditError
 
     wants_json = "--json" in sys.argv[1:]
-    if isinstance(error, click.exceptions.Exit):
-        return int(error.exit_code)
-    if isinstance(error, click.exceptions.Abort | KeyboardInterrupt):
+    exit_type = getattr(typer, "Exit", None)
+    if exit_type is not None and isinstance(error, exit_type):
+        return int(getattr(error, "exit_code", 0))
+    abort_type = getattr(typer, "Abort", None)
+    if abort_type is not None and isinstance(error, abort_type):
         return _emit(wants_json, "aborted", "aborted", 130)
-    if isinstance(error, click.ClickException):
-        error.show()
-        return int(getattr(error, "exit_code", 2))
+    for click in _click_exceptions():
+        if isinstance(error, getattr(click, "Exit", ())):
+            return int(error.exit_code)
+        if isinstance(error, getattr(click, "Abort", ())):
+            return _emit(wants_json, "aborted", "aborted", 130)
+        if isinstance(error, click.ClickException):
+            error.show()
+            return int(getattr(error, "exit_code", 2))
+    if isinstance(error, KeyboardInterrupt):
+        return _emit(wants_json, "aborted", "aborted", 130)
     if isinstance(error, MutualCreditError):
         return _emit(wants_json, error.code, error.message, int(error.exit_code))
     database = _database_error(error)

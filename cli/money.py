@@ -14,7 +14,9 @@ limit_app = typer.Typer(help="Credit limits.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
-    app.command("pay")(pay)
+    # Amounts like "-5" must reach the amount parser (and its clear refusal), not be
+    # taken for unknown options.
+    app.command("pay", context_settings={"ignore_unknown_options": True})(pay)
     app.command("balance")(balance)
     app.command("statement")(statement)
     app.command("reverse")(reverse)

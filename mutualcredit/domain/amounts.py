@@ -59,7 +59,7 @@ class Currency:
 
 
 def validate_currency_code(code: str) -> str:
-    if not CURRENCY_CODE_RE.match(code):
+    if not CURRENCY_CODE_RE.fullmatch(code):
         raise UsageError(
             f"currency code {code!r} is not valid: use 2 to 10 capital letters or digits, "
             "starting with a letter (e.g. CARD, BRL)",
@@ -82,7 +82,7 @@ def parse_amount(text: str, *, scale: int, allow_zero: bool = False) -> int:
     infinities are refused, as is anything above :data:`AMOUNT_MAX`.
     """
     shown = text if len(text) <= 40 else text[:37] + "..."
-    match = _AMOUNT_RE.match(text)
+    match = _AMOUNT_RE.fullmatch(text)
     if not match:
         raise InvalidAmount(
             f"amount {shown!r} is not valid: write digits with at most one decimal mark "
@@ -127,7 +127,7 @@ def parse_signed_amount(text: str, *, scale: int) -> int:
 
 def parse_rate(text: str) -> Fraction:
     """Parse a fixed exchange rate (``1``, ``0.5``, ``2``) as an exact fraction."""
-    match = _RATE_RE.match(text.strip())
+    match = _RATE_RE.fullmatch(text.strip())
     if not match or len(text) > 20:
         raise UsageError(
             f"rate {text!r} is not valid: write a positive decimal number such as 1 or 0.5",

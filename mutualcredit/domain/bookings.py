@@ -67,6 +67,9 @@ BOOKING_STATUSES = ("held", "completed", "cancelled", "expired")
 OCCUPYING_STATUSES = ("held", "completed")  # cancelled and expired bookings free their slot
 UNITS_MAX = 1000
 BOOKING_AHEAD_MAX = timedelta(days=731)  # how far in the future a booking may start
+# The longest any booking may last, whatever the resource's rules: a resource without a
+# maximum is booked for at most this long (a year and a day of a van is not a booking).
+BOOKING_DURATION_MAX = timedelta(days=366)
 DATETIME_TEXT_LENGTH_MAX = 40
 FREE_SLOT_DAYS_SHOWN_MAX = 3  # days of free slots named when a booking is refused
 
@@ -190,8 +193,8 @@ class ResourceRules:
     price: int
     per: Literal["hour", "day"]
     units: int = 1
-    duration_min: timedelta = timedelta(minutes=30)
-    duration_max: timedelta = timedelta(days=30)
+    duration_min: timedelta | None = None  # None: no minimum (a booking lasts at least 1m)
+    duration_max: timedelta | None = None  # None: no maximum (but BOOKING_DURATION_MAX)
     lead: timedelta = timedelta(0)
     cancel_window: timedelta = timedelta(0)
     cancel_fee_percent: int = 0
@@ -211,11 +214,23 @@ def _rules_problem(rules: ResourceRules) -> str | None:
         return f"price is per {rules.per!r}; use 'hour' or 'day'"
     if not 1 <= rules.units <= UNITS_MAX:
         return f"units is {rules.units}; use 1 to {UNITS_MAX}"
-    if not _MINUTE <= rules.duration_min <= rules.duration_max <= DURATION_MAX:
+    for name in ("duration_min", "duration_max"):
+        value = getattr(rules, name)
+        if value is not None and not _MINUTE <= value <= BOOKING_DURATION_MAX:
+            what = "minimum" if name == "duration_min" else "maximum"
+            shown = format_duration(value) if value >= timedelta(0) else "negative"
+            return (
+                f"the {what} duration ({shown}) must be between 1m and "
+                f"{format_duration(BOOKING_DURATION_MAX)}"
+            )
+    if (
+        rules.duration_min is not None
+        and rules.duration_max is not None
+        and rules.duration_min > rules.duration_max
+    ):
         return (
-            f"the minimum duration ({format_duration(rules.duration_min)}) must be at least 1m "
-            f"and at most the maximum ({format_duration(rules.duration_max)}), itself at most "
-            f"{DURATION_MAX.days}d"
+            f"the minimum duration ({format_duration(rules.duration_min)}) is longer than "
+            f"the maximum ({format_duration(rules.duration_max)})"
         )
     for name in ("lead", "cancel_window", "grace"):
         value = getattr(rules, name)
@@ -406,14 +421,21 @@ def _check_whole_minutes(start: datetime, end: datetime, tz: ZoneInfo) -> None:
 
 
 def _check_duration(rules: ResourceRules, duration: timedelta) -> None:
-    if duration < rules.duration_min:
+    if rules.duration_min is not None and duration < rules.duration_min:
         raise BookingTooShort(
             f"the booking lasts {format_duration(duration)}; this resource is booked for at "
             f"least {format_duration(rules.duration_min)}",
             duration=format_duration(duration),
             duration_min=format_duration(rules.duration_min),
         )
-    if duration > rules.duration_max:
+    if rules.duration_max is None and duration > BOOKING_DURATION_MAX:
+        raise BookingTooLong(
+            f"the booking lasts {format_duration(duration)}; a booking lasts at most "
+            f"{format_duration(BOOKING_DURATION_MAX)}",
+            duration=format_duration(duration),
+            duration_max=format_duration(BOOKING_DURATION_MAX),
+        )
+    if rules.duration_max is not None and duration > rules.duration_max:
         raise BookingTooLong(
             f"the booking lasts {format_duration(duration)}; this resource is booked for at "
             f"most {format_duration(rules.duration_max)}",

@@ -22,7 +22,7 @@ IDEMPOTENCY_KEY_LENGTH_MAX = 200
 
 
 def validate_handle(text: str, *, what: str = "handle") -> str:
-    if not HANDLE_RE.match(text):
+    if not HANDLE_RE.fullmatch(text):
         raise InvalidName(
             f"{what} {text!r} is not valid: use 1 to 32 characters from a-z, 0-9, '.', '_' "
             "and '-', starting with a letter or digit",
@@ -34,7 +34,7 @@ def validate_handle(text: str, *, what: str = "handle") -> str:
 def validate_account_name(text: str) -> str:
     segments = text.split(":")
     if len(segments) < 2 or len(segments) > ACCOUNT_SEGMENTS_MAX or not all(
-        HANDLE_RE.match(segment) for segment in segments
+        HANDLE_RE.fullmatch(segment) for segment in segments
     ):
         raise InvalidName(
             f"account name {text!r} is not valid: use 2 to {ACCOUNT_SEGMENTS_MAX} segments "

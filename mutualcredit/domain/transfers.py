@@ -15,6 +15,7 @@ the same content is recognised as the same transfer.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from typing import Any
 
 from mutualcredit.domain.amounts import AMOUNT_MAX, format_amount
 from mutualcredit.domain.canonical import TAG_TRANSFER, canonical_bytes, canonical_json
+from mutualcredit.domain.canonical import simple as canonical_simple
 from mutualcredit.domain.errors import Refused, UsageError
 from mutualcredit.domain.names import MEMO_LENGTH_MAX, validate_text
 
@@ -144,6 +146,23 @@ def body_document(draft: TransferDraft, scales: Mapping[str, int]) -> dict[str, 
 
 def body_bytes(document: Mapping[str, Any]) -> bytes:
     return canonical_bytes(TAG_TRANSFER, document)
+
+
+def signed_forms(document: Mapping[str, Any]) -> tuple[bytes, str]:
+    """:func:`body_bytes` and :func:`content_hash` of one document, checked once.
+
+    The batch path signs a million bodies in a large import; checking the
+    document for the canonical fast path once instead of twice is measurable.
+    """
+    if not canonical_simple(document):
+        return body_bytes(document), content_hash(document)
+    content = {key: value for key, value in document.items() if key != "created_at"}
+    dumps = json.dumps
+    body = TAG_TRANSFER + b"\n" + dumps(
+        document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    content_bytes = dumps(
+        content, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return body, hashlib.sha256(content_bytes).hexdigest()
 
 
 def content_hash(document: Mapping[str, Any]) -> str:

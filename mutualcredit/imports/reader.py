@@ -165,10 +165,20 @@ class SourceReader:
                 pass
             self.sha256 = hashing.digest.hexdigest()
 
-    def _problem(self, line: int, column: int, message: str, code: str, **extra: object) -> Problem:
+    def _problem(
+        self,
+        line: int,
+        column: int,
+        message: str,
+        code: str,
+        *,
+        text: str = "",
+        fatal: bool = False,
+    ) -> Problem:
         return Problem(
-            file=self.name, line=line, column=column, message=message, code=code, **extra
-        )  # type: ignore[arg-type]
+            file=self.name, line=line, column=column, message=message, code=code, text=text,
+            fatal=fatal,
+        )  # fmt: skip
 
     def _refusal(self) -> Problem | None:
         """Problems that refuse the file before a line is read."""
@@ -206,7 +216,7 @@ class SourceReader:
 
     # -- lines -----------------------------------------------------------------
 
-    def _decode_lines(self, binary: io.BufferedReader, *, collect: bool) -> Iterator[str]:
+    def _decode_lines(self, binary: io.BufferedIOBase, *, collect: bool) -> Iterator[str]:
         """Yield decoded lines; remember decoding problems in ``_pending``.
 
         A line that cannot be decoded is still yielded (with U+FFFD in place

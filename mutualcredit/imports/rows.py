@@ -319,14 +319,13 @@ class RowParser:
         if problem is not None:
             return [problem]
         assert external_id is not None
-        reason_or_problem = self._filter(record, values)
-        if reason_or_problem.__class__ is Problem:
-            return [reason_or_problem]  # type: ignore[list-item]
-        if reason_or_problem is not None:
+        reason = self._filter(record, values)
+        if isinstance(reason, Problem):
+            return [reason]
+        if reason is not None:
             return Filtered(
-                line=record.line, external_id=external_id, reason=reason_or_problem,
-                text=record.text,
-            )  # fmt: skip
+                line=record.line, external_id=external_id, reason=reason, text=record.text
+            )
         return self._build(record, external_id)
 
     def _check_external_id(self, record: Record, external_id: str | None) -> Problem | None:
@@ -449,14 +448,14 @@ class RowParser:
             segments.append(value)
         key = tuple(segments)
         accounts = self._accounts.get(key)
-        if accounts is None:
-            try:
-                accounts = self._fill(key)
-            except UsageError as error:
-                index = self._placeholders[0][0] if self._placeholders else None
-                problems.append(self._problem(record, index, str(error), "account"))
-                return None
-        return accounts
+        if accounts is not None:
+            return accounts
+        try:
+            return self._fill(key)
+        except UsageError as error:
+            where = self._placeholders[0][0] if self._placeholders else None
+            problems.append(self._problem(record, where, str(error), "account"))
+            return None
 
     def _fill(self, segments: tuple[str, ...]) -> tuple[str, ...]:
         names = dict(zip((item.name for _, item in self._placeholders), segments, strict=True))

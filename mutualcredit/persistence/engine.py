@@ -47,7 +47,55 @@ def make_engine(url: URL) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 60})
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+    engine = create_engine(url, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW,
+                           pool_timeout=30, connect_args={"connect_timeout": 10})
+    _configure_postgres(engine)
+    return engine
+
+
+# PostgreSQL sessions.  A process holds at most POOL_SIZE + POOL_OVERFLOW connections (the
+# CLI uses one at a time); a server's max_connections (100 by default) bounds how many
+# writer processes one server takes.  A lock wait longer than LOCK_TIMEOUT fails with
+# 55P03 and is retried by the writer; a session idle inside a transaction (a client stopped
+# while holding the chain head) is ended after IDLE_IN_TRANSACTION_TIMEOUT so it cannot
+# stall every other writer.
+POOL_SIZE = 5
+POOL_OVERFLOW = 5
+LOCK_TIMEOUT = "10s"
+IDLE_IN_TRANSACTION_TIMEOUT = "60s"
+# A pooled connection idle for longer than this is pinged before use (a server restart
+# leaves dead connections); a busy writer pays no extra round trip per checkout.
+PING_AFTER_IDLE_SECONDS = 5.0
+
+
+def _configure_postgres(engine: Engine) -> None:
+    import time
+
+    from sqlalchemy.exc import DisconnectionError
+
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        autocommit = dbapi_connection.autocommit
+        dbapi_connection.autocommit = True
+        dbapi_connection.execute(
+            f"SET lock_timeout = '{LOCK_TIMEOUT}'; "
+            f"SET idle_in_transaction_session_timeout = '{IDLE_IN_TRANSACTION_TIMEOUT}'")
+        dbapi_connection.autocommit = autocommit
+
+    @event.listens_for(engine, "checkin")
+    def on_checkin(_dbapi_connection, record):  # type: ignore[no-untyped-def]
+        if record is not None:
+            record.info["checked_in"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def on_checkout(dbapi_connection, record, _proxy):  # type: ignore[no-untyped-def]
+        idle_since = record.info.get("checked_in")
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:  # noqa: BLE001 - the pool replaces the connection
+            raise DisconnectionError(str(error)) from error
 
 
 def _configure_sqlite(engine: Engine) -> None:

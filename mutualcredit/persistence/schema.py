@@ -36,6 +36,21 @@ class SchemaOutdated(MutualCreditError):
     code = "schema_outdated"
 
 
+class CopyIncomplete(IntegrityProblem):
+    code = "copy_incomplete"
+
+
+# ``mutualcredit db copy`` writes this revision first and the real one last, after the copy
+# is verified: a copy that was interrupted is refused by every command, never half-used.
+COPY_IN_PROGRESS = "copy-in-progress"
+
+
+def copy_incomplete(where: str) -> CopyIncomplete:
+    return CopyIncomplete(
+        f"{where} holds an incomplete copy of a ledger ('mutualcredit db copy' did not "
+        "finish); empty it and copy again")
+
+
 def alembic_config(connection: Connection):  # type: ignore[no-untyped-def]
     from alembic.config import Config
 
@@ -50,6 +65,8 @@ def upgrade(engine: Engine) -> str:
     from alembic import command
 
     before = current_revision(engine)
+    if before == COPY_IN_PROGRESS:
+        raise copy_incomplete("the database")
     if before is not None and before not in KNOWN_REVISIONS:
         raise SchemaTooNew(_too_new_message(before))
     with engine.begin() as connection:
@@ -78,6 +95,8 @@ def check(engine: Engine, *, where: str) -> None:
         ) from None
     if revision == HEAD_REVISION:
         return
+    if revision == COPY_IN_PROGRESS:
+        raise copy_incomplete(where)
     if revision not in KNOWN_REVISIONS:
         raise SchemaTooNew(_too_new_message(revision or "unknown", where=where))
     raise SchemaOutdated(

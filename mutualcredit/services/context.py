@@ -32,6 +32,7 @@ from mutualcredit.persistence.engine import WRITE, database_url, describe, make_
 T = TypeVar("T")
 WRITE_ATTEMPTS_MAX = 50
 RETRYABLE_SQLSTATES = {"40001", "40P01", "55P03"}  # serialization, deadlock, lock timeout
+UNIQUE_RETRIES_MAX = 3
 
 
 class DatabaseUnavailable(MutualCreditError):
@@ -146,6 +147,7 @@ def guard_connect(engine: Engine, url: URL) -> None:
 
 
 def run_write(engine: Engine, work: Callable[[Connection], T]) -> T:
+    unique_violations = 0
     for attempt in range(1, WRITE_ATTEMPTS_MAX + 1):
         try:
             with engine.connect() as connection:
@@ -153,10 +155,26 @@ def run_write(engine: Engine, work: Callable[[Connection], T]) -> T:
                 with connection.begin():
                     return work(connection)
         except DBAPIError as error:
-            if attempt == WRITE_ATTEMPTS_MAX or not is_retryable(error):
+            if attempt == WRITE_ATTEMPTS_MAX:
+                raise
+            if is_unique_violation(error):
+                # Under READ COMMITTED a check-then-insert (idempotency key, member handle,
+                # account name) can lose a race to a concurrent writer that committed the
+                # same row after our check.  Run the work again: its check now sees that
+                # row, and answers as it would have (the original transfer; a named
+                # conflict).  A few times only: a violation that repeats is a real error.
+                unique_violations += 1
+                if unique_violations > UNIQUE_RETRIES_MAX:
+                    raise
+                continue
+            if not is_retryable(error):
                 raise
             time.sleep(min(0.2, 0.002 * 2 ** min(attempt, 7)) * random.random())
     raise AssertionError("unreachable")
+
+
+def is_unique_violation(error: DBAPIError) -> bool:
+    return getattr(error.orig, "sqlstate", None) == "23505"
 
 
 def is_retryable(error: DBAPIError) -> bool:

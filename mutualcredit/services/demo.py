@@ -155,7 +155,10 @@ def step_refused(demo: Demo) -> None:
     raise AssertionError("the demo's over-limit payment was accepted")
 
 
-STEPS: list[Step] = [step_network, step_fund_payments, step_exchanges, step_refused]
+from mutualcredit.services.bookings import demo_step as step_bookings  # noqa: E402
+
+STEPS: list[Step] = [step_network, step_fund_payments, step_exchanges, step_refused,
+                     step_bookings]
 
 
 def positions(ledger: Ledger) -> list[tuple[str, str]]:

@@ -445,6 +445,10 @@ def set_limit(ledger: Ledger, signer: Signer, *, account: str, reason: str,
 
     def work(connection: Connection) -> dict:
         row = account_row(connection, account)
+        if ledger.is_postgres:  # lock it, so the old limits recorded are the ones replaced
+            connection.execute(text("SELECT id FROM account WHERE id = :i FOR UPDATE"),
+                               {"i": row.id})
+            row = account_row(connection, account)
         require(connection, signer.handle, what=f"change limits of {account}",
                 collective=row.collective)
         new_lower = row.limit_lower if limit_lower is UNCHANGED else limit_lower

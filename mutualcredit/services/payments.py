@@ -161,15 +161,19 @@ def pay(ledger: Ledger, signer: Signer, *, payer: str, payee: str, amount: int,
 def hold(ledger: Ledger, signer: Signer, *, payer: str, payee: str, amount: int,
          expires_at: datetime, memo: str = "", key: str | None = None,
          meta: Mapping[str, Any] | None = None, refs: Mapping[str, int] | None = None,
-         before: Before | None = None, after: After | None = None) -> PostResult:
-    """Reserve ``amount`` from ``payer`` for ``payee`` until posted, voided or expired."""
+         at: datetime | None = None, before: Before | None = None,
+         after: After | None = None) -> PostResult:
+    """Reserve ``amount`` from ``payer`` for ``payee`` until posted, voided or expired.
+
+    ``at`` is the hold's creation time (default: the clock), as for :func:`resolve_hold`.
+    """
     source, target = resolve_account(ledger, payer), resolve_account(ledger, payee)
     if source.name == target.name:
         raise SelfPayment(f"{source.name} cannot pay itself")
     draft = TransferDraft(
         network=ledger.network.id, kind="hold", author=signer.handle,
         key=validate_idempotency_key(key) if key else new_key(),
-        postings=route(ledger, source, target, amount), created_at=iso(now()), memo=memo,
+        postings=route(ledger, source, target, amount), created_at=iso(at or now()), memo=memo,
         refs=dict(refs or {}), meta={"from": source.name, "to": target.name, **(meta or {})},
         expires_at=iso(expires_at))
     return post_signed(ledger, sign(ledger, draft, signer), before=before, after=after)
@@ -276,6 +280,12 @@ def reverse(ledger: Ledger, signer: Signer, *, transfer_id: int, reason: str,
     if not reason.strip():
         raise UsageError("a reversal needs a --reason", code="reason_required")
     original = transfer_row(ledger, transfer_id)
+    with ledger.read() as connection:
+        already = connection.execute(text("SELECT id FROM transfer WHERE reverses_id = :i"),
+                                     {"i": transfer_id}).scalar()
+    if already is not None:
+        raise Refused(f"transfer {transfer_id} was already reversed by transfer {already}",
+                      code="already_reversed", reversal_id=already)
     postings = tuple(Posting(account=p.account, currency=p.currency, amount=-p.amount)
                      for p in postings_of(ledger, transfer_id))
     if not postings:

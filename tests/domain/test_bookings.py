@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mutualcredit.domain.bookings import (
+    BOOKING_DURATION_MAX,
     BOOKING_REQUEST_CHECKS,
     AmbiguousLocalTime,
     BookingAlreadyStarted,
@@ -217,6 +218,20 @@ def test_rules_defaults() -> None:
     assert rules.units == 1
     assert rules.grace == timedelta(days=7)
     assert rules.cancel_fee_percent == 0
+    assert rules.cancel_window == timedelta(0)
+    assert rules.lead == timedelta(0)
+    assert rules.duration_min is None and rules.duration_max is None
+
+
+def test_without_bounds_a_minute_is_enough_and_a_year_and_a_day_is_the_most() -> None:
+    rules = ResourceRules(price=1500, per="hour")
+    start = utc(2026, 12, 5, 10)
+    check_booking_request(rules, start, start + timedelta(minutes=1), NOW)
+    check_booking_request(rules, start, start + BOOKING_DURATION_MAX, NOW)
+    with pytest.raises(BookingTooLong) as caught:
+        check_booking_request(rules, start, start + BOOKING_DURATION_MAX + timedelta(minutes=1),
+                              NOW)
+    assert str(caught.value) == "the booking lasts 366d1m; a booking lasts at most 366d"
 
 
 @pytest.mark.parametrize(
@@ -227,8 +242,16 @@ def test_rules_defaults() -> None:
         ({"units": 0}, "units is 0; use 1 to 1000"),
         (
             {"duration_min": timedelta(hours=3), "duration_max": timedelta(hours=2)},
-            "the minimum duration (3h) must be at least 1m and at most the maximum (2h), "
-            "itself at most 3660d",
+            "the minimum duration (3h) is longer than the maximum (2h)",
+        ),
+        ({"duration_min": timedelta(0)}, "the minimum duration (0m) must be between 1m and 366d"),
+        (
+            {"duration_max": timedelta(days=367)},
+            "the maximum duration (367d) must be between 1m and 366d",
+        ),
+        (
+            {"duration_max": timedelta(hours=-1)},
+            "the maximum duration (negative) must be between 1m and 366d",
         ),
         ({"lead": timedelta(hours=-1)}, "lead must be between 0m and 3660d"),
         ({"cancel_fee_percent": 101}, "the cancellation fee is 101%; use 0 to 100"),

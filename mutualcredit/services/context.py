@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.engine import URL, Connection, Engine
@@ -74,6 +74,9 @@ class Ledger:
         self.url = url
         self.network = network
         self.currencies = currencies
+        # Facts that never change once written (an account's currency and collective,
+        # a collective's currency); statuses are always checked again inside writes.
+        self.cache: dict[tuple[str, str], Any] = {}
 
     @property
     def card(self) -> Currency:

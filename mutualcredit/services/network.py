@@ -31,7 +31,7 @@ from mutualcredit.domain.names import (
 )
 from mutualcredit.persistence import models
 from mutualcredit.services.clock import iso, now
-from mutualcredit.services.context import Ledger
+from mutualcredit.services.context import Ledger, guard_connect
 from mutualcredit.services.keys import Signer
 from mutualcredit.services.posting import NotAuthorised
 from mutualcredit.services.records import key_id_of, sign_record, write_record
@@ -77,6 +77,7 @@ def init_network(engine_url: str, settings: NetworkSettings, admin_signer: Signe
                          "America/Sao_Paulo)", code="invalid_timezone") from None
     url = database_url(engine_url)
     engine = make_engine(url)
+    guard_connect(engine, url)  # an unreachable server or wrong password: one clear error
     enable_wal(engine)
     if schema.current_revision(engine) is not None:
         raise AlreadyExists(f"{url.database or url} already holds a ledger")
@@ -300,9 +301,17 @@ def close_member(ledger: Ledger, signer: Signer, *, handle: str) -> None:
 # -- accounts --------------------------------------------------------------------------------
 
 def account_kind(name: str) -> str:
+    """The kind of an account added by name; it decides who may debit it.
+
+    ``collectives:<slug>:issuance`` is where a collective's card is issued
+    from against Reais received (festival imports): its importer may debit it
+    in import transfers, so the card comes into being only alongside income.
+    """
     segments = name.split(":")
     if segments[0] == "income":
         return "income"
+    if segments[0] == "collectives" and len(segments) == 3 and segments[2] == "issuance":
+        return "issuance"
     if "cash" in segments[1:-1] or segments[-1] == "cash":
         return "cash"
     if segments[0] == "collectives" and len(segments) >= 4 and segments[2] == "resources":
@@ -434,6 +443,28 @@ def change_role(ledger: Ledger, signer: Signer, *, handle: str, role: str,
 UNCHANGED = object()
 
 
+def _check_limit_fits(row, new_lower, new_upper, scale: int) -> None:  # type: ignore[no-untyped-def]
+    """A new limit may not already be passed: no account is ever beyond its limits.
+
+    To stop a member in debt from spending more, set the line to what they use now.
+    """
+    balance = row.posted_credits - row.posted_debits
+    low = balance - row.pending_debits
+    high = balance + row.pending_credits
+    shown = f" {row.currency}"
+    if new_lower is not None and low < new_lower:
+        raise Refused(
+            f"{row.name} is at {format_amount(low, scale)}{shown} counting holds; a lower "
+            f"limit of {format_amount(new_lower, scale)}{shown} would already be passed "
+            f"(the tightest possible now is {format_amount(low, scale)}{shown})",
+            code="limit_already_passed")
+    if new_upper is not None and high > new_upper:
+        raise Refused(
+            f"{row.name} is at {format_amount(high, scale)}{shown} counting incoming holds; "
+            f"an upper limit of {format_amount(new_upper, scale)}{shown} would already be "
+            "passed", code="limit_already_passed")
+
+
 def set_limit(ledger: Ledger, signer: Signer, *, account: str, reason: str,
               limit_lower: int | None | object = UNCHANGED,
               limit_upper: int | None | object = UNCHANGED) -> dict:
@@ -454,6 +485,7 @@ def set_limit(ledger: Ledger, signer: Signer, *, account: str, reason: str,
         new_lower = row.limit_lower if limit_lower is UNCHANGED else limit_lower
         new_upper = row.limit_upper if limit_upper is UNCHANGED else limit_upper
         scale = ledger.currencies[row.currency].scale
+        _check_limit_fits(row, new_lower, new_upper, scale)
         if new_lower is not None and new_upper is not None and new_upper < new_lower:
             raise UsageError(
                 f"upper limit {format_amount(new_upper, scale)} is below lower limit "

@@ -57,6 +57,9 @@ class SelfPayment(Refused):
 def resolve_account(ledger: Ledger, reference: str) -> AccountInfo:
     """A handle names the member's account; anything with ``:`` is an account name."""
     name = reference if ":" in reference else f"members:{reference}"
+    cached = ledger.cache.get(("account", name))
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
     with ledger.read() as connection:
         row = connection.execute(text(
             "SELECT name, currency, collective, owner_kind, owner, status FROM account "
@@ -64,7 +67,10 @@ def resolve_account(ledger: Ledger, reference: str) -> AccountInfo:
     if row is None:
         what = "account" if ":" in reference else "member"
         raise AccountNotFound(f"{what} {reference} does not exist", account=name)
-    return AccountInfo(**row._asdict())
+    info = AccountInfo(**row._asdict())
+    if info.status == "open":  # the posting function checks the status again under the lock
+        ledger.cache[("account", name)] = info
+    return info
 
 
 def route(ledger: Ledger, payer: AccountInfo, payee: AccountInfo, amount: int
@@ -119,10 +125,14 @@ def _leg_out(ledger: Ledger, payer: AccountInfo, amount: int, postings: list[Pos
 
 
 def _home_currency(ledger: Ledger, collective: str) -> str:
+    cached = ledger.cache.get(("collective_currency", collective))
+    if cached is not None:
+        return str(cached)
     with ledger.read() as connection:
         code = connection.execute(text("SELECT currency FROM collective WHERE slug = :s"),
                                   {"s": collective}).scalar()
     assert code is not None, collective
+    ledger.cache[("collective_currency", collective)] = str(code)
     return str(code)
 
 

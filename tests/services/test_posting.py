@@ -311,3 +311,18 @@ def test_every_write_appends_to_the_chain(net: Net) -> None:
     assert head.seq == seq_before + 1
     assert event.type == "transfer" and event.subject_id == result.transfer_id
     assert event.chain_hash == head.chain_hash
+
+
+def test_a_limit_that_would_already_be_passed_is_refused(net: Net) -> None:
+    net.pay("ana", "bia", "60.00")
+    with pytest.raises(Refused) as caught:
+        setup.set_limit(net.ledger, net["banco"], account="members:ana", reason="tighten",
+                        limit_lower=-net.amount("50.00"))
+    assert caught.value.code == "limit_already_passed"
+    assert caught.value.message == (
+        "members:ana is at -60.00 CUBO counting holds; a lower limit of -50.00 CUBO would "
+        "already be passed (the tightest possible now is -60.00 CUBO)")
+    setup.set_limit(net.ledger, net["banco"], account="members:ana", reason="freeze",
+                    limit_lower=-net.amount("60.00"))
+    with pytest.raises(CreditLimitExceeded):
+        net.pay("ana", "bia", "0.01")

@@ -43,7 +43,8 @@ def pay(
 
     ledger = common.open_ledger()
     source = resolve_account(ledger, payer)
-    minor = parse_amount(amount, scale=ledger.currency(source.currency).scale)
+    scale = ledger.currency(source.currency).scale
+    minor = parse_amount(amount, scale=scale)
     meta: dict[str, Any] = {}
     if hours is not None:
         meta["hours"] = format_amount(parse_amount(hours, scale=2), 2)
@@ -60,8 +61,7 @@ def pay(
         return
     again = " (already recorded; nothing new written)" if result.replayed else ""
     typer.echo(f"transfer {result.transfer_id}: {source.name} paid "
-               f"{document['meta']['to']} {format_amount(minor, ledger.currency(source.currency).scale)} "
-               f"{source.currency}{again}")
+               f"{document['meta']['to']} {format_amount(minor, scale)} {source.currency}{again}")
 
 
 def balance_table(rows: list[dict[str, Any]]):  # type: ignore[no-untyped-def]
@@ -112,8 +112,8 @@ def statement(
     if json_output:
         # Streamed: one entry at a time, so a million postings stay in bounded memory.
         out = sys.stdout
-        out.write('{"account": %s, "currency": %s, "entries": [' % (
-            json.dumps(head["account"]), json.dumps(head["currency"])))
+        out.write(f'{{"account": {json.dumps(head["account"])}, '
+                  f'"currency": {json.dumps(head["currency"])}, "entries": [')
         for index, entry in enumerate(entries):
             out.write(("," if index else "") + "\n  " + json.dumps(entry, ensure_ascii=False))
         out.write("\n]}\n")

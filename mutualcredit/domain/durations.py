@@ -21,7 +21,10 @@ DURATION_MAX = timedelta(days=3660)
 def parse_duration(text: str, *, allow_zero: bool = False) -> timedelta:
     """Parse ``30m``, ``3h``, ``2d``, ``1h30m``, ``1w`` or ISO 8601 (``PT3H``, ``P2D``)."""
     cleaned = text.strip()
-    match = _SHORT_RE.fullmatch(cleaned.lower()) if cleaned[:1] != "P" else _ISO_RE.fullmatch(cleaned)
+    if cleaned[:1] == "P":
+        match = _ISO_RE.fullmatch(cleaned)
+    else:
+        match = _SHORT_RE.fullmatch(cleaned.lower())
     if not cleaned or not match or not any(match.groups()):
         raise InvalidDuration(
             f"duration {text!r} is not valid: write e.g. 30m, 3h, 2d, 1h30m or PT3H"

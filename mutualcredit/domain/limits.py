@@ -51,7 +51,9 @@ def check_limits(state: AccountState, *, amount: int) -> None:
     if amount < 0 and state.limit_lower is not None:
         low = state.balance - state.pending_debits + amount
         if low < state.limit_lower:
-            held = f" (counting {shown(state.pending_debits)} on hold)" if state.pending_debits else ""
+            held = ""
+            if state.pending_debits:
+                held = f" (counting {shown(state.pending_debits)} on hold)"
             raise CreditLimitExceeded(
                 f"{state.name} would reach {shown(low)}{held}; limit is {shown(state.limit_lower)}",
                 account=state.name,

@@ -77,8 +77,9 @@ class Account(SQLModel, table=True):
     currency: str = Field(foreign_key="currency.code")
     owner_kind: str  # member | collective | network
     owner: str | None = None  # member handle or collective slug
-    collective: str | None = Field(default=None, foreign_key="collective.slug")  # home; None: network
-    kind: str  # member, fund, clearing, network_clearing, cash, income, resource, other
+    # The account's home collective; None for the network's own accounts.
+    collective: str | None = Field(default=None, foreign_key="collective.slug")
+    kind: str  # member, fund, clearing, network_clearing, cash, income, issuance, resource, other
     limit_lower: int | None = Field(default=None, sa_type=BigInteger)
     limit_upper: int | None = Field(default=None, sa_type=BigInteger)
     posted_debits: int = Field(default=0, sa_type=BigInteger)

@@ -108,7 +108,8 @@ def check(engine: Engine, *, where: str) -> None:
 
 def _is_missing_table(error: Exception) -> bool:
     message = str(error).lower()
-    return "no such table" in message or "does not exist" in message or "file is not a database" in message
+    return any(sign in message for sign in
+               ("no such table", "does not exist", "file is not a database"))
 
 
 def _too_new_message(revision: str, *, where: str = "the database") -> str:

@@ -134,7 +134,8 @@ class Ledger:
 
 def load_currencies(connection: Connection) -> dict[str, Currency]:
     rows = connection.execute(text("SELECT code, scale, rate FROM currency"))
-    return {code: Currency(code=code, scale=scale, rate=Fraction(rate)) for code, scale, rate in rows}
+    return {code: Currency(code=code, scale=scale, rate=Fraction(rate))
+            for code, scale, rate in rows}
 
 
 def guard_connect(engine: Engine, url: URL) -> None:

@@ -91,7 +91,8 @@ def init_network(engine_url: str, settings: NetworkSettings, admin_signer: Signe
     with engine.begin() as connection:
         _insert_network(connection, settings, network_id, genesis, record, created_at)
     ledger = Ledger.from_engine(engine, url)
-    fields = {name: value for name, value in record.items() if name not in ("created_at", "network")}
+    fields = {name: value for name, value in record.items()
+              if name not in ("created_at", "network")}
     admin_record = sign_record(ledger, admin_signer, "network_created", created_at, **fields)
     ledger.write(lambda connection: write_record(connection, ledger, admin_record))
     return ledger

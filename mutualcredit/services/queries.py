@@ -141,8 +141,9 @@ def show_transfer(ledger: Ledger, transfer_id: int) -> dict[str, Any]:
     with ledger.read() as connection:
         reversal = connection.execute(text("SELECT id FROM transfer WHERE reverses_id = :i"),
                                       {"i": transfer_id}).scalar()
-        resolution = connection.execute(text("SELECT id, kind FROM transfer WHERE resolves_id = :i"),
-                                        {"i": transfer_id}).one_or_none()
+        resolution = connection.execute(
+            text("SELECT id, kind FROM transfer WHERE resolves_id = :i"), {"i": transfer_id}
+        ).one_or_none()
     postings = postings_of(ledger, transfer_id) if row.kind != "hold" else None
     shown = ([{"account": p.account, "currency": p.currency,
                "amount": format_amount(p.amount, ledger.currencies[p.currency].scale)}

@@ -62,7 +62,8 @@ def write_record(connection: Connection, ledger: Ledger, record: SignedRecord,
     record_id = connection.execute(insert(table).returning(table.c.id), {
         "type": record.type, "author": record.author,
         "body": record.body.split(b"\n", 1)[1].decode("utf-8"), "body_hash": record.body_hash,
-        "key_id": key_id_of(connection, record.public_key, record.author), "signature": record.signature,
+        "key_id": key_id_of(connection, record.public_key, record.author),
+        "signature": record.signature,
         "created_at": record.document["created_at"],
     }).scalar_one()
     append_events(connection, ledger,

@@ -76,7 +76,8 @@ def test_body_document_is_stable_and_amounts_are_strings() -> None:
     document = body_document(one, {"CARD": 2})
     assert document["postings"][0] == {"account": "members:ana", "currency": "CARD",
                                        "amount": "-12.50"}
-    expected = (b'mutualcredit/transfer/v1\n{"author":"ana","created_at":"2026-11-27T10:00:00.000000Z",'
+    expected = (b'mutualcredit/transfer/v1\n{"author":"ana",'
+                b'"created_at":"2026-11-27T10:00:00.000000Z",'
                 b'"key":"k1","kind":"payment","memo":"est\xc3\xbadio","meta":{},"network":"n1",'
                 b'"postings":[{"account":"members:ana","amount":"-12.50","currency":"CARD"},'
                 b'{"account":"members:bia","amount":"12.50","currency":"CARD"}],"refs":{}}')

@@ -4,7 +4,7 @@
   written in the same transaction as the settling transfers (the batch they
   belong to, signed by the admin).  A period that overlaps — or ends before —
   one already settled cannot be settled again.
-- ``report_account_day`` and ``report_collective_day``: how much moved
+- ``report_account_day``, ``report_account_month`` and ``report_collective_day``: how much moved
   through each account, and how many exchanges and hours each collective
   had, per day in the network's time zone.  Derived data, like the cached
   totals on accounts: :mod:`mutualcredit.services.reports` folds every posted
@@ -54,6 +54,30 @@ class ReportCollectiveDay(SQLModel, table=True):
     collective: str = Field(primary_key=True, foreign_key="collective.slug")
     exchanges: int = Field(default=0, sa_type=BigInteger)  # distinct transfers
     hours: int = Field(default=0, sa_type=BigInteger)  # micro-hours
+
+
+class ReportAccountMonth(SQLModel, table=True):
+    """The day summaries added up per month (long periods and opening balances)."""
+
+    __tablename__ = "report_account_month"
+    __table_args__ = {"sqlite_with_rowid": False}
+    month: str = Field(primary_key=True)  # YYYY-MM in the network's time zone
+    account_id: int = Field(primary_key=True, foreign_key="account.id")
+    credits: int = Field(default=0, sa_type=BigInteger)
+    debits: int = Field(default=0, sa_type=BigInteger)
+    postings: int = Field(default=0, sa_type=BigInteger)
+    hours: int = Field(default=0, sa_type=BigInteger)
+    issued: int = Field(default=0, sa_type=BigInteger)
+
+
+class ReportCurrencyDay(SQLModel, table=True):
+    """Value paid out of non-clearing accounts per currency and day (turnover per day)."""
+
+    __tablename__ = "report_currency_day"
+    __table_args__ = {"sqlite_with_rowid": False}
+    day: str = Field(primary_key=True)
+    currency: str = Field(primary_key=True, foreign_key="currency.code")
+    paid: int = Field(default=0, sa_type=BigInteger)
 
 
 class ReportWatermark(SQLModel, table=True):

@@ -25,6 +25,7 @@ writes it, never a float::
       "netting": [{"from": "cubo", "to": "palafita", "amount": "30.00"}]
     }
 
+A member's ``hours`` (hours of service paid, a decimal string) is optional.
 ``balance`` of a collective is its fund; ``position`` is the balance of
 ``network:clearing:<slug>`` (negative: it owes the network).  A member's
 ``status`` is ``ok``, ``near_limit`` or ``over_limit`` and may be left out.
@@ -180,7 +181,7 @@ def _check_report(report: Mapping[str, Any]) -> None:
     amounts += [
         (row, key)
         for row in report.get("members", [])
-        for key in ("balance", "limit_lower", "turnover")
+        for key in ("balance", "limit_lower", "turnover", "hours")
         if key in row
     ]
     for row, key in amounts:
@@ -250,9 +251,11 @@ def _members_table(report: Mapping[str, Any]) -> str:
             + f'<td class="status-{status}">{escape(_STATUS_LABELS[status])}</td>'
             + "".join(_amount_cell(row.get(key, "")) for key in ("balance", "limit_lower"))
             + _amount_cell(row.get("turnover", ""))
+            + _amount_cell(row.get("hours", ""))
             + "</tr>"
         )
-    headers = ["Member", "Name", "Collective", "Status", "Balance", "Lower limit", "Turnover"]
+    headers = ["Member", "Name", "Collective", "Status", "Balance", "Lower limit", "Turnover",
+               "Hours"]
     return _table("Members", headers, rows, 4)
 
 

@@ -123,11 +123,13 @@ def _entries(ledger: Ledger, head: dict[str, Any], start: str | None, end: str |
                 f"AND t.created_at < :start"), {"a": account_id, "start": start}).scalar())
         where = "" if start is None else " AND t.created_at >= :start"
         where += "" if end is None else " AND t.created_at < :end"
-        result = connection.execution_options(yield_per=STATEMENT_FETCH_ROWS).execute(text(
+        # yield_per on the statement, not the connection: rows stream in bounded memory.
+        statement = text(
             "SELECT t.id, t.created_at, t.memo, t.kind, p.amount FROM posting p "
             f"JOIN transfer t ON t.id = p.transfer_id WHERE p.account_id = :a AND {counted}"
-            f"{where} ORDER BY p.transfer_id, p.id"),
-            {"a": account_id, "start": start, "end": end})
+            f"{where} ORDER BY p.transfer_id, p.id").execution_options(
+                yield_per=STATEMENT_FETCH_ROWS)
+        result = connection.execute(statement, {"a": account_id, "start": start, "end": end})
         for transfer_id, created_at, memo, kind, amount in result:
             running += amount
             yield {"transfer_id": int(transfer_id), "created_at": created_at, "memo": memo,

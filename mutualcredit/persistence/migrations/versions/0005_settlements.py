@@ -68,6 +68,28 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("day", "collective"),
         sqlite_with_rowid=False,
     )
+    op.create_table(
+        "report_account_month",
+        sa.Column("month", sa.String(), nullable=False),
+        sa.Column("account_id", sa.Integer(), nullable=False),
+        sa.Column("credits", sa.BigInteger(), nullable=False),
+        sa.Column("debits", sa.BigInteger(), nullable=False),
+        sa.Column("postings", sa.BigInteger(), nullable=False),
+        sa.Column("hours", sa.BigInteger(), nullable=False),
+        sa.Column("issued", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(["account_id"], ["account.id"]),
+        sa.PrimaryKeyConstraint("month", "account_id"),
+        sqlite_with_rowid=False,
+    )
+    op.create_table(
+        "report_currency_day",
+        sa.Column("day", sa.String(), nullable=False),
+        sa.Column("currency", sa.String(), nullable=False),
+        sa.Column("paid", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(["currency"], ["currency.code"]),
+        sa.PrimaryKeyConstraint("day", "currency"),
+        sqlite_with_rowid=False,
+    )
     watermark = op.create_table(
         "report_watermark",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -79,6 +101,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("report_watermark")
+    op.drop_table("report_currency_day")
+    op.drop_table("report_account_month")
     op.drop_table("report_collective_day")
     op.drop_table("report_account_day")
     op.drop_index("ix_settlement_last_day", table_name="settlement")

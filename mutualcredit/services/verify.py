@@ -1,0 +1,668 @@
+"""``verify``: is the ledger what its signatures, its chain and its checkpoints say it is?
+
+Anyone with the database can run it; it trusts nothing stored that it can
+recompute.  It checks, and names every problem with a stable code and the
+event, transfer, record, key or account it concerns:
+
+- **the chain** — events numbered 1, 2, … without gaps (``event_missing``);
+  each event hash recomputed (``event_hash_mismatch``, ``event_reordered``
+  when an event sits at another event's place); each chain hash from the
+  genesis hash of the network's creation record (``genesis_mismatch``,
+  ``chain_broken``, ``chain_head_mismatch``); every transfer, record and limit
+  change has exactly its event and every event its subject
+  (``not_chained``, ``event_subject_missing``, ``event_subject_mismatch``);
+- **bodies and signatures** — each stored body hashes to its recorded hash
+  (``body_hash_mismatch``); its columns say what the body says
+  (``memo_mismatch``, ``column_mismatch``, ``postings_mismatch``); every
+  signature verifies (``signature_invalid``) by a key that a signed record
+  registered for the author (``key_unknown``, ``key_not_recorded``,
+  ``author_mismatch``) and that was active at that point of the chain
+  (``key_revoked``, ``key_not_yet_registered``); batches
+  (``batch_signature_invalid``, ``batch_mismatch``); keys in the key table
+  match the signed key records (``key_not_recorded``, ``key_missing``,
+  ``key_revocation_mismatch``);
+- **money** — postings replayed in chain order against every limit as it
+  stood at the time (``limit_exceeded``, ``limit_history_mismatch``); from the
+  replayed totals, the invariants of :mod:`invariants` (``cached_totals``,
+  ``zero_sum``, ``positions``; its current-limit check is replaced by the
+  historical one, and its hold and reversal checks by the stricter ones
+  below); each signed body stored once (``idempotency_key_reused``);
+- **resolutions** — holds resolved at most once and their status
+  (``hold_resolved_twice``, ``hold_status``, ``hold_expired_early``),
+  reversals at most once (``reversed_twice``, ``reversal_invalid``),
+  payment requests resolved once, by the right party, before expiry
+  (``request_accepted_twice``, ``request_resolved_twice``, ``request_status``,
+  ``request_mismatch``, ``request_payment_mismatch``, ``request_wrong_party``,
+  ``request_accepted_expired``, ``request_missing``);
+- **checkpoints** — each given (and each stored) checkpoint is well formed,
+  of this network, signed by keys the ledger records for its signers, and the
+  ledger holds exactly its history (``ledger_behind_checkpoint``,
+  ``checkpoint_root_mismatch``, ``checkpoint_chain_mismatch``,
+  ``checkpoint_invalid``); the Merkle block cache (``merkle_cache``).
+
+Per-transfer checks (body hash, columns, postings, key, signature) run on
+every core (:mod:`verify_workers`) while this process walks the chain and
+replays the money (:mod:`verify_transfers`).  With ``since`` (a checkpoint the
+ledger still matches), the signatures of transfers it covers are not checked
+again — they were when it was signed; everything else still is, including
+the signatures of records and limit changes, which are few.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from mutualcredit.domain import checkpoints as documents
+from mutualcredit.domain.canonical import TAG_RECORD
+from mutualcredit.domain.errors import IntegrityProblem
+from mutualcredit.domain.events import EVENT_TYPES, event_hash, genesis_hash
+from mutualcredit.services import audit
+from mutualcredit.services.context import Ledger
+
+RECORD_EVENT_TYPES = ("record", "key", "role")
+TRANSFER_EVENT_TYPES = ("transfer", "hold_resolution")
+PROBLEMS_MAX = 10_000  # a ledger rewritten wholesale is reported, not listed to the last row
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Problem:
+    code: str
+    subject: str  # "event 7", "transfer 12", "account members:ana", "key 3 (ana)", …
+    message: str
+    event: int | None = None
+    account: str | None = None
+
+    def document(self) -> dict[str, Any]:
+        return {"code": self.code, "subject": self.subject, "message": self.message,
+                "event": self.event, "account": self.account}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckpointInput:
+    label: str  # the file name, or "stored checkpoint 3"
+    document: Any
+    since: bool = False
+
+
+@dataclass
+class KeyRecord:
+    handle: str
+    introduced: int  # seq of the record that registered it (0: the network's creation)
+    revoked: int | None = None  # seq of the record that revoked it
+    revoked_at: str | None = None
+
+
+@dataclass
+class Report:
+    network: str
+    events: int = 0
+    transfers: int = 0
+    records: int = 0
+    signatures: int = 0
+    checkpoints: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    truncated: bool = False
+
+    @property
+    def clean(self) -> bool:
+        return not self.problems
+
+    def document(self) -> dict[str, Any]:
+        return {"network": self.network, "clean": self.clean, "events": self.events,
+                "transfers": self.transfers, "records": self.records,
+                "signatures_checked": self.signatures, "checkpoints": self.checkpoints,
+                "problems": [problem.document() for problem in self.problems],
+                "truncated": self.truncated}
+
+
+Progress = Callable[[int, int], None]  # (signatures done, signatures expected)
+
+
+class Verifier:
+    """One run of ``verify``; see the module docstring for what it checks."""
+
+    def __init__(self, ledger: Ledger, *, checkpoints: Sequence[CheckpointInput] = (),
+                 workers: int | None = None, progress: Progress | None = None) -> None:
+        self.ledger = ledger
+        self.report = Report(network=ledger.network.id)
+        self.inputs = list(checkpoints)
+        self.workers = workers
+        self.progress = progress
+        self.seen: set[tuple[str, str]] = set()
+        self.bad_event_hashes: dict[int, str] = {}
+        self.record_events: dict[int, int] = {}  # record id -> seq
+        self.limit_events: dict[int, int] = {}  # limit change id -> seq
+        self.keys: dict[int, Any] = {}
+        self.recorded: dict[str, KeyRecord] = {}
+        self._event_bodies: list[tuple[int, str, str]] = []
+        self._signers: Any = None
+
+    # -- reporting ------------------------------------------------------------------------------
+
+    def problem(self, code: str, subject: str, message: str, *, event: int | None = None,
+                account: str | None = None) -> None:
+        if (code, subject) in self.seen:
+            return
+        self.seen.add((code, subject))
+        if len(self.report.problems) >= PROBLEMS_MAX:
+            self.report.truncated = True
+            return
+        self.report.problems.append(Problem(code=code, subject=subject, message=message,
+                                            event=event, account=account))
+
+    # -- the run --------------------------------------------------------------------------------
+
+    def run(self) -> Report:
+        from mutualcredit.services.verify_transfers import Replay
+        from mutualcredit.services.verify_workers import Context, Pool
+
+        ledger = self.ledger
+        wanted = self._parse_checkpoints()
+        since = max((c.size for c, i in wanted if i.since), default=0)
+        with ledger.read() as connection:
+            self.keys = {int(row.id): row for row in connection.execute(text(
+                "SELECT id, handle, public_key, created_at, revoked_at FROM key"))}
+            head_size, _ = audit.event_count(connection)
+            # Events past the head (appended behind the program's back) are checked too.
+            head_size = max(head_size, int(connection.execute(text(
+                "SELECT COALESCE(MAX(seq), 0) FROM event")).scalar_one()))
+            self._subjects(connection)
+            self._genesis(connection)
+            items = self._records(connection) + self._limit_changes(connection)
+            accounts = {row.name: (int(row.id), row.currency,
+                                   ledger.currencies[row.currency].scale)
+                        for row in connection.execute(text(
+                            "SELECT id, name, currency FROM account"))}
+        context = Context(
+            url=ledger.url.render_as_string(hide_password=False), network=ledger.network.id,
+            keys={k: (row.handle, row.public_key) for k, row in self.keys.items()},
+            windows=self.windows(), accounts=accounts, since=since)
+        pool = Pool(context, workers=self.workers)
+        try:
+            pool.transfers(1, head_size)
+            pool.items(items)
+            with ledger.read() as connection:
+                snapshots = self._walk_events(connection, {c.size for c, _ in wanted})
+                if not self._compare_checkpoints(wanted, snapshots) and since:
+                    pool.transfers(1, min(since, head_size), only_signatures=True)
+                self._cross_check_events(connection)
+                self._check_event_bodies(connection)
+                self._check_key_rows()
+                replay = Replay(self, connection)
+                replay.run()
+                replay.totals()
+            facts = self._collect(pool)
+            with ledger.read() as connection:
+                replay.finish(connection, facts)
+        finally:
+            pool.close()
+        return self.report
+
+    def windows(self) -> dict[str, Any]:
+        from mutualcredit.services.verify_workers import KeyWindow
+
+        return {public_key: KeyWindow(handle=known.handle, introduced=known.introduced,
+                                      revoked=known.revoked, revoked_at=known.revoked_at)
+                for public_key, known in self.recorded.items()}
+
+    # -- checkpoints ----------------------------------------------------------------------------
+
+    def _parse_checkpoints(self) -> list[tuple[documents.Checkpoint, CheckpointInput]]:
+        wanted = []
+        with self.ledger.read() as connection:
+            trusted = audit.ledger_keys(connection)
+        for item in self.inputs:
+            try:
+                checkpoint = documents.parse_checkpoint(item.document,
+                                                        network=self.ledger.network.id)
+                documents.verify_checkpoint_signatures(checkpoint, trusted)
+            except IntegrityProblem as error:
+                self.problem("checkpoint_invalid", item.label, f"{item.label}: {error.message}")
+                continue
+            wanted.append((checkpoint, item))
+        return wanted
+
+    def _compare_checkpoints(self, wanted: list[tuple[documents.Checkpoint, CheckpointInput]],
+                             snapshots: dict[int, tuple[str, str]]) -> bool:
+        since_ok = True
+        for checkpoint, item in wanted:
+            outcome = "matches"
+            if checkpoint.size > self.report.events:
+                outcome = "ahead"
+                self.problem(
+                    "ledger_behind_checkpoint", item.label,
+                    f"{item.label} of {checkpoint.time} states {checkpoint.size} events but the "
+                    f"ledger holds {self.report.events}: events were dropped, or this copy is "
+                    "behind", event=self.report.events + 1)
+            else:
+                root, chain = snapshots.get(checkpoint.size, ("", ""))
+                if root != checkpoint.root:
+                    outcome = "differs"
+                    self.problem(
+                        "checkpoint_root_mismatch", item.label,
+                        f"the first {checkpoint.size} events are not those {item.label} of "
+                        f"{checkpoint.time} signed: history was edited, inserted or reordered",
+                        event=checkpoint.size)
+                elif checkpoint.size and chain != checkpoint.chain_hash:
+                    outcome = "differs"
+                    self.problem(
+                        "checkpoint_chain_mismatch", item.label,
+                        f"the chain hash after event {checkpoint.size} is not the one "
+                        f"{item.label} signed", event=checkpoint.size)
+            if item.since and outcome != "matches":
+                since_ok = False
+            self.report.checkpoints.append({
+                "label": item.label, "size": checkpoint.size, "root": checkpoint.root,
+                "time": checkpoint.time, "signers": [s.signer for s in checkpoint.signatures],
+                "since": item.since, "outcome": outcome})
+        return since_ok
+
+    # -- the chain ------------------------------------------------------------------------------
+
+    def _walk_events(self, connection: Connection, sizes: set[int]
+                     ) -> dict[int, tuple[str, str]]:
+        """Walk every event once: numbering, event and chain hashes, Merkle root(s)."""
+        from mutualcredit.services.verify_workers import raw_stream
+
+        ledger = self.ledger
+        row = connection.execute(text("SELECT genesis_hash FROM network")).one()
+        result = raw_stream(connection, f"SELECT seq, type, event_hash, chain_hash, "
+                            f"{audit.leaf_sql(ledger)} FROM event ORDER BY seq", ())
+        sha256 = hashlib.sha256
+        previous = bytes.fromhex(row.genesis_hash)
+        expected = 1
+        snapshots: dict[int, tuple[str, str]] = {}
+        merkle = _MerkleWalk()
+        # The Merkle tree is needed only as far as a checkpoint or a cached block reaches.
+        cached = connection.execute(text("SELECT MAX(chunk) FROM merkle_chunk")).scalar()
+        merkle_until = max([*sizes, 0 if cached is None else (cached + 1) * audit.CHUNK_LEAVES])
+        if 0 in sizes:
+            snapshots[0] = (audit.EMPTY_ROOT.hex(), row.genesis_hash)
+        for seq, type_, stored_event, stored_chain, leaf in result:
+            leaf = bytes(leaf)
+            if seq != expected:
+                missing = f"events {expected}…{seq - 1} are" if seq - 1 > expected \
+                    else f"event {expected} is"
+                self.problem("event_missing", f"event {expected}",
+                             f"{missing} missing from the chain", event=expected)
+                merkle.gap = True
+            expected = seq + 1
+            if type_ not in EVENT_TYPES:
+                self.problem("event_type_unknown", f"event {seq}",
+                             f"event {seq} has an unknown type {type_!r}", event=seq)
+            this = sha256(leaf).digest()
+            if this.hex() != stored_event:
+                self.bad_event_hashes[seq] = stored_event
+            chained = sha256(previous + this).digest()
+            previous = chained
+            if chained.hex() != stored_chain:
+                self.problem("chain_broken", f"event {seq}",
+                             f"the chain hash of event {seq} does not follow from event "
+                             f"{seq - 1}: an event was edited, removed, inserted or moved",
+                             event=seq)
+                if len(stored_chain) == 64:  # go on from the stored hash: one break, one report
+                    previous = bytes.fromhex(stored_chain)
+            if seq <= merkle_until:
+                merkle.add(leaf)
+            if seq in sizes:
+                snapshots[seq] = (merkle.root().hex(), stored_chain)
+        self.report.events = expected - 1
+        self._check_head(connection, expected - 1, previous.hex())
+        if not merkle.gap:
+            self._check_chunks(connection, merkle.chunks)
+        return snapshots
+
+    def _genesis(self, connection: Connection) -> None:
+        row = connection.execute(text(
+            "SELECT id, genesis_hash, creation_record FROM network")).one()
+        creation = json.loads(row.creation_record)
+        if genesis_hash(creation) != row.genesis_hash or creation.get("network") != row.id:
+            self.problem("genesis_mismatch", "network",
+                         "the network's genesis hash is not the hash of its creation record")
+        self.recorded[str(creation.get("admin_key", ""))] = KeyRecord(
+            handle=str(creation.get("admin")), introduced=0)
+
+    def _subjects(self, connection: Connection) -> None:
+        """Which event holds each record and limit change."""
+        for seq, type_, subject_id in connection.execute(text(
+                "SELECT seq, type, subject_id FROM event WHERE type NOT IN "
+                "('transfer', 'hold_resolution') ORDER BY seq")):
+            if type_ in RECORD_EVENT_TYPES:
+                self._subject(self.record_events, int(subject_id), int(seq), "record")
+            elif type_ == "limit_change":
+                self._subject(self.limit_events, int(subject_id), int(seq), "limit change")
+
+    def _subject(self, mapping: dict[int, int], subject_id: int, seq: int, what: str) -> None:
+        if subject_id in mapping:
+            self.problem("event_duplicate", f"event {seq}",
+                         f"event {seq} repeats {what} {subject_id} of event {mapping[subject_id]}",
+                         event=seq)
+            return
+        mapping[subject_id] = seq
+
+    def _check_head(self, connection: Connection, size: int, chain_hash: str) -> None:
+        head_size, head_chain = audit.event_count(connection)
+        if head_size != size or (size and head_chain != chain_hash):
+            self.problem("chain_head_mismatch", "chain head",
+                         f"the chain head says {head_size} events but the chain holds {size} "
+                         "(or its hash differs)", event=head_size)
+
+    def _check_chunks(self, connection: Connection, chunks: list[bytes]) -> None:
+        for chunk, root in audit.load_chunks(connection, len(chunks) + 1).items():
+            if chunk >= len(chunks) or chunks[chunk] != root:
+                first = chunk * audit.CHUNK_LEAVES + 1
+                self.problem("merkle_cache", f"merkle block {chunk}",
+                             f"the cached Merkle root of events {first}…"
+                             f"{first + audit.CHUNK_LEAVES - 1} does not match the events",
+                             event=first)
+
+    def _cross_check_events(self, connection: Connection) -> None:
+        """Every transfer has exactly its event, and every transfer event its transfer."""
+        for row in connection.execute(text(
+                "SELECT t.id, t.event_seq, t.body_hash, e.seq, e.type, e.subject_id, "
+                "e.body_hash AS event_body FROM transfer t LEFT JOIN event e "
+                "ON e.seq = t.event_seq WHERE e.seq IS NULL OR e.subject_id != t.id OR "
+                "e.body_hash != t.body_hash OR e.type NOT IN ('transfer', 'hold_resolution')")):
+            if row.seq is None:
+                self.problem("not_chained", f"transfer {row.id}",
+                             f"transfer {row.id} has no event in the chain: it was inserted "
+                             "behind the program's back", event=row.event_seq)
+            elif row.subject_id == row.id and row.event_body != row.body_hash:
+                self.problem("event_subject_mismatch", f"transfer {row.id}",
+                             f"event {row.seq} records another body hash than transfer "
+                             f"{row.id}'s", event=row.seq)
+        for row in connection.execute(text(
+                "SELECT e.seq, e.type, e.subject_id, e.body_hash, e.event_hash, t.id, "
+                "t.event_seq FROM event e LEFT JOIN transfer t ON t.id = e.subject_id "
+                "WHERE e.type IN ('transfer', 'hold_resolution') AND "
+                "(t.id IS NULL OR t.event_seq IS NULL OR t.event_seq != e.seq)")):
+            if row.id is None:
+                self.problem("event_subject_missing", f"event {row.seq}",
+                             f"event {row.seq} names transfer {row.subject_id}, which is not "
+                             "in the ledger: it was deleted", event=row.seq)
+                continue
+            recorded = row.event_seq
+            if recorded is not None and event_hash(
+                    seq=int(recorded), type=row.type, body_hash=row.body_hash) == row.event_hash:
+                self.bad_event_hashes.pop(row.seq, None)
+                self.problem("event_reordered", f"event {row.seq}",
+                             f"event {row.seq} holds transfer {row.subject_id}, which was "
+                             f"event {recorded}: events were reordered", event=row.seq)
+            else:
+                self.problem("event_subject_mismatch", f"event {row.seq}",
+                             f"event {row.seq} names transfer {row.subject_id}, which "
+                             f"records event {recorded}", event=row.seq)
+        for seq in sorted(self.bad_event_hashes):
+            self.problem("event_hash_mismatch", f"event {seq}",
+                         f"the hash of event {seq} does not match its number, type and body "
+                         "hash: the event was edited or moved", event=seq)
+
+    # -- records, limit changes and keys ---------------------------------------------------------
+
+    def _records(self, connection: Connection) -> list[Any]:
+        items = []
+        self.request_records: dict[int, tuple[int, dict[str, Any], str]] = {}
+        self.closing_records: dict[int, list[tuple[int, str, dict[str, Any], int]]] = \
+            defaultdict(list)
+        rows = connection.execute(text(
+            "SELECT r.id, r.type, r.author, r.body, r.body_hash, r.key_id, r.signature, "
+            "r.created_at FROM record r ORDER BY r.id")).all()
+        documents_by_seq = []
+        for row in rows:
+            self.report.records += 1
+            subject = f"record {row.id}"
+            seq = self.record_events.get(int(row.id))
+            if seq is None:
+                self.problem("not_chained", subject, f"record {row.id} ({row.type}) has no "
+                             "event in the chain: it was inserted behind the program's back")
+            body = _document(row.body)
+            digest = hashlib.sha256(TAG_RECORD + b"\n" + row.body.encode()).hexdigest()
+            if digest != row.body_hash:
+                self.problem("body_hash_mismatch", subject,
+                             f"record {row.id} ({row.type}) does not hash to its recorded "
+                             "hash: it was edited", event=seq)
+            if body is None or body.get("type") != row.type or body.get("author") != row.author \
+                    or body.get("created_at") != row.created_at \
+                    or body.get("network") != self.ledger.network.id:
+                self.problem("column_mismatch", subject,
+                             f"record {row.id}'s columns differ from its signed body", event=seq)
+            if row.signature is None or row.key_id is None:
+                self.problem("signature_invalid", subject, f"record {row.id} is not signed",
+                             event=seq)
+            else:
+                items.append((subject, seq, int(row.key_id), row.signature,
+                              TAG_RECORD + b"\n" + row.body.encode()))
+            if seq is not None:
+                self._event_body(seq, row.body_hash, subject)
+                documents_by_seq.append((seq, int(row.id), body or {}, row))
+        documents_by_seq.sort(key=lambda item: item[0])
+        for seq, _record_id, body, _row in documents_by_seq:
+            self._key_history(seq, body)
+        for seq, record_id, body, row in documents_by_seq:
+            self._check_signer(row.key_id, row.author, seq, row.created_at, f"record {record_id}")
+            kind = body.get("type")
+            if kind == "payment_request":
+                self.request_records[record_id] = (seq, body, row.body_hash)
+            elif kind in ("request_declined", "request_withdrawn") and isinstance(
+                    body.get("request"), int):
+                self.closing_records[body["request"]].append((record_id, kind, body, seq))
+        return items
+
+    def _event_body(self, seq: int, body_hash: str, subject: str) -> None:
+        self._event_bodies.append((seq, body_hash, subject))
+
+    def _key_history(self, seq: int, body: dict[str, Any]) -> None:
+        kind = body.get("type")
+        if kind in ("member_added", "key_registered") and isinstance(body.get("public_key"), str):
+            self.recorded.setdefault(body["public_key"],
+                                     KeyRecord(handle=str(body.get("handle")), introduced=seq))
+        elif kind == "key_rotated":
+            self._revoke(body.get("old_key"), seq, body)
+            if isinstance(body.get("new_key"), str):
+                self.recorded.setdefault(body["new_key"],
+                                         KeyRecord(handle=str(body.get("handle")), introduced=seq))
+        elif kind == "key_revoked":
+            self._revoke(body.get("public_key"), seq, body)
+
+    def _revoke(self, public_key: Any, seq: int, body: dict[str, Any]) -> None:
+        known = self.recorded.get(public_key) if isinstance(public_key, str) else None
+        if known is not None and known.revoked is None:
+            known.revoked = seq
+            known.revoked_at = str(body.get("created_at"))
+
+    def _check_signer(self, key_id: Any, author: str, seq: int, created_at: str,
+                      subject: str) -> None:
+        """The key that signed event ``seq`` was the author's, registered and not revoked."""
+        from mutualcredit.services.verify_workers import Context, key_problem
+
+        if self._signers is None:
+            self._signers = Context(
+                url="", network="", accounts={}, windows=self.windows(),
+                keys={k: (row.handle, row.public_key) for k, row in self.keys.items()})
+        found = key_problem(self._signers, None if key_id is None else int(key_id), author, seq,
+                            created_at, subject)
+        if found is not None:
+            self.problem(*found, event=seq)
+
+    def _limit_changes(self, connection: Connection) -> list[Any]:
+        items = []
+        self.limit_history: dict[str, list[tuple[int, Any, Any, Any, Any]]] = defaultdict(list)
+        rows = connection.execute(text(
+            "SELECT c.id, a.name, c.author, c.old_lower, c.new_lower, c.old_upper, c.new_upper, "
+            "c.reason, c.body, c.body_hash, c.key_id, c.signature, c.created_at "
+            "FROM limit_change c LEFT JOIN account a ON a.id = c.account_id ORDER BY c.id"))
+        for row in rows:
+            subject = f"limit change {row.id}"
+            seq = self.limit_events.get(int(row.id))
+            if seq is None:
+                self.problem("not_chained", subject, f"{subject} has no event in the chain",
+                             account=row.name)
+            digest = hashlib.sha256(TAG_RECORD + b"\n" + row.body.encode()).hexdigest()
+            if digest != row.body_hash:
+                self.problem("body_hash_mismatch", subject, f"{subject} does not hash to its "
+                             "recorded hash: it was edited", event=seq, account=row.name)
+            body = _document(row.body) or {}
+            fields = ("account", "old_lower", "new_lower", "old_upper", "new_upper", "reason",
+                      "author", "created_at")
+            stored = (row.name, row.old_lower, row.new_lower, row.old_upper, row.new_upper,
+                      row.reason, row.author, row.created_at)
+            if tuple(body.get(name) for name in fields) != stored:
+                self.problem("column_mismatch", subject, f"{subject}'s columns differ from its "
+                             "signed body", event=seq, account=row.name)
+            if seq is not None:
+                self._check_signer(row.key_id, row.author, seq, row.created_at, subject)
+                self._event_body(seq, row.body_hash, subject)
+                items.append((subject, seq, int(row.key_id), row.signature,
+                              TAG_RECORD + b"\n" + row.body.encode()))
+                self.limit_history[str(body.get("account", row.name))].append(
+                    (seq, body.get("old_lower"), body.get("new_lower"), body.get("old_upper"),
+                     body.get("new_upper")))
+        return items
+
+    def _check_event_bodies(self, connection: Connection) -> None:
+        """Events of records and limit changes record their subjects' body hashes."""
+        wanted = {seq: (body_hash, subject) for seq, body_hash, subject in self._event_bodies}
+        self._event_bodies = []
+        if not wanted:
+            return
+        rows = connection.execute(text(
+            "SELECT seq, body_hash FROM event WHERE type NOT IN ('transfer', 'hold_resolution')"))
+        present = set()
+        for seq, body_hash in rows:
+            if seq in wanted:
+                present.add(seq)
+                if wanted[seq][0] != body_hash:
+                    self.problem("event_subject_mismatch", wanted[seq][1],
+                                 f"event {seq} records another body hash than "
+                                 f"{wanted[seq][1]}'s", event=seq)
+        chained = set(self.record_events.values()) | set(self.limit_events.values())
+        for seq in chained - present:
+            self.problem("event_subject_missing", f"event {seq}",
+                         f"event {seq} names a record that is not in the ledger", event=seq)
+        record_ids = {r for r in self.record_events}
+        known = {int(r) for (r,) in connection.execute(text("SELECT id FROM record"))}
+        for record_id in sorted(record_ids - known):
+            seq = self.record_events[record_id]
+            self.problem("event_subject_missing", f"event {seq}",
+                         f"event {seq} names record {record_id}, which is not in the ledger: "
+                         "it was deleted", event=seq)
+        limit_ids = {int(r) for (r,) in connection.execute(text("SELECT id FROM limit_change"))}
+        for change_id in sorted(set(self.limit_events) - limit_ids):
+            seq = self.limit_events[change_id]
+            self.problem("event_subject_missing", f"event {seq}",
+                         f"event {seq} names limit change {change_id}, which is not in the "
+                         "ledger: it was deleted", event=seq)
+
+    def _check_key_rows(self) -> None:
+        in_table = set()
+        for key in self.keys.values():
+            in_table.add(key.public_key)
+            subject = f"key {key.id} ({key.handle})"
+            known = self.recorded.get(key.public_key)
+            if known is None or known.handle != key.handle:
+                self.problem("key_not_recorded", subject,
+                             f"key {key.id} of {key.handle} ({key.public_key[:16]}…) was not "
+                             "registered by any signed record: it was inserted or replaced "
+                             "behind the program's back")
+            elif (known.revoked_at or None) != (key.revoked_at or None):
+                self.problem("key_revocation_mismatch", subject,
+                             f"key {key.id} of {key.handle} shows revocation "
+                             f"{key.revoked_at or 'none'} but the signed records say "
+                             f"{known.revoked_at or 'none'}")
+        for public_key, known in self.recorded.items():
+            if public_key not in in_table:
+                self.problem("key_missing", f"key of {known.handle}",
+                             f"the key {public_key[:16]}… of {known.handle} registered at event "
+                             f"{known.introduced} is missing from the key table",
+                             event=known.introduced or None)
+
+    # -- signatures -----------------------------------------------------------------------------
+
+    def _collect(self, pool: Any) -> list[Any]:
+        from concurrent.futures import as_completed
+
+        total = len(pool.futures)
+        collected = []
+        for done, future in enumerate(as_completed(pool.futures), start=1):
+            facts = future.result()
+            self.report.signatures += facts.signatures
+            self.report.transfers += facts.transfers
+            for code, subject, message, seq, account in facts.problems:
+                self.problem(code, subject, message, event=seq, account=account)
+            collected.append(facts)
+            if self.progress is not None:
+                self.progress(done, total)
+        return collected
+
+class _MerkleWalk:
+    """The streaming root of :func:`mutualcredit.domain.merkle.root_from_leaves`, plus the
+    roots of the complete blocks of :data:`audit.CHUNK_LEAVES` events it passes."""
+
+    def __init__(self) -> None:
+        self.stack: list[bytes] = []
+        self.count = 0
+        self.chunks: list[bytes] = []
+        self.gap = False
+
+    def add(self, leaf: bytes) -> None:
+        sha256 = hashlib.sha256
+        stack = self.stack
+        digest = sha256(b"\x00" + leaf).digest()
+        self.count += 1
+        carry, width = self.count, 1
+        while not carry & 1:
+            digest = sha256(b"\x01" + stack.pop() + digest).digest()
+            carry >>= 1
+            width <<= 1
+            if width == audit.CHUNK_LEAVES:
+                self.chunks.append(digest)
+        stack.append(digest)
+
+    def root(self) -> bytes:
+        from mutualcredit.domain.merkle import node_hash
+
+        digest = self.stack[-1]
+        for left in reversed(self.stack[:-1]):
+            digest = node_hash(left, digest)
+        return digest
+
+
+def _document(body: str) -> dict[str, Any] | None:
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def _identity(document: Any) -> tuple[Any, ...]:
+    """What makes two copies of a checkpoint the same checkpoint (signatures aside)."""
+    try:
+        if isinstance(document, str | bytes):
+            document = json.loads(document)
+        return (document.get("network"), document.get("size"), document.get("root"),
+                document.get("time"))
+    except (ValueError, AttributeError):
+        return (id(document),)
+
+
+def verify_ledger(ledger: Ledger, *, checkpoints: Sequence[CheckpointInput] = (),
+                  include_stored: bool = True, workers: int | None = None,
+                  progress: Progress | None = None) -> Report:
+    """Verify the whole ledger (see the module docstring); never raises for what it finds."""
+    inputs = list(checkpoints)
+    if include_stored:
+        given = {_identity(item.document) for item in inputs}
+        for index, document in enumerate(audit.stored_checkpoints(ledger), start=1):
+            if _identity(document) not in given:
+                inputs.append(CheckpointInput(label=f"stored checkpoint {index}",
+                                              document=document))
+    return Verifier(ledger, checkpoints=inputs, workers=workers, progress=progress).run()

@@ -1,0 +1,408 @@
+"""``verify``'s replay of the money in chain order, and the checks of resolutions.
+
+The workers (:mod:`verify_workers`) have checked that every transfer's
+posting rows are exactly the postings its author signed; so the replay reads
+the posting rows — plain integers — in chain order and rebuilds every
+account's totals, checking each movement against the account's limits *as
+they stood at that event* (limit changes are signed records in the same
+chain) with the posting function's rule: counting pending debits against
+the lower limit, pending credits against the upper; hold resolutions release
+first and are not checked again; forced reversals are not checked.
+
+Then, from the facts the workers gathered: each hold resolved at most once,
+not expired early, and showing the status its resolution gives it; each
+transfer reversed at most once, and only a posted movement of money; each
+batch signed over exactly its transfers; each payment request resolved once,
+by its party, before expiry, as its signed request and resolutions say.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from mutualcredit.domain.amounts import format_amount
+from mutualcredit.domain.transfers import batch_bytes
+from mutualcredit.services.keys import verify_signature
+from mutualcredit.services.verify_workers import Facts, raw_rows
+
+if TYPE_CHECKING:
+    from mutualcredit.services.verify import Verifier
+
+RESOLVED = {"post_hold": "posted", "void_hold": "voided", "expire_hold": "expired"}
+REPLAY_SQL = (
+    "SELECT t.event_seq, t.id, t.kind, t.resolves_id, p.account_id, p.amount FROM transfer t "
+    "LEFT JOIN posting p ON p.transfer_id = t.id WHERE t.event_seq BETWEEN ? AND ? "
+    "ORDER BY t.event_seq, p.id")
+EVENTS_PER_READ = 20_000
+# Account state, a list for speed: posted debits, posted credits, pending debits,
+# pending credits, lower limit, upper limit.
+DEBITS, CREDITS, PENDING_DEBITS, PENDING_CREDITS, LOWER, UPPER = range(6)
+
+
+class Replay:
+    def __init__(self, verifier: Verifier, connection: Connection) -> None:
+        self.verifier = verifier
+        self.connection = connection
+        self.ledger = verifier.ledger
+        self.problem = verifier.problem
+        self.state: dict[int, list[Any]] = {}
+        self.names: dict[int, str] = {}
+        self.currencies: dict[int, str] = {}
+        self.held: dict[int, list[tuple[int, int]]] = {}
+        self.resolved: set[int] = set()
+        self._load_accounts()
+        self.changes = sorted((seq, name, new_lower, new_upper)
+                              for name, history in verifier.limit_history.items()
+                              for seq, _ol, new_lower, _ou, new_upper in history)
+        self.forced = self._forced_reversals()
+
+    def _load_accounts(self) -> None:
+        history = self.verifier.limit_history
+        self.ids: dict[str, int] = {}
+        self.cached: dict[int, tuple[int, int, int, int]] = {}
+        self.kinds: dict[int, str] = {}
+        for row in self.connection.execute(text(
+                "SELECT id, name, currency, kind, limit_lower, limit_upper, posted_debits, "
+                "posted_credits, pending_debits, pending_credits FROM account")):
+            lower, upper = row.limit_lower, row.limit_upper
+            changes = sorted(history.get(row.name, []))
+            if changes:
+                lower, upper = changes[0][1], changes[0][3]
+                for previous, current in zip(changes, changes[1:], strict=False):
+                    if (previous[2], previous[4]) != (current[1], current[3]):
+                        self.problem("limit_history_mismatch", f"account {row.name}",
+                                     f"the limit change at event {current[0]} starts from other "
+                                     f"limits than event {previous[0]} set", event=current[0],
+                                     account=row.name)
+                if (changes[-1][2], changes[-1][4]) != (row.limit_lower, row.limit_upper):
+                    self.problem("limit_history_mismatch", f"account {row.name}",
+                                 f"{row.name}'s limits are not those its last signed limit "
+                                 f"change (event {changes[-1][0]}) set: they were edited",
+                                 account=row.name)
+            account_id = int(row.id)
+            self.state[account_id] = [0, 0, 0, 0, lower, upper]
+            self.names[account_id] = row.name
+            self.currencies[account_id] = row.currency
+            self.ids[row.name] = account_id
+            self.kinds[account_id] = row.kind
+            self.cached[account_id] = (int(row.posted_debits), int(row.posted_credits),
+                                       int(row.pending_debits), int(row.pending_credits))
+
+    def _forced_reversals(self) -> set[int]:
+        forced = set()
+        for transfer_id, body in self.connection.execute(text(
+                "SELECT id, body FROM transfer WHERE kind = 'reversal'")):
+            try:
+                if json.loads(body).get("meta", {}).get("force"):
+                    forced.add(int(transfer_id))
+            except (ValueError, AttributeError):
+                continue  # reported by the workers as body_invalid
+        return forced
+
+    # -- the replay --------------------------------------------------------------------------
+
+    def run(self) -> None:
+        last = self.verifier.report.events
+        current: tuple[Any, ...] | None = None
+        moves: list[tuple[int, int]] = []
+        next_change = 0
+        changes = self.changes
+        for first in range(1, last + 1, EVENTS_PER_READ):
+            rows = raw_rows(self.connection, REPLAY_SQL,
+                            (first, min(last, first + EVENTS_PER_READ - 1)))
+            for seq, transfer_id, kind, resolves_id, account_id, amount in rows:
+                if current is None or current[1] != transfer_id:
+                    if current is not None:
+                        self._apply(current, moves)
+                    while next_change < len(changes) and changes[next_change][0] < seq:
+                        self._set_limits(changes[next_change])
+                        next_change += 1
+                    current, moves = (seq, transfer_id, kind, resolves_id), []
+                if account_id is not None:
+                    moves.append((account_id, amount))
+        if current is not None:
+            self._apply(current, moves)
+
+    def _set_limits(self, change: tuple[int, str, Any, Any]) -> None:
+        account_id = self.ids.get(change[1])
+        if account_id is not None:
+            self.state[account_id][LOWER] = change[2]
+            self.state[account_id][UPPER] = change[3]
+
+    def _apply(self, transfer: tuple[Any, ...], moves: list[tuple[int, int]]) -> None:
+        seq, transfer_id, kind, resolves_id = transfer
+        state = self.state
+        if kind in RESOLVED:
+            held = self.held.get(resolves_id)
+            if held is None or resolves_id in self.resolved:
+                return  # reported from the facts: not a hold, or resolved twice
+            self.resolved.add(resolves_id)
+            for account_id, amount in held:
+                account = state[account_id]
+                if amount < 0:
+                    account[PENDING_DEBITS] += amount
+                else:
+                    account[PENDING_CREDITS] -= amount
+            if kind == "post_hold":
+                for account_id, amount in moves:
+                    state[account_id][DEBITS if amount < 0 else CREDITS] += abs(amount)
+            return
+        pending = kind == "hold"
+        if pending:
+            self.held[transfer_id] = moves
+        check = transfer_id not in self.forced
+        for account_id, amount in moves:
+            account = state[account_id]
+            balance = account[CREDITS] - account[DEBITS]
+            if check:
+                if amount < 0:
+                    lower = account[LOWER]
+                    if lower is not None and balance - account[PENDING_DEBITS] + amount < lower:
+                        self._exceeded(transfer_id, seq, account_id,
+                                       balance - account[PENDING_DEBITS] + amount, lower)
+                else:
+                    upper = account[UPPER]
+                    if upper is not None and balance + account[PENDING_CREDITS] + amount > upper:
+                        self._exceeded(transfer_id, seq, account_id,
+                                       balance + account[PENDING_CREDITS] + amount, upper)
+            if pending:
+                account[PENDING_DEBITS if amount < 0 else PENDING_CREDITS] += abs(amount)
+            else:
+                account[DEBITS if amount < 0 else CREDITS] += abs(amount)
+
+    def _exceeded(self, transfer_id: int, seq: int, account_id: int, reached: int,
+                  limit: int) -> None:
+        name, currency = self.names[account_id], self.currencies[account_id]
+        scale = self.ledger.currencies[currency].scale
+        self.problem("limit_exceeded", f"transfer {transfer_id}",
+                     f"transfer {transfer_id} (event {seq}) took {name} to "
+                     f"{format_amount(reached, scale)} {currency}, past its limit of "
+                     f"{format_amount(limit, scale)} {currency} as it stood then",
+                     event=seq, account=name)
+
+    # -- after the replay ----------------------------------------------------------------------
+
+    def totals(self) -> None:
+        """The invariants of :mod:`invariants` from the replayed totals (one pass, no SQL).
+
+        ``cached_totals``: each account's cached totals are its replayed ones;
+        ``zero_sum``: posted amounts sum to zero per currency; ``positions``: the
+        collectives' positions sum to zero.
+        """
+        sums: dict[str, int] = defaultdict(int)
+        positions = 0
+        for account_id, state in self.state.items():
+            name, currency = self.names[account_id], self.currencies[account_id]
+            replayed = tuple(state[:4])
+            if replayed != self.cached[account_id]:
+                self.problem("cached_totals", f"account {name}",
+                             f"{name}: cached totals (debits, credits, pending debits, pending "
+                             f"credits) {self.cached[account_id]} differ from its postings "
+                             f"{replayed}", account=name)
+            sums[currency] += state[CREDITS] - state[DEBITS]
+            if self.kinds[account_id] == "network_clearing":
+                positions += state[CREDITS] - state[DEBITS]
+        for currency, total in sorted(sums.items()):
+            if total:
+                self.problem("zero_sum", currency, f"{currency} postings sum to {total:+d}")
+        if positions:
+            self.problem("positions", "network:clearing", f"positions sum to {positions:+d}")
+
+    def finish(self, connection: Connection, facts: list[Facts]) -> None:
+        holds = {h[0]: h for f in facts for h in f.holds}
+        resolutions: dict[Any, list[tuple[int, int, Any, str, str]]] = defaultdict(list)
+        for item in sorted(r for f in facts for r in f.resolutions):
+            resolutions[item[2]].append(item)
+        self._holds(holds, resolutions)
+        self._reversals(connection, [r for f in facts for r in f.reversals])
+        self._batches(connection, [b for f in facts for b in f.batches])
+        accepts: dict[Any, list[Any]] = defaultdict(list)
+        for item in sorted((a for f in facts for a in f.accepts), key=lambda a: a[0]):
+            accepts[item[1]].append(item)
+        self._requests(connection, accepts)
+        self._replayed_bodies(connection)
+
+    def _holds(self, holds: dict[int, Any], resolutions: dict[Any, list[Any]]) -> None:
+        for hold_id, found in resolutions.items():
+            if hold_id not in holds:
+                for transfer_id, seq, _hold, _kind, _at in found:
+                    self.problem("hold_resolution_invalid", f"transfer {transfer_id}",
+                                 f"transfer {transfer_id} resolves {hold_id}, which is not a "
+                                 "hold", event=seq)
+        for hold_id, (_id, status, resolved_at, expires_at) in holds.items():
+            found = resolutions.get(hold_id, [])
+            subject = f"transfer {hold_id}"
+            if len(found) > 1:
+                self.problem("hold_resolved_twice", subject,
+                             f"hold {hold_id} is resolved {len(found)} times (transfers "
+                             f"{', '.join(str(r[0]) for r in found)})", event=found[1][1])
+            wanted = (RESOLVED[found[0][3]], found[0][4]) if found else ("pending", None)
+            if (status, resolved_at) != wanted:
+                self.problem("hold_status", subject,
+                             f"hold {hold_id} shows {status} but its resolutions say "
+                             f"{wanted[0]}", event=found[0][1] if found else None)
+            if found and found[0][3] == "expire_hold" and (expires_at is None
+                                                           or found[0][4] < expires_at):
+                self.problem("hold_expired_early", f"transfer {found[0][0]}",
+                             f"transfer {found[0][0]} expired hold {hold_id} at {found[0][4]}, "
+                             f"before its expiry {expires_at}", event=found[0][1])
+
+    def _reversals(self, connection: Connection, reversals: list[tuple[int, Any, bool]]
+                   ) -> None:
+        by_original: dict[Any, list[int]] = defaultdict(list)
+        for transfer_id, original, _force in sorted(reversals):
+            by_original[original].append(transfer_id)
+        kinds = {}
+        if by_original:
+            for transfer_id, kind, status in connection.execute(text(
+                    "SELECT id, kind, status FROM transfer WHERE kind != 'reversal' AND id IN "
+                    "(SELECT reverses_id FROM transfer WHERE kind = 'reversal')")):
+                kinds[int(transfer_id)] = (kind, status)
+        for original, found in by_original.items():
+            if len(found) > 1:
+                self.problem("reversed_twice", f"transfer {original}",
+                             f"transfer {original} is reversed {len(found)} times (transfers "
+                             f"{', '.join(map(str, found))})")
+            kind, status = kinds.get(original, ("missing", None))
+            if kind in ("missing", "hold", "void_hold", "expire_hold") or status != "posted":
+                self.problem("reversal_invalid", f"transfer {found[0]}",
+                             f"transfer {found[0]} reverses {original} ({kind}), which cannot "
+                             "be reversed")
+
+    def _batches(self, connection: Connection, members: list[tuple[int, int, str, str, int]]
+                 ) -> None:
+        rows = {int(r.id): r for r in connection.execute(text(
+            "SELECT id, author, key_id, signature, size FROM batch"))}
+        grouped: dict[int, list[tuple[int, str, str, int]]] = defaultdict(list)
+        for batch_id, transfer_id, body_hash, author, key_id in members:
+            grouped[batch_id].append((transfer_id, body_hash, author, key_id))
+        keys = self.verifier.keys
+        for batch_id, items in sorted(grouped.items()):
+            items.sort()
+            subject = f"batch {batch_id}"
+            batch = rows.get(batch_id)
+            span = f"transfers {items[0][0]}…{items[-1][0]}"
+            if batch is None or batch.size != len(items) or any(
+                    author != batch.author or key_id != batch.key_id
+                    for _, _, author, key_id in items):
+                self.problem("batch_mismatch", subject,
+                             f"batch {batch_id} does not hold the transfers its signature "
+                             f"covers ({span})")
+                continue
+            key = keys.get(int(batch.key_id))
+            message = batch_bytes(network=self.ledger.network.id, author=batch.author,
+                                  body_hashes=[body_hash for _, body_hash, _, _ in items])
+            self.verifier.report.signatures += 1
+            if key is None or not verify_signature(key.public_key, batch.signature, message):
+                self.problem("batch_signature_invalid", subject,
+                             f"the signature of batch {batch_id} ({span}) does not verify: a "
+                             "transfer was added, removed or changed")
+        for batch_id in sorted(set(rows) - set(grouped)):
+            self.problem("batch_mismatch", f"batch {batch_id}",
+                         f"batch {batch_id} has no transfers in the chain")
+
+    def _replayed_bodies(self, connection: Connection) -> None:
+        """A signed body stored twice: a transfer replayed behind the program's back."""
+        for body_hash, count in connection.execute(text(
+                "SELECT body_hash, COUNT(*) FROM transfer GROUP BY body_hash "
+                "HAVING COUNT(*) > 1")):
+            ids = [int(i) for (i,) in connection.execute(text(
+                "SELECT id FROM transfer WHERE body_hash = :h ORDER BY id"), {"h": body_hash})]
+            for transfer_id in ids[1:]:
+                self.problem("idempotency_key_reused", f"transfer {transfer_id}",
+                             f"transfer {transfer_id} repeats the signed body of transfer "
+                             f"{ids[0]} ({count} copies): a signed transfer was replayed")
+
+    # -- payment requests ----------------------------------------------------------------------
+
+    def _requests(self, connection: Connection, accepts: dict[Any, list[Any]]) -> None:
+        verifier = self.verifier
+        seen_records = set()
+        owners = {name: (kind, owner) for name, kind, owner in connection.execute(text(
+            "SELECT name, owner_kind, owner FROM account"))}
+        for row in connection.execute(text(
+                "SELECT id, record_id, body_hash, author, payer, payee, amount, currency, memo, "
+                "created_at, expires_at, status, transfer_id, resolution_record_id "
+                "FROM payment_request ORDER BY id")):
+            subject = f"request {row.id}"
+            seen_records.add(int(row.record_id))
+            signed = verifier.request_records.get(int(row.record_id))
+            if signed is None:
+                self.problem("request_mismatch", subject,
+                             f"request {row.id} has no signed request record")
+                continue
+            seq, body, body_hash = signed
+            scale = self.ledger.currencies[row.currency].scale \
+                if row.currency in self.ledger.currencies else 0
+            if (body.get("payer"), body.get("payee"), body.get("amount"), body.get("currency"),
+                    body.get("memo"), body.get("expires_at"), body.get("author"),
+                    body.get("created_at"), body_hash) != (
+                    row.payer, row.payee, format_amount(int(row.amount), scale), row.currency,
+                    row.memo, row.expires_at, row.author, row.created_at, row.body_hash):
+                self.problem("request_mismatch", subject,
+                             f"request {row.id} differs from the request its payee signed "
+                             f"(event {seq})", event=seq)
+            self._party(owners.get(row.payee), row.author, subject, f"request {row.id}")
+            self._resolutions(row, subject, accepts.get(int(row.id), []), owners)
+        for record_id, (seq, _body, _hash) in verifier.request_records.items():
+            if record_id not in seen_records:
+                self.problem("request_missing", f"record {record_id}",
+                             f"the signed request of event {seq} has no request row: it was "
+                             "deleted", event=seq)
+
+    def _resolutions(self, row: Any, subject: str, accepts: list[Any],
+                     owners: dict[str, tuple[str, str | None]]) -> None:
+        closings = self.verifier.closing_records.get(int(row.id), [])
+        if len(accepts) > 1:
+            self.problem("request_accepted_twice", subject,
+                         f"request {row.id} was accepted {len(accepts)} times (transfers "
+                         f"{', '.join(str(a[0]) for a in accepts)})")
+        elif len(accepts) + len(closings) > 1:
+            self.problem("request_resolved_twice", subject,
+                         f"request {row.id} was resolved {len(accepts) + len(closings)} times")
+        if accepts:
+            wanted: tuple[Any, ...] = ("accepted", accepts[0][0], None)
+        elif closings:
+            wanted = ("declined" if closings[0][1] == "request_declined" else "withdrawn",
+                      None, closings[0][0])
+        else:
+            wanted = ("open", None, None)
+        if (row.status, row.transfer_id, row.resolution_record_id) != wanted:
+            self.problem("request_status", subject,
+                         f"request {row.id} shows {row.status} but its signed resolutions say "
+                         f"{wanted[0]}")
+        payer_id = self.ids.get(row.payer)
+        for transfer_id, _request, author, created_at, meta, first in accepts:
+            if meta.get("request_hash") != row.body_hash or meta.get("from") != row.payer or \
+                    meta.get("to") != row.payee or first is None or \
+                    (first[0], first[2]) != (payer_id, -int(row.amount)):
+                self.problem("request_payment_mismatch", f"transfer {transfer_id}",
+                             f"transfer {transfer_id} does not pay what request {row.id} asks")
+            if row.expires_at is not None and created_at >= row.expires_at:
+                self.problem("request_accepted_expired", subject,
+                             f"request {row.id} expired at {row.expires_at} but transfer "
+                             f"{transfer_id} accepted it at {created_at}")
+            self._party(owners.get(row.payer), author, subject,
+                        f"transfer {transfer_id} accepting it")
+        for record_id, kind, body, _seq in closings:
+            account = row.payer if kind == "request_declined" else row.payee
+            self._party(owners.get(account), str(body.get("author")), subject,
+                        f"record {record_id}")
+            if body.get("request_hash") != row.body_hash:
+                self.problem("request_mismatch", subject,
+                             f"record {record_id} resolves another request than {row.id}")
+            if row.expires_at is not None and str(body.get("created_at")) >= row.expires_at:
+                self.problem("request_accepted_expired", subject,
+                             f"request {row.id} expired at {row.expires_at} before record "
+                             f"{record_id} resolved it")
+
+    def _party(self, owner: tuple[str, str | None] | None, author: str, subject: str,
+               what: str) -> None:
+        if owner is not None and owner[0] == "member" and owner[1] != author:
+            self.problem("request_wrong_party", subject,
+                         f"{what} is signed by {author}, not by {owner[1]}")

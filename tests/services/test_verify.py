@@ -1,0 +1,257 @@
+"""verify, the hash chain under concurrent writers, checkpoints and proofs over the ledger."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import text
+
+from mutualcredit.domain import checkpoints as documents
+from mutualcredit.domain import merkle
+from mutualcredit.domain.errors import IntegrityProblem, Refused
+from mutualcredit.domain.events import event_bytes
+from mutualcredit.domain.transfers import Posting, TransferDraft
+from mutualcredit.services import audit, requests
+from mutualcredit.services.clock import iso, now
+from mutualcredit.services.key_events import rotate_key
+from mutualcredit.services.keys import Signer
+from mutualcredit.services.network import set_limit
+from mutualcredit.services.payments import resolve_hold, reverse
+from mutualcredit.services.posting import NotAuthorised, post_batch
+from mutualcredit.services.verify import CheckpointInput, verify_ledger
+from tests.support import Net
+
+
+def codes(net: Net, **kw) -> list[str]:  # type: ignore[no-untyped-def]
+    return [problem.code for problem in verify_ledger(net.ledger, workers=1, **kw).problems]
+
+
+def busy_ledger(net: Net) -> None:
+    """Every kind of event: payments, holds posted and voided, a reversal, a batch, limits,
+    key rotation, requests."""
+    net.run("ana -> bia 30.00", "ana -> caio 10.00")
+    held = net.hold("ana", "bia", "5.00").transfer_id
+    voided = net.hold("bia", "ana", "1.00").transfer_id
+    resolve_hold(net.ledger, net["ana"], hold_id=held, action="post", amount=300)
+    resolve_hold(net.ledger, net["bia"], hold_id=voided, action="void")
+    reverse(net.ledger, net["banco"], transfer_id=2, reason="engano")
+    set_limit(net.ledger, net["banco"], account="members:ana", reason="mais crédito",
+              limit_lower=-net.amount("140.00"))
+    new_caio = Signer.generate("caio")
+    rotate_key(net.ledger, net["caio"], new_caio)
+    net.signers["caio"] = new_caio
+    drafts = [TransferDraft(network=net.ledger.network.id, kind="issuance", author="banco",
+                            key=f"issue-{n}", created_at=iso(now()), postings=(
+                                Posting(account="collectives:cubo:fund", currency="CUBO",
+                                        amount=-100),
+                                Posting(account="members:bia", currency="CUBO", amount=100)))
+              for n in range(3)]
+    post_batch(net.ledger, drafts, net["banco"], kind="import")
+    asked = requests.create_request(net.ledger, net["caio"], payer="bia", payee="caio",
+                                    amount=200, memo="roadie")
+    requests.accept_request(net.ledger, net["bia"], request_id=asked.id)
+    declined = requests.create_request(net.ledger, net["bia"], payer="caio", payee="bia",
+                                       amount=100, memo="x")
+    requests.decline_request(net.ledger, net["caio"], request_id=declined.id, reason="não")
+
+
+def test_a_busy_ledger_verifies_clean(net: Net) -> None:
+    busy_ledger(net)
+    net.assert_consistent()
+    report = verify_ledger(net.ledger, workers=2)
+    assert report.problems == []
+    assert report.clean and report.transfers == 11
+    assert report.signatures == report.events - 3 + 1  # 3 batch members, 1 batch signature
+
+
+def test_the_chain_is_contiguous_under_concurrent_writers(net: Net) -> None:
+    for handle, collective in (("d1", "cubo"), ("d2", "palafita"), ("d3", "cubo")):
+        net.add_member(handle, collective, "100")
+    errors: list[BaseException] = []
+
+    def write(handle: str) -> None:
+        try:
+            for n in range(8):
+                net.pay(handle, "ana" if n % 2 else "caio", "1.00")
+                if n == 3:
+                    set_limit(net.ledger, net["banco"], account=f"members:{handle}",
+                              reason="mais", limit_lower=-net.amount("120.00"))
+        except BaseException as error:  # noqa: BLE001 - collected for the assertion
+            errors.append(error)
+
+    threads = [threading.Thread(target=write, args=(h,)) for h in ("d1", "d2", "d3")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with net.ledger.read() as connection:
+        seqs = [s for (s,) in connection.execute(text("SELECT seq FROM event ORDER BY seq"))]
+        head = connection.execute(text("SELECT seq FROM chain_head")).scalar()
+    assert seqs == list(range(1, len(seqs) + 1)) and head == len(seqs)
+    net.assert_consistent()
+    assert codes(net) == []
+
+
+def test_leaf_bytes_built_by_the_database_are_the_event_bytes(net: Net) -> None:
+    net.run("ana -> bia 1.00")
+    with net.ledger.read() as connection:
+        rows = connection.execute(text("SELECT seq, type, body_hash FROM event ORDER BY seq"))
+        expected = [event_bytes(seq=s, type=t, body_hash=b) for s, t, b in rows]
+        size, _ = audit.event_count(connection)
+        streamed = list(audit.stream_leaves(connection, net.ledger, 1, size))
+    assert streamed == expected and len(expected) == size
+
+
+def _synthetic_events(net: Net, count: int) -> list[bytes]:
+    """Replace the chain with ``count`` synthetic events (for the tree arithmetic only)."""
+    with net.ledger.engine.begin() as connection:
+        connection.execute(text("DELETE FROM event"))
+        rows = [{"seq": s, "type": "transfer", "subject_id": s, "body_hash": f"{s:064x}",
+                 "event_hash": "0" * 64, "chain_hash": "0" * 64, "created_at": "x"}
+                for s in range(1, count + 1)]
+        connection.execute(text(
+            "INSERT INTO event (seq, type, subject_id, body_hash, event_hash, chain_hash, "
+            "created_at) VALUES (:seq, :type, :subject_id, :body_hash, :event_hash, "
+            ":chain_hash, :created_at)"), rows)
+    return [event_bytes(seq=s, type="transfer", body_hash=f"{s:064x}")
+            for s in range(1, count + 1)]
+
+
+def test_ledger_proofs_match_rfc9162_for_every_size_and_leaf(
+        net: Net, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(audit, "CHUNK_LEAVES", 4)  # so 64 events span 16 cached blocks
+    leaves = _synthetic_events(net, 64)
+    hashes = [merkle.leaf_hash(leaf) for leaf in leaves]
+    with net.ledger.read() as connection:
+        for size in range(1, 65):
+            tree = audit.tree(connection, net.ledger, size)
+            root = merkle.root_from_leaves(leaves, size)
+            assert tree.root() == root
+            for index in range(size):
+                path = merkle.inclusion_proof_from_subtrees(index, size, tree.subtree_root)
+                assert path == merkle.inclusion_proof(hashes, index, size)
+                assert merkle.verify_inclusion(hashes[index], index, size, path, root)
+            for old in range(0, size + 1):
+                proof = merkle.consistency_proof_from_subtrees(old, size, tree.subtree_root)
+                assert proof == merkle.consistency_proof(hashes, old, size)
+        full, chunks = audit.full_root(connection, net.ledger, 63)
+        assert full == merkle.root_from_leaves(leaves, 63) and len(chunks) == 15
+    with net.ledger.read() as connection:
+        assert len(audit.load_chunks(connection, 100)) == 16
+
+
+def test_checkpoint_cosign_proof_and_consistency(net: Net) -> None:
+    net.run("ana -> bia 30.00")
+    old = audit.create_checkpoint(net.ledger, net["banco"])
+    assert old["size"] == 7 and [s["signer"] for s in old["signatures"]] == ["banco"]
+    cosigned = audit.cosign_checkpoint(net.ledger, net["caio"], old)
+    assert [s["signer"] for s in cosigned["signatures"]] == ["banco", "caio"]
+    with pytest.raises(Refused, match="caio already signed this checkpoint"):
+        audit.cosign_checkpoint(net.ledger, net["caio"], cosigned)
+    with pytest.raises(NotAuthorised, match="bia may not sign checkpoints"):
+        audit.create_checkpoint(net.ledger, net["bia"])
+    net.run("ana -> caio 2.00")
+    new = audit.create_checkpoint(net.ledger, net["ana"])
+    proof = audit.inclusion_proof(net.ledger, 1, cosigned)
+    report = audit.verify_proof_offline(proof, cosigned)
+    assert report["body"]["memo"] == "" and report["seq"] == 7
+    with pytest.raises(audit.NotInCheckpoint, match="transfer 2 is event 8, after the "
+                       "checkpoint's 7 events"):
+        audit.inclusion_proof(net.ledger, 2, cosigned)
+    consistency = audit.consistency_proof(net.ledger, cosigned, new)
+    assert audit.verify_extension(None, cosigned, new, consistency)["mode"] == "proof"
+    assert audit.verify_extension(net.ledger, cosigned, new, None)["new_size"] == 8
+    with pytest.raises(documents.ProofFailed):
+        audit.verify_extension(None, new, cosigned, consistency)
+    tampered = dict(proof, body={**proof["body"], "memo": "outra coisa"})
+    with pytest.raises(documents.ProofFailed):
+        audit.verify_proof_offline(tampered, cosigned)
+    trusted = {"banco": {net["banco"].public_key}}
+    with pytest.raises(documents.UntrustedKey):
+        audit.verify_proof_offline(proof, cosigned, trusted)
+
+
+def test_a_checkpoint_the_ledger_no_longer_matches(net: Net) -> None:
+    net.run("ana -> bia 30.00", "ana -> bia 1.00")
+    checkpoint = audit.create_checkpoint(net.ledger, net["banco"])
+    with net.ledger.engine.begin() as connection:
+        connection.execute(text("DELETE FROM event WHERE seq = 8"))
+        connection.execute(text("UPDATE chain_head SET seq = 7"))
+    with pytest.raises(IntegrityProblem) as caught:
+        audit.check_against_ledger(net.ledger, checkpoint)
+    assert caught.value.code == "ledger_behind_checkpoint" and caught.value.exit_code == 3
+    foreign = dict(checkpoint, network="another-network")
+    with pytest.raises(documents.ForeignDocument):
+        audit.check_against_ledger(net.ledger, foreign)
+    report = verify_ledger(net.ledger, workers=1)
+    assert "ledger_behind_checkpoint" in [p.code for p in report.problems]
+    assert report.checkpoints[0]["outcome"] == "ahead"
+
+
+def test_since_checkpoint_skips_the_signatures_it_covers(net: Net) -> None:
+    net.run("ana -> bia 3.00")
+    checkpoint = audit.create_checkpoint(net.ledger, net["banco"])
+    net.run("ana -> bia 4.00")
+    full = verify_ledger(net.ledger, workers=1, include_stored=False)
+    since = verify_ledger(net.ledger, workers=1, include_stored=False, checkpoints=[
+        CheckpointInput(label="cp", document=checkpoint, since=True)])
+    assert full.problems == since.problems == []
+    assert (full.signatures, since.signatures) == (8, 7)  # 6 records are always checked
+
+
+def test_limits_are_checked_as_they_stood_at_the_time(net: Net) -> None:
+    net.run("ana -> bia 80.00")
+    set_limit(net.ledger, net["banco"], account="members:ana", reason="mais",
+              limit_lower=-net.amount("150.00"))
+    net.run("ana -> bia 60.00")  # -140.00: within the new line, beyond the old one
+    assert codes(net) == []
+    with net.ledger.engine.begin() as connection:  # pretend the line was never raised
+        connection.execute(text("UPDATE limit_change SET new_lower = -10000"))
+        connection.execute(text("UPDATE account SET limit_lower = -20000 "
+                                "WHERE name = 'members:ana'"))
+    assert {(p.code, p.subject) for p in verify_ledger(net.ledger, workers=1).problems} == {
+        ("column_mismatch", "limit change 1"),
+        ("limit_history_mismatch", "account members:ana")}
+    with net.ledger.engine.begin() as connection:
+        connection.execute(text("DELETE FROM limit_change"))
+        connection.execute(text("DELETE FROM event WHERE type = 'limit_change'"))
+        connection.execute(text("UPDATE account SET limit_lower = -10000 "
+                                "WHERE name = 'members:ana'"))
+    found = verify_ledger(net.ledger, workers=1).problems
+    exceeded = [(p.account, p.subject) for p in found if p.code == "limit_exceeded"]
+    assert exceeded == [("members:ana", "transfer 2")]
+
+
+def test_create_checkpoint_refuses_when_a_cached_block_no_longer_matches(
+        net: Net, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(audit, "CHUNK_LEAVES", 4)
+    net.run("ana -> bia 1.00")
+    audit.create_checkpoint(net.ledger, net["banco"])
+    with net.ledger.engine.begin() as connection:
+        connection.execute(text("UPDATE merkle_chunk SET root = :r WHERE chunk = 0"),
+                           {"r": "ab" * 32})
+    with pytest.raises(IntegrityProblem) as caught:
+        audit.create_checkpoint(net.ledger, net["banco"])
+    assert caught.value.code == "merkle_cache"
+    assert "merkle_cache" in codes(net)
+
+
+def test_holds_expire_only_after_their_expiry(net: Net) -> None:
+    hold_id = net.hold("ana", "bia", "2.00", hours=1).transfer_id
+    resolve_hold(net.ledger, net["banco"], hold_id=hold_id, action="expire",
+                 at=datetime.now(UTC) + timedelta(hours=2))
+    assert codes(net) == []
+
+
+def test_the_demo_ledger_verifies_clean(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from mutualcredit.services import demo
+
+    built = demo.build(tmp_path / "demo.db", seed=7, home=tmp_path / "home", passphrase="demo",
+                       kdf_n=2**10)
+    report = verify_ledger(built.ledger, workers=2)
+    assert report.problems == [] and report.transfers > 30
+    statuses = sorted(r.status for r in requests.list_requests(built.ledger))
+    assert statuses == ["accepted", "declined", "open"]

@@ -26,7 +26,7 @@ which bounds that scan from below however long the history is.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Index, Text
+from sqlalchemy import BigInteger, Column, Index, Table, Text
 from sqlmodel import Field, SQLModel
 
 
@@ -75,3 +75,8 @@ class Booking(SQLModel, table=True):
     created_at: str
     resolved_at: str | None = None
     resolved_by: str | None = None
+
+
+# The Core tables, for fast inserts (SQLModel's classes do not declare ``__table__`` to mypy).
+RESOURCE_TABLE: Table = Resource.__table__  # type: ignore[attr-defined]
+BOOKING_TABLE: Table = Booking.__table__  # type: ignore[attr-defined]

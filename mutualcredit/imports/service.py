@@ -1,0 +1,584 @@
+"""Importing an export into the ledger: validate the whole file, then post it exactly once.
+
+The library API behind ``mutualcredit import``::
+
+    from mutualcredit.imports.service import import_file
+
+    summary = import_file(ledger, signer, "tickets.csv", "tickets.toml")
+    summary.imported, summary.already_imported, summary.batch_id
+
+A **run** is one call (one command).  It has two passes over the data:
+
+1. **Validate.**  The file is streamed once through the reader and the row
+   parser.  Each row's external id is checked against this file (an id twice
+   is a problem) and against the ledger's register of imported rows
+   (``import_row``, unique by *source and external id*, whoever imported
+   it): a known id with the same content is *already imported*, with other
+   content a *conflict*.  New rows are parsed into postings and spooled to a
+   temporary file in a compact form, so memory stays bounded whatever the
+   file's size.  If any row has a problem (or any conflict), nothing is
+   written and :class:`ImportRefused` carries the summary — unless
+   ``skip_invalid``, which leaves those rows out and copies them verbatim to
+   the rejects file.  A file-level problem (empty, binary, too large, a
+   missing column) always refuses the whole file.
+2. **Post.**  The spooled rows are posted in batches of at most
+   :data:`IMPORT_BATCH_ROWS` transfers, each batch one call of the ledger's
+   one writer (:func:`mutualcredit.services.posting.post_batch`), signed once
+   by the importer over the batch's transfers and recording the file's and
+   the rules' SHA-256, the source, the run's counts and its part number.
+   Inside each batch's write transaction the ``before`` hook re-checks the
+   register under the write lock and the ``after`` hook inserts the
+   register's rows, so a row is registered if and only if its transfer is in
+   the ledger.
+
+A run killed at any moment (even ``kill -9``) leaves its committed batches
+whole and nothing of the batch in flight; running the same command again
+finds the committed rows *already imported* and posts the rest — every row
+exactly once.  Two runs at the same time behave the same way: whichever
+commits a row first imports it; the other counts it as already imported.
+
+A row's **content** is the set of values the rules read from it (external id,
+date, amount, description, filter and placeholder fields), hashed with
+SHA-256: re-downloads may change other columns freely, but an export that now
+says something else about an imported sale (another amount, or ``Estornado``
+after ``Aprovado``) is a conflict that a person must resolve (e.g. with a
+reversal).  Changing a rules file's ``fields`` changes what is hashed, so
+re-importing old exports under such rules reports conflicts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import marshal
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from sqlalchemy import bindparam, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from mutualcredit.domain.amounts import format_amount
+from mutualcredit.domain.errors import IntegrityProblem, Refused
+from mutualcredit.domain.transfers import TRANSFERS_PER_BATCH_MAX, Posting, TransferDraft
+from mutualcredit.imports.reader import SIZE_LIMIT_DEFAULT, Problem, Record, SourceReader
+from mutualcredit.imports.rows import Filtered, ParsedRow, RowParser
+from mutualcredit.imports.rules import Rules, load_rules
+from mutualcredit.persistence.bulk import bulk_insert
+from mutualcredit.services.clock import iso, now
+from mutualcredit.services.context import Ledger
+from mutualcredit.services.keys import Signer
+
+IMPORT_BATCH_ROWS = 20_000  # transfers per signed batch: bounds the memory of one write
+LOOKUP_ROWS = 500  # external ids per query of the register
+CHUNK_ROWS = 5_000  # records classified together (one set of register queries)
+SPOOL_CHUNK_ROWS = 2_000  # parsed rows per marshal record in the spool
+PROBLEMS_KEPT_MAX = 1_000  # problems listed in a summary; all are counted
+CONTENT_HASH_LENGTH = 32  # hex digits of SHA-256 kept in the register
+IMPORT_ROLES = ("admin", "coordinator", "importer")
+REGISTER_COLUMNS = ("source", "external_id", "content_hash", "transfer_id", "batch_id", "line",
+                    "occurred_at")
+
+assert IMPORT_BATCH_ROWS <= TRANSFERS_PER_BATCH_MAX
+
+Progress = Callable[[str, int, int | None], None]  # phase, rows done, rows in all (if known)
+
+
+@dataclass(slots=True, kw_only=True)
+class ImportSummary:
+    """What a run read, imported and left out; see ``schemas/import-summary.schema.json``.
+
+    Every row read is counted in exactly one of ``imported``, ``filtered``,
+    ``already_imported``, ``conflicts`` and ``rejected``.  ``imported`` counts
+    the rows posted by this run (with ``dry_run``, those that would be).
+    ``totals`` maps ``(account, currency)`` to the signed minor units those
+    rows moved.
+    """
+
+    file: str
+    rules: str
+    source: str
+    importer: str
+    dry_run: bool
+    skip_invalid: bool
+    file_sha256: str | None = None
+    rules_sha256: str = ""
+    read: int = 0
+    imported: int = 0
+    filtered: int = 0
+    already_imported: int = 0
+    conflicts: int = 0
+    rejected: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    problems_total: int = 0
+    filtered_reasons: Counter[str] = field(default_factory=Counter)
+    totals: dict[tuple[str, str], int] = field(default_factory=dict)
+    batch_ids: list[int] = field(default_factory=list)
+    rejects: str | None = None
+    started_at: str = ""
+    finished_at: str = ""
+
+    @property
+    def batch_id(self) -> int | None:
+        """The run's first batch (``None`` if it wrote nothing)."""
+        return self.batch_ids[0] if self.batch_ids else None
+
+    @property
+    def written(self) -> bool:
+        return bool(self.batch_ids)
+
+    def add_problem(self, problem: Problem) -> None:
+        self.problems_total += 1
+        if len(self.problems) < PROBLEMS_KEPT_MAX:
+            self.problems.append(problem)
+
+    def counts(self) -> dict[str, int]:
+        return {"read": self.read, "imported": self.imported, "filtered": self.filtered,
+                "already_imported": self.already_imported, "conflicts": self.conflicts,
+                "rejected": self.rejected}
+
+    def document(self, ledger: Ledger) -> dict[str, Any]:
+        """The summary as JSON (amounts as strings with the currency's decimals)."""
+        return {
+            "file": self.file, "rules": self.rules, "source": self.source,
+            "importer": self.importer, "dry_run": self.dry_run,
+            "skip_invalid": self.skip_invalid, "file_sha256": self.file_sha256,
+            "rules_sha256": self.rules_sha256, **self.counts(),
+            "filtered_reasons": dict(sorted(self.filtered_reasons.items())),
+            "problems": [{"file": p.file, "line": p.line, "column": p.column,
+                          "code": p.code, "message": p.message} for p in self.problems],
+            "problems_total": self.problems_total,
+            "totals": [{"account": account, "currency": currency,
+                        "amount": format_amount(amount, ledger.currency(currency).scale)}
+                       for (account, currency), amount in sorted(self.totals.items())],
+            "batch_id": self.batch_id, "batch_ids": list(self.batch_ids),
+            "rejects": self.rejects, "started_at": self.started_at,
+            "finished_at": self.finished_at,
+        }
+
+
+class ImportRefused(Refused):
+    """The file has problems (or conflicts) and nothing was imported; ``summary`` says which."""
+
+    code = "import_refused"
+
+    def __init__(self, message: str, summary: ImportSummary) -> None:
+        super().__init__(message)
+        self.summary = summary
+
+
+class _Raced(Exception):
+    """Inside a batch's transaction: some of its rows were registered meanwhile."""
+
+    def __init__(self, known: dict[str, tuple[str, int]]) -> None:
+        super().__init__(f"{len(known)} rows were imported by another run")
+        self.known = known
+
+
+# -- the run -----------------------------------------------------------------------------------
+
+def import_file(ledger: Ledger, signer: Signer, path: str | Path, rules_path: str | Path, *,
+                dry_run: bool = False, skip_invalid: bool = False,
+                rejects: str | Path | None = None, progress: Progress | None = None,
+                size_limit: int = SIZE_LIMIT_DEFAULT) -> ImportSummary:
+    """Import one export file with one rules file; see the module docstring.
+
+    Raises :class:`ImportRefused` (with ``.summary``) when rows have problems
+    or conflicts and ``skip_invalid`` is false, or when the file as a whole
+    cannot be imported; ``RulesInvalid`` for a bad rules file; the ledger's
+    own errors (``account_not_found``, ``not_authorised``, …) before anything
+    is written.
+    """
+    rules = load_rules(rules_path, currency_scale=lambda code: ledger.currency(code).scale)
+    summary = ImportSummary(file=str(path), rules=str(rules_path), source=rules.source,
+                            importer=signer.handle, dry_run=dry_run, skip_invalid=skip_invalid,
+                            rules_sha256=_sha256_file(rules_path), started_at=iso(now()),
+                            rejects=str(rejects) if rejects is not None else None)
+    _require_import_role(ledger, signer.handle)
+    report = progress or (lambda phase, done, total: None)
+    with tempfile.TemporaryFile(prefix="mutualcredit-import-") as spool:
+        validation = _Validation(ledger, rules, summary, path, size_limit, spool, report)
+        validation.run()
+        if validation.fatal or (summary.problems_total and not skip_invalid):
+            summary.finished_at = iso(now())
+            raise ImportRefused(_refusal_message(summary, validation.fatal), summary)
+        _check_accounts(ledger, validation.accounts)
+        if dry_run:
+            summary.imported = validation.parsed
+            summary.totals = dict(validation.totals)
+        else:
+            spool.seek(0)
+            _Poster(ledger, signer, rules, summary, validation, report).run(spool)
+    summary.finished_at = iso(now())
+    _write_rejects(summary, rules, validation.rejected_lines, rejects if skip_invalid else None)
+    return summary
+
+
+def _refusal_message(summary: ImportSummary, fatal: bool) -> str:
+    first = summary.problems[0] if summary.problems else None
+    if fatal and first is not None:
+        return f"{first}; nothing was imported"
+    noun = "problem" if summary.problems_total == 1 else "problems"
+    where = f" (first: {first})" if first is not None else ""
+    return (f"{summary.file}: {summary.problems_total} {noun} in {summary.rejected} rows and "
+            f"{summary.conflicts} conflicts{where}; nothing was imported")
+
+
+def _sha256_file(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1024 * 1024), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _require_import_role(ledger: Ledger, handle: str) -> None:
+    from mutualcredit.services.network import roles_of
+    from mutualcredit.services.posting import NotAuthorised
+
+    with ledger.read() as connection:
+        roles = {role for role, _scope in roles_of(connection, handle)}
+    if not roles & set(IMPORT_ROLES):
+        raise NotAuthorised(f"{handle} may not import: it needs the importer, coordinator or "
+                            "admin role")
+
+
+def _check_accounts(ledger: Ledger, accounts: dict[str, str]) -> None:
+    """Every account the rows touch exists, is open and has the rows' currency."""
+    from mutualcredit.services.posting import AccountClosed, AccountNotFound, CurrencyMismatch
+
+    if not accounts:
+        return
+    found: dict[str, Any] = {}
+    statement = text("SELECT name, currency, status FROM account WHERE name IN :names"
+                     ).bindparams(bindparam("names", expanding=True))
+    names = sorted(accounts)
+    with ledger.read() as connection:
+        for start in range(0, len(names), LOOKUP_ROWS):
+            for row in connection.execute(statement, {"names": names[start:start + LOOKUP_ROWS]}):
+                found[row.name] = row
+    missing = [name for name in names if name not in found]
+    if missing:
+        raise AccountNotFound(
+            f"account{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
+            f"{'do' if len(missing) > 1 else 'does'} not exist; add "
+            f"{'them' if len(missing) > 1 else 'it'} with 'mutualcredit account add'",
+            account=missing[0])
+    for name in names:
+        row = found[name]
+        if row.status != "open":
+            raise AccountClosed(f"account {name} is closed", account=name)
+        if row.currency != accounts[name]:
+            raise CurrencyMismatch(f"account {name} is in {row.currency}, not {accounts[name]}",
+                                   account=name)
+
+
+# -- pass 1: validate and classify -------------------------------------------------------------
+
+def content_hash(rules: Rules, values: tuple[str | None, ...]) -> str:
+    """The register's hash of a row: the values the rules read, by field name."""
+    parts = sorted(zip(rules.fields_needed, values, strict=True))
+    joined = "\x1e".join(f"{name}\x1f{'' if value is None else value.strip()}"
+                         for name, value in parts)
+    return hashlib.sha256(joined.encode("utf-8", "surrogatepass")).hexdigest()[
+        :CONTENT_HASH_LENGTH]
+
+
+class _Validation:
+    """Pass 1: read every record, classify it, spool the new rows."""
+
+    def __init__(self, ledger: Ledger, rules: Rules, summary: ImportSummary, path: str | Path,
+                 size_limit: int, spool: IO[bytes], progress: Progress) -> None:
+        self.ledger = ledger
+        self.rules = rules
+        self.summary = summary
+        self.reader = SourceReader(path, rules, size_limit=size_limit)
+        self.parser = RowParser(rules, file=self.reader.name)
+        self.spool = spool
+        self.progress = progress
+        self.fatal = False
+        self.parsed = 0
+        self.accounts: dict[str, str] = {}  # account -> currency
+        self.totals: Counter[tuple[str, str]] = Counter()
+        self.rejected_lines: list[tuple[int, int]] = []  # (first line, lines), for the rejects
+        self._pending: list[tuple[Any, ...]] = []
+        self._registered: bool | None = None
+        self._last_rejected_line = 0
+
+    def run(self) -> None:
+        chunk: list[Record] = []
+        for item in self.reader:
+            if item.__class__ is Record:
+                chunk.append(item)  # type: ignore[arg-type]
+                if len(chunk) >= CHUNK_ROWS:
+                    self._classify(chunk)
+                    chunk = []
+                continue
+            self._classify(chunk)
+            chunk = []
+            self._reader_problem(item)  # type: ignore[arg-type]
+        self._classify(chunk)
+        self._flush_spool()
+        self.summary.file_sha256 = self.reader.sha256
+
+    def _reader_problem(self, problem: Problem) -> None:
+        self.summary.add_problem(problem)
+        if problem.fatal:
+            self.fatal = True
+            return
+        if problem.line != self._last_rejected_line:  # several problems of one row count once
+            self._last_rejected_line = problem.line
+            self.summary.read += 1
+            self.summary.rejected += 1
+            self.rejected_lines.append((problem.line, max(1, problem.text.count("\n"))))
+
+    def _reject(self, record: Record, problems: Iterable[Problem], *, conflict: bool = False
+                ) -> None:
+        for problem in problems:
+            self.summary.add_problem(problem)
+        if conflict:
+            self.summary.conflicts += 1
+        else:
+            self.summary.rejected += 1
+        self.rejected_lines.append((record.line, max(1, record.text.count("\n"))))
+
+    def _classify(self, chunk: list[Record]) -> None:
+        if not chunk:
+            return
+        summary, parser, rules = self.summary, self.parser, self.rules
+        summary.read += len(chunk)
+        fresh: list[Record] = []
+        for record in chunk:
+            problem = parser.check_external_id(record)
+            if problem is not None:
+                self._reject(record, [problem])
+            else:
+                fresh.append(record)
+        known = self._known([parser.external_id(record) for record in fresh])  # type: ignore[misc]
+        for record in fresh:
+            external_id = parser.external_id(record)
+            assert external_id is not None
+            stored = known.get(external_id)
+            if stored is not None:
+                if stored[0] == content_hash(rules, record.values):
+                    summary.already_imported += 1
+                else:
+                    self._reject(record, [_conflict_problem(parser, record, stored[1])],
+                                 conflict=True)
+                continue
+            result = parser.parse_checked(record)
+            if result.__class__ is ParsedRow:
+                self._keep(result, record)  # type: ignore[arg-type]
+            elif result.__class__ is Filtered:
+                summary.filtered += 1
+                summary.filtered_reasons[result.reason] += 1  # type: ignore[union-attr]
+            else:
+                self._reject(record, result)  # type: ignore[arg-type]
+        self.progress("validating", summary.read, None)
+
+    def _known(self, external_ids: list[str]) -> dict[str, tuple[str, int]]:
+        """Which of these ids the register holds for this source: id -> (hash, transfer)."""
+        if not external_ids:
+            return {}
+        with self.ledger.read() as connection:
+            if self._registered is None:  # a first import of a source needs no lookups
+                self._registered = connection.execute(
+                    text("SELECT 1 FROM import_row WHERE source = :source LIMIT 1"),
+                    {"source": self.rules.source}).first() is not None
+            if not self._registered:
+                return {}
+            return registered(connection, self.rules.source, external_ids)
+
+    def _keep(self, row: ParsedRow, record: Record) -> None:
+        self.parsed += 1
+        for account, currency, amount in row.postings:
+            self.totals[(account, currency)] += amount
+            self.accounts.setdefault(account, currency)
+        self._pending.append((row.external_id, row.line, iso(row.occurred_at), row.description,
+                              row.postings, content_hash(self.rules, record.values)))
+        if len(self._pending) >= SPOOL_CHUNK_ROWS:
+            self._flush_spool()
+
+    def _flush_spool(self) -> None:
+        if self._pending:
+            marshal.dump(self._pending, self.spool)
+            self._pending = []
+
+
+def _conflict_problem(parser: RowParser, record: Record, transfer_id: int) -> Problem:
+    external_id = parser.external_id(record)
+    index = parser.rules.fields_needed.index(parser.rules.field_external_id)
+    line, column = record.position(index)
+    return Problem(
+        file=parser.file, line=line, column=column, code="conflict", text=record.text,
+        message=(f"external id {external_id!r} was already imported (transfer {transfer_id}) "
+                 "with different values"))
+
+
+def registered(connection: Connection, source: str, external_ids: list[str]
+               ) -> dict[str, tuple[str, int]]:
+    """The register's entries among ``external_ids``: id -> (content hash, transfer id)."""
+    statement = text(
+        "SELECT external_id, content_hash, transfer_id FROM import_row "
+        "WHERE source = :source AND external_id IN :ids"
+    ).bindparams(bindparam("ids", expanding=True))
+    found: dict[str, tuple[str, int]] = {}
+    for start in range(0, len(external_ids), LOOKUP_ROWS):
+        for external_id, stored_hash, transfer_id in connection.execute(
+                statement, {"source": source, "ids": external_ids[start:start + LOOKUP_ROWS]}):
+            found[external_id] = (stored_hash, int(transfer_id))
+    return found
+
+
+# -- pass 2: post in batches -------------------------------------------------------------------
+
+def _spooled(spool: IO[bytes]) -> Iterator[tuple[Any, ...]]:
+    while True:
+        try:
+            rows = marshal.load(spool)
+        except EOFError:
+            return
+        yield from rows
+
+
+class _Poster:
+    """Pass 2: post the spooled rows in signed batches, registering each row atomically."""
+
+    def __init__(self, ledger: Ledger, signer: Signer, rules: Rules, summary: ImportSummary,
+                 validation: _Validation, progress: Progress) -> None:
+        self.ledger = ledger
+        self.signer = signer
+        self.rules = rules
+        self.summary = summary
+        self.total = validation.parsed
+        self.parts = max(1, -(-validation.parsed // IMPORT_BATCH_ROWS))
+        self.progress = progress
+        self.created_at = iso(now())
+        self.done = 0
+
+    def run(self, spool: IO[bytes]) -> None:
+        batch: list[tuple[Any, ...]] = []
+        for row in _spooled(spool):
+            batch.append(row)
+            if len(batch) >= IMPORT_BATCH_ROWS:
+                self._post(batch)
+                batch = []
+        self._post(batch)
+
+    def _post(self, rows: list[tuple[Any, ...]]) -> None:
+        from mutualcredit.services.posting import post_batch
+
+        while rows:
+            drafts = [self._draft(row) for row in rows]
+            batch_ids: list[int] = []
+            try:
+                post_batch(self.ledger, drafts, self.signer, kind="import",
+                           meta=self._meta(len(rows)),
+                           before=lambda connection, rows=rows: self._before(connection, rows),
+                           after=lambda connection, results, rows=rows, ids=batch_ids:
+                           ids.append(self._after(connection, rows, results)))
+            except _Raced as raced:
+                rows = self._drop_known(rows, raced.known)
+                continue
+            except IntegrityError as error:  # PostgreSQL: another run registered a row first
+                if "import_row" not in str(error.orig):
+                    raise
+                with self.ledger.read() as connection:
+                    known = registered(connection, self.rules.source, [row[0] for row in rows])
+                rows = self._drop_known(rows, known)
+                continue
+            self.summary.batch_ids += batch_ids
+            self.summary.imported += len(rows)
+            for row in rows:
+                for account, currency, amount in row[4]:
+                    key = (account, currency)
+                    self.summary.totals[key] = self.summary.totals.get(key, 0) + amount
+            self.done += len(rows)
+            self.progress("posting", self.done, self.total)
+            return
+
+    def _draft(self, row: tuple[Any, ...]) -> TransferDraft:
+        external_id, line, occurred_at, description, postings, _hash = row
+        source = self.rules.source
+        return TransferDraft(
+            network=self.ledger.network.id, kind="import", author=self.signer.handle,
+            key=f"{source}:{external_id}",
+            postings=tuple(Posting(account=account, currency=currency, amount=amount)
+                           for account, currency, amount in postings),
+            created_at=self.created_at, memo=description,
+            meta={"source": source, "external_id": external_id, "line": line,
+                  "occurred_at": occurred_at})
+
+    def _meta(self, size: int) -> dict[str, Any]:
+        summary = self.summary
+        return {"source": summary.source, "file": Path(summary.file).name,
+                "file_sha256": summary.file_sha256, "rules": Path(summary.rules).name,
+                "rules_sha256": summary.rules_sha256, "started_at": summary.started_at,
+                "part": len(summary.batch_ids) + 1, "parts": self.parts, "rows": size,
+                "counts": {**summary.counts(), "imported": self.total}}
+
+    def _before(self, connection: Connection, rows: list[tuple[Any, ...]]) -> None:
+        known = registered(connection, self.rules.source, [row[0] for row in rows])
+        if known:
+            raise _Raced(known)
+
+    def _after(self, connection: Connection, rows: list[tuple[Any, ...]], results: list[Any]
+               ) -> int:
+        if any(result.replayed for result in results):
+            raise IntegrityProblem(
+                "an import transfer already existed without its register row; run verify",
+                code="import_register_mismatch")
+        batch_id = int(connection.execute(
+            text("SELECT batch_id FROM transfer WHERE id = :id"),
+            {"id": results[0].transfer_id}).scalar_one())
+        source = self.rules.source
+        bulk_insert(connection, "import_row", REGISTER_COLUMNS, [
+            (source, row[0], row[5], result.transfer_id, batch_id, row[1], row[2])
+            for row, result in zip(rows, results, strict=True)])
+        return batch_id
+
+    def _drop_known(self, rows: list[tuple[Any, ...]], known: dict[str, tuple[str, int]]
+                    ) -> list[tuple[Any, ...]]:
+        """Rows another run registered meanwhile: already imported, or conflicts."""
+        kept = []
+        for row in rows:
+            stored = known.get(row[0])
+            if stored is None:
+                kept.append(row)
+            elif stored[0] == row[5]:
+                self.summary.already_imported += 1
+            else:
+                self.summary.conflicts += 1
+                self.summary.add_problem(Problem(
+                    file=self.summary.file, line=row[1], column=1, code="conflict",
+                    message=(f"external id {row[0]!r} was imported by another run meanwhile "
+                             f"(transfer {stored[1]}) with different values")))
+                if not self.summary.skip_invalid:
+                    raise ImportRefused(
+                        f"{self.summary.file}:{row[1]}:1: external id {row[0]!r} was imported "
+                        f"by another run meanwhile with different values; "
+                        f"{len(self.summary.batch_ids)} batches of this run were written",
+                        self.summary)
+        self.total -= len(rows) - len(kept)
+        return kept
+
+
+# -- rejects -----------------------------------------------------------------------------------
+
+def _write_rejects(summary: ImportSummary, rules: Rules, lines: list[tuple[int, int]],
+                   rejects: str | Path | None) -> None:
+    """Copy the rejected rows' lines byte for byte (with a CSV file's header line)."""
+    if rejects is None:
+        return
+    wanted: set[int] = set()
+    for first, count in lines:
+        wanted.update(range(first, first + count))
+    if rules.format == "csv":
+        wanted.add(1)
+    with open(summary.file, "rb") as source, open(rejects, "wb") as target:
+        for number, raw in enumerate(source, start=1):
+            if number in wanted:
+                target.write(raw if raw.endswith(b"\n") else raw + b"\n")

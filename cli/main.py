@@ -62,7 +62,8 @@ def _register() -> None:
 
 
 # Command modules of later features register themselves here (one line each).
-EXTENSIONS: tuple[str, ...] = ("bookings_cmd",)
+EXTENSIONS: tuple[str, ...] = ("bookings_cmd", "audit_cmd", "requests_cmd", "reports_cmd",
+                               "imports_cmd")
 
 _register()
 

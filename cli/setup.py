@@ -249,9 +249,12 @@ def account_add(
     no_limit: bool = typer.Option(False, "--no-limit", help="No lower limit at all."),
     json_output: bool = JSON_OPTION,
 ) -> None:
-    """Add a cash, income or other account.  Income accounts default to no lower limit."""
+    """Add a cash, income, issuance or other account.
+
+    Income and issuance (collectives:SLUG:issuance) accounts default to no lower limit.
+    """
     from mutualcredit.domain.amounts import parse_amount
-    from mutualcredit.services.network import add_account
+    from mutualcredit.services.network import account_kind, add_account
     from mutualcredit.services.queries import balance
 
     ledger = common.open_ledger()
@@ -259,7 +262,7 @@ def account_add(
     lower: int | None = 0
     if limit is not None:
         lower = -parse_amount(limit, scale=scale, allow_zero=True)
-    elif no_limit or name.startswith("income:"):
+    elif no_limit or account_kind(name) in ("income", "issuance"):
         lower = None
     cap = None if upper is None else parse_amount(upper, scale=scale, allow_zero=True)
     add_account(ledger, common.acting_signer(ledger), name=name, currency=currency, owner=owner,

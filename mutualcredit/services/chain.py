@@ -7,15 +7,15 @@ comes last, after the account rows are locked, so it is held briefly.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from sqlalchemy import insert, text
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from mutualcredit.domain.events import event_hash, next_chain_hash
-from mutualcredit.persistence import models
+from mutualcredit.persistence.bulk import bulk_insert
 from mutualcredit.services.context import Ledger
-
 
 EVENT_COLUMNS = ("seq", "type", "subject_id", "body_hash", "event_hash", "chain_hash",
                  "created_at")
@@ -37,10 +37,8 @@ def append_events(connection: Connection, ledger: Ledger,
                      "body_hash": body_hash, "event_hash": this_hash, "chain_hash": chain,
                      "created_at": created_at})
     if rows:
-        from mutualcredit.services.posting import bulk_insert
-
-        bulk_insert(connection, "event", EVENT_COLUMNS, [tuple(row[c] for c in EVENT_COLUMNS)
-                                                         for row in rows])
+        bulk_insert(connection, "event", EVENT_COLUMNS,
+                    [tuple(row[column] for column in EVENT_COLUMNS) for row in rows])
         connection.execute(text("UPDATE chain_head SET seq = :seq, chain_hash = :chain WHERE id = 1"),
                            {"seq": seq, "chain": chain})
     return [row["seq"] for row in rows]
@@ -49,7 +47,8 @@ def append_events(connection: Connection, ledger: Ledger,
 def head_seq(connection: Connection, ledger: Ledger) -> int:
     """The last event's seq, locking the chain head (the next append uses seq + 1)."""
     lock = " FOR UPDATE" if ledger.is_postgres else ""
-    return int(connection.execute(text(f"SELECT seq FROM chain_head WHERE id = 1{lock}")).scalar_one())
+    statement = text(f"SELECT seq FROM chain_head WHERE id = 1{lock}")
+    return int(connection.execute(statement).scalar_one())
 
 
 def allocate_ids(connection: Connection, ledger: Ledger, table: str, count: int) -> list[int]:
@@ -69,3 +68,48 @@ def allocate_ids(connection: Connection, ledger: Ledger, table: str, count: int)
         return sorted(int(row[0]) for row in rows)
     last = connection.execute(text(f"SELECT COALESCE(MAX(id), 0) FROM {table}")).scalar_one()
     return list(range(int(last) + 1, int(last) + 1 + count))
+
+
+# At most this many rows go into one combined statement (PostgreSQL takes 65,535 parameters).
+COMBINED_ROWS_MAX = 1_000
+
+
+def append_events_combined(connection: Connection,
+                           events: Sequence[tuple[str, int, str, str]],
+                           rows_for: Callable[[int], Sequence[tuple[str, Sequence[str],
+                                                                    Sequence[tuple[Any, ...]]]]]
+                           ) -> list[int]:
+    """PostgreSQL: lock the head, then write rows, events and the new head in ONE statement.
+
+    ``rows_for(first_seq)`` gives ``(table, columns, rows)`` to insert with the events
+    (the transfers, whose rows carry their event's seq, and their postings).  The chain
+    head — the one row every writer waits for — is then held for two round trips and
+    the commit, instead of one round trip per table.  Foreign keys between the rows of
+    one statement are checked at its end, so parents and children may go together.
+    """
+    head = connection.exec_driver_sql(
+        "SELECT seq, chain_hash FROM chain_head WHERE id = 1 FOR UPDATE").one()
+    seq, chain = int(head[0]), str(head[1])
+    first = seq + 1
+    event_rows = []
+    for type_, subject_id, body_hash, created_at in events:
+        seq += 1
+        this_hash = event_hash(seq=seq, type=type_, body_hash=body_hash)
+        chain = next_chain_hash(chain, this_hash)
+        event_rows.append((seq, type_, subject_id, body_hash, this_hash, chain, created_at))
+    parts: list[str] = []
+    parameters: list[Any] = []
+    tables = [*rows_for(first), ("event", EVENT_COLUMNS, event_rows)]
+    assert sum(len(rows) for _, _, rows in tables) <= COMBINED_ROWS_MAX
+    for index, (table, columns, rows) in enumerate(tables):
+        if not rows:
+            continue
+        assert table.isidentifier() and all(column.isidentifier() for column in columns)
+        row = "(" + ", ".join(["%s"] * len(columns)) + ")"
+        parts.append(f"w{index} AS (INSERT INTO {table} ({', '.join(columns)}) "
+                     f"VALUES {', '.join([row] * len(rows))})")
+        parameters.extend(value for values in rows for value in values)
+    connection.exec_driver_sql(
+        f"WITH {', '.join(parts)} UPDATE chain_head SET seq = %s, chain_hash = %s WHERE id = 1",
+        (*parameters, seq, chain))
+    return list(range(first, seq + 1))

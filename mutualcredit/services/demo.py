@@ -155,10 +155,12 @@ def step_refused(demo: Demo) -> None:
     raise AssertionError("the demo's over-limit payment was accepted")
 
 
+from mutualcredit.imports.demo import step_imports  # noqa: E402
 from mutualcredit.services.bookings import demo_step as step_bookings  # noqa: E402
+from mutualcredit.services.requests import step_requests  # noqa: E402
 
 STEPS: list[Step] = [step_network, step_fund_payments, step_exchanges, step_refused,
-                     step_bookings]
+                     step_bookings, step_requests, step_imports]
 
 
 def positions(ledger: Ledger) -> list[tuple[str, str]]:

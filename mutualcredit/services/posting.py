@@ -52,7 +52,7 @@ from mutualcredit.domain.transfers import (
     signed_forms,
 )
 from mutualcredit.persistence import models
-from mutualcredit.persistence.bulk import bulk_insert
+from mutualcredit.persistence.bulk import bulk_insert, driver_many, driver_rows, placeholders
 from mutualcredit.services.chain import (
     allocate_ids,
     append_events,
@@ -264,15 +264,14 @@ def _post_all(connection: Connection, ledger: Ledger, items: Sequence[SignedTran
 
 
 def _active_key(connection: Connection, author: str, public_key: str) -> int:
-    row = connection.execute(
-        text("SELECT id, handle, revoked_at FROM key WHERE public_key = :public_key"),
-        {"public_key": public_key},
-    ).one_or_none()
-    if row is None or row.handle != author:
+    rows = driver_rows(connection, "SELECT id, handle, revoked_at FROM key WHERE public_key = ?",
+                       (public_key,))
+    if not rows or rows[0][1] != author:
         raise KeyUnknown(f"the key that signed is not a key of {author} in this ledger")
-    if row.revoked_at is not None:
-        raise KeyRevoked(f"the key of {author} that signed was revoked at {row.revoked_at}")
-    return int(row.id)
+    key_id, _handle, revoked_at = rows[0]
+    if revoked_at is not None:
+        raise KeyRevoked(f"the key of {author} that signed was revoked at {revoked_at}")
+    return int(key_id)
 
 
 def _existing(connection: Connection, items: Sequence[SignedTransfer]
@@ -281,13 +280,13 @@ def _existing(connection: Connection, items: Sequence[SignedTransfer]
     by_author: dict[str, list[str]] = defaultdict(list)
     for item in items:
         by_author[item.draft.author].append(item.draft.key)
-    statement = text(
-        "SELECT id, idempotency_key, content_hash FROM transfer "
-        "WHERE author = :author AND idempotency_key IN :keys"
-    ).bindparams(bindparam("keys", expanding=True))
     for author, keys in by_author.items():
         for start in range(0, len(keys), 500):
-            rows = connection.execute(statement, {"author": author, "keys": keys[start:start + 500]})
+            chunk = keys[start:start + 500]
+            rows = driver_rows(connection,
+                               "SELECT id, idempotency_key, content_hash FROM transfer WHERE "
+                               f"author = ? AND idempotency_key IN ({placeholders(len(chunk))})",
+                               (author, *chunk))
             for transfer_id, key, stored_hash in rows:
                 found[(author, key)] = (int(transfer_id), stored_hash)
     return found
@@ -298,12 +297,12 @@ def load_accounts(connection: Connection, ledger: Ledger, names: Iterable[str]
     """Load (and on PostgreSQL lock, in id order) the named accounts."""
     wanted = sorted(set(names))
     lock = " ORDER BY id FOR UPDATE" if ledger.is_postgres else ""
-    statement = text(f"SELECT {ACCOUNT_COLUMNS} FROM account WHERE name IN :names{lock}"
-                     ).bindparams(bindparam("names", expanding=True))
     accounts: dict[str, _Account] = {}
     for start in range(0, len(wanted), 500):
-        for row in connection.execute(statement, {"names": wanted[start:start + 500]}):
-            accounts[row.name] = _Account(*row)
+        chunk = wanted[start:start + 500]
+        for row in driver_rows(connection, f"SELECT {ACCOUNT_COLUMNS} FROM account WHERE name "
+                               f"IN ({placeholders(len(chunk))}){lock}", chunk):
+            accounts[row[1]] = _Account(*row)
     for name in wanted:
         if name not in accounts:
             raise AccountNotFound(f"account {name} does not exist", account=name)
@@ -409,10 +408,9 @@ class _Writer:
 
     def _roles(self, author: str) -> list[tuple[str, str | None]]:
         if author not in self.roles:
-            rows = self.connection.execute(
-                text("SELECT role, collective FROM role WHERE handle = :h AND revoked_at IS NULL"),
-                {"h": author})
-            self.roles[author] = [(row.role, row.collective) for row in rows]
+            rows = driver_rows(self.connection, "SELECT role, collective FROM role "
+                               "WHERE handle = ? AND revoked_at IS NULL", (author,))
+            self.roles[author] = [(role, collective) for role, collective in rows]
         return self.roles[author]
 
     def _check_reversal(self, draft: TransferDraft) -> None:
@@ -546,7 +544,7 @@ class _Writer:
         seqs = append_events(connection, self.ledger, [
             ("hold_resolution" if item.draft.kind in ("post_hold", "void_hold", "expire_hold")
              else "transfer", transfer_id, item.body_hash, item.draft.created_at)
-            for transfer_id, item in zip(ids, self.items, strict=True)])
+            for transfer_id, item in zip(ids, self.items, strict=True)], locked_seq=first_seq - 1)
         assert seqs[:1] == [first_seq][:len(seqs)], (seqs[:1], first_seq)
         return ids
 
@@ -614,13 +612,11 @@ class _Writer:
         changed = [account for account in self.accounts.values() if account.dirty]
         if not changed:
             return
-        self.connection.execute(text(
-            "UPDATE account SET posted_debits = :posted_debits, posted_credits = :posted_credits,"
-            " pending_debits = :pending_debits, pending_credits = :pending_credits "
-            "WHERE id = :id"), [
-            {"id": a.id, "posted_debits": a.posted_debits, "posted_credits": a.posted_credits,
-             "pending_debits": a.pending_debits, "pending_credits": a.pending_credits}
-            for a in changed])
+        driver_many(self.connection,
+                    "UPDATE account SET posted_debits = ?, posted_credits = ?, "
+                    "pending_debits = ?, pending_credits = ? WHERE id = ?",
+                    [(a.posted_debits, a.posted_credits, a.pending_debits, a.pending_credits,
+                      a.id) for a in changed])
 
 
 # PostgreSQL writes up to this many transfers with their events in one statement.

@@ -19,6 +19,7 @@ class ExitCode(IntEnum):
     USAGE = 2  # malformed input: amounts, handles, options, files
     INTEGRITY = 3  # the ledger, a key file, a checkpoint or a proof is not what it claims
     NOT_FOUND = 4  # an unknown member, account, collective, transfer, …
+    UNAVAILABLE = 5  # the database cannot be reached or refuses us: try again later
 
 
 class MutualCreditError(Exception):
@@ -64,6 +65,13 @@ class NotFound(MutualCreditError):
 
     code = "not_found"
     exit_code = ExitCode.NOT_FOUND
+
+
+class Unavailable(MutualCreditError):
+    """The database server cannot be reached or refuses the connection (exit 5)."""
+
+    code = "database_unavailable"
+    exit_code = ExitCode.UNAVAILABLE
 
 
 class InvalidAmount(UsageError):

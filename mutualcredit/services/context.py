@@ -25,7 +25,7 @@ from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from mutualcredit.domain.amounts import Currency
-from mutualcredit.domain.errors import IntegrityProblem, MutualCreditError, NotFound
+from mutualcredit.domain.errors import IntegrityProblem, NotFound, Unavailable
 from mutualcredit.persistence import schema
 from mutualcredit.persistence.engine import WRITE, database_url, describe, make_engine
 
@@ -35,8 +35,8 @@ RETRYABLE_SQLSTATES = {"40001", "40P01", "55P03"}  # serialization, deadlock, lo
 UNIQUE_RETRIES_MAX = 3
 
 
-class DatabaseUnavailable(MutualCreditError):
-    code = "database_unavailable"
+class DatabaseUnavailable(Unavailable):
+    """An unreachable server or wrong credentials: exit 5, so scripts can retry later."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -200,20 +200,20 @@ def test_an_interrupted_copy_is_refused_by_every_command(pg_url: str, sqlite_led
 def test_an_unreachable_server_is_one_clear_error(tmp_path: Path) -> None:
     cli = Cli(tmp_path / "home", CLOSED_PORT)
     for args in (("balance", "ana"), ("db", "status"), ("db", "upgrade")):
-        result = cli(*args, code=1)
+        result = cli(*args, code=5)
         assert result.stderr.startswith(f"error: cannot use the database {CLOSED_PORT}: ")
         assert result.stderr.count("\n") == 1 and result.stdout == ""
-    error = json.loads(cli("balance", "ana", "--json", code=1).stderr)
+    error = json.loads(cli("balance", "ana", "--json", code=5).stderr)
     validate(error, "error.schema.json")
     assert error["error"]["code"] == "database_unavailable"
-    created = cli("init", "--network", "N", "--currency", "CARD", "--admin", "banco", code=1)
+    created = cli("init", "--network", "N", "--currency", "CARD", "--admin", "banco", code=5)
     assert created.stderr.startswith(f"error: cannot use the database {CLOSED_PORT}: ")
     assert list((tmp_path / "home").rglob("*.key")) == []  # the admin key is not kept
 
 
 def test_wrong_credentials_are_one_clear_error_without_the_password(tmp_path: Path) -> None:
     url = "postgresql+psycopg://nobody:hunter2@127.0.0.1:5432/test"
-    result = Cli(tmp_path / "home", url)("balance", "ana", code=1)
+    result = Cli(tmp_path / "home", url)("balance", "ana", code=5)
     assert result.stderr.startswith(
         "error: cannot use the database postgresql+psycopg://nobody:***@127.0.0.1:5432/test: ")
     # trust authentication (this machine) names the role; password authentication the password

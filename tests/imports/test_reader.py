@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).parent / "data"
 TICKETS = ROOT / "examples" / "import-rules" / "tickets.toml"
 BAR = ROOT / "examples" / "import-rules" / "bar.toml"
-TICKETS_CSV = Path("/work/shared/samples/tickets-grito-rock-cuiaba-2026.csv")
+TICKETS_CSV = ROOT / "examples" / "samples" / "tickets-grito-rock-cuiaba-2026.csv"
 
 
 def rules(path: Path, **source):

@@ -68,6 +68,10 @@ def _show(built, database: Path, members: list, positions: list, secret: str) ->
     out.print(common.text("positions between collectives (CARD; negative = owes the network):"))
     out.print(grid)
     db = f"--db {database} "
+    from datetime import date, timedelta
+
+    today_date = date.today()
+    today, today_minus_30 = today_date.isoformat(), (today_date - timedelta(days=30)).isoformat()
     out.print(common.text(f"keys are in {common.key_store(built.ledger).folder} "
                           f"with passphrase {secret!r}"))
     out.print(common.text("explore further:"))
@@ -76,5 +80,11 @@ def _show(built, database: Path, members: list, positions: list, secret: str) ->
                     f"mutualcredit {db}pay ana caio 10 --memo 'roadie shift'",
                     f"mutualcredit {db}tx show 1",
                     f"mutualcredit {db}limit history kaue",
-                    f"mutualcredit {db}balance caio --json"):
+                    f"mutualcredit {db}balance caio --json",
+                    f"mutualcredit {db}calendar studio",
+                    f"mutualcredit {db}bookings",
+                    f"mutualcredit {db}requests",
+                    f"mutualcredit {db}report income",
+                    f"mutualcredit {db}report settlement --from {today_minus_30} --to {today}",
+                    f"mutualcredit {db}verify"):
         out.print(common.text(f"  {command}"))

@@ -161,6 +161,7 @@ def cli_times(folder: Path) -> None:
 
 def million_postings(folder: Path, count: int) -> None:
     """An account with ``count`` postings, written with the batch API (one signature)."""
+    (folder / "big").mkdir()
     ledger, signers = build(folder / "big")
     now = iso(datetime.now(UTC))
     chunk = 100_000

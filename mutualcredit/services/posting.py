@@ -51,7 +51,6 @@ from mutualcredit.domain.transfers import (
     check_draft,
     signed_forms,
 )
-from mutualcredit.persistence import models
 from mutualcredit.persistence.bulk import bulk_insert, driver_many, driver_rows, placeholders
 from mutualcredit.services.chain import (
     allocate_ids,
@@ -585,6 +584,8 @@ class _Writer:
             return None
         batch = self.batch
         key_id = self.keys[batch.author]
+        from mutualcredit.persistence import models  # the SQLModel tables: writes of batches only
+
         table = models.Batch.__table__
         return int(self.connection.execute(insert(table).returning(table.c.id), {
             "kind": batch.kind, "author": batch.author, "key_id": key_id,

@@ -70,3 +70,23 @@ def driver_many(connection: Connection, sql: str, rows: Sequence[Sequence[Any]])
 
 def placeholders(count: int) -> str:
     return ", ".join(["?"] * count)
+
+
+def driver_named(connection: Connection, sql: str, parameters: Sequence[Any] = ()
+                 ) -> list[Any]:
+    """:func:`driver_rows`, with columns reachable by name (``row.status``)."""
+    from collections import namedtuple
+
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(_driver_sql(connection, sql), tuple(parameters))
+        names = [column[0] for column in cursor.description]
+        row_type = _row_types.get(tuple(names))
+        if row_type is None:
+            row_type = _row_types[tuple(names)] = namedtuple("Row", names)  # type: ignore[misc]
+        return [row_type(*row) for row in cursor.fetchall()]
+    finally:
+        cursor.close()
+
+
+_row_types: dict[tuple[str, ...], Any] = {}

@@ -83,6 +83,7 @@ from mutualcredit.domain.limits import CreditLimitExceeded
 from mutualcredit.domain.names import DISPLAY_NAME_LENGTH_MAX, validate_handle, validate_text
 from mutualcredit.domain.transfers import TransferDraft
 from mutualcredit.persistence import models_bookings
+from mutualcredit.persistence.bulk import driver_named, driver_rows
 from mutualcredit.services.clock import iso, now, parse_iso
 from mutualcredit.services.context import Ledger
 from mutualcredit.services.keys import Signer
@@ -328,12 +329,12 @@ def collective_currency(ledger: Ledger, collective: str) -> Currency:
 
 
 def _resource_row(connection: Connection, slug: str, *, lock: bool = False) -> Any:
+    # On the driver's cursor: this runs inside every booking's write (see persistence.bulk).
     suffix = " FOR UPDATE OF r" if lock and connection.dialect.name == "postgresql" else ""
-    row = connection.execute(text(f"{RESOURCE_SELECT} WHERE r.slug = :s{suffix}"),
-                             {"s": slug}).one_or_none()
-    if row is None:
+    rows = driver_named(connection, f"{RESOURCE_SELECT} WHERE r.slug = ?{suffix}", (slug,))
+    if not rows:
         raise ResourceNotFound(f"resource {slug} does not exist", resource=slug)
-    return row
+    return rows[0]
 
 
 def get_resource(ledger: Ledger, slug: str) -> Resource:
@@ -407,12 +408,12 @@ def _overlapping(connection: Connection, resource_id: int, longest: timedelta,
     booking ever placed — so the query is a short range scan of
     ``ix_booking_resource_range`` however many bookings the resource has.
     """
-    rows = connection.execute(text(
-        "SELECT start_at, end_at FROM booking WHERE resource_id = :r "
-        "AND start_at >= :earliest AND start_at < :hi AND end_at > :lo "
-        "AND status IN ('held', 'completed')"),
-        {"r": resource_id, "earliest": iso(window.start - longest), "hi": iso(window.end),
-         "lo": iso(window.start)})
+    rows = driver_rows(connection,
+                       "SELECT start_at, end_at FROM booking WHERE resource_id = ? "
+                       "AND start_at >= ? AND start_at < ? AND end_at > ? "
+                       "AND status IN ('held', 'completed')",
+                       (resource_id, iso(window.start - longest), iso(window.end),
+                        iso(window.start)))
     return [Interval(start=parse_iso(start), end=parse_iso(end)) for start, end in rows]
 
 
@@ -527,15 +528,14 @@ def book_many(ledger: Ledger, signer: Signer, *, resource: str, booker: str,
 
     def after(connection: Connection, results: list[PostResult]) -> None:
         assert not any(result.replayed for result in results), "booking keys are fresh"
-        table = models_bookings.BOOKING_TABLE
-        ids = [int(row.id) for row in connection.execute(
-            insert(table).returning(table.c.id, sort_by_parameter_order=True), [{
-                "resource_id": found.id, "booker": booker, "start_at": iso(candidate.start),
-                "end_at": iso(candidate.end), "status": "held", "price": price,
-                "charged": None, "hold_id": result.transfer_id, "resolution_id": None,
-                "memo": memo, "created_at": iso(moment), "resolved_at": None,
-                "resolved_by": None}
-                for candidate, price, result in zip(candidates, prices, results, strict=True)])]
+        ids = [int(driver_rows(
+            connection,
+            "INSERT INTO booking (resource_id, booker, start_at, end_at, status, price, "
+            "charged, hold_id, resolution_id, memo, created_at, resolved_at, resolved_by) "
+            "VALUES (?, ?, ?, ?, 'held', ?, NULL, ?, NULL, ?, ?, NULL, NULL) RETURNING id",
+            (found.id, booker, iso(candidate.start), iso(candidate.end), price,
+             result.transfer_id, memo, iso(moment)))[0][0])
+            for candidate, price, result in zip(candidates, prices, results, strict=True)]
         # What was written, as the caller gets it (no second read after the commit).
         booked[:] = [Booking(
             id=booking_id, resource=found, booker=booker, start=candidate.start,
@@ -545,9 +545,8 @@ def book_many(ledger: Ledger, signer: Signer, *, resource: str, booker: str,
             for booking_id, candidate, price, result in zip(ids, candidates, prices, results,
                                                             strict=True)]
         longest = max(int(candidate.duration.total_seconds()) for candidate in candidates)
-        connection.execute(text(
-            "UPDATE resource SET duration_longest = :d WHERE id = :i AND duration_longest < :d"),
-            {"d": longest, "i": found.id})
+        driver_rows(connection, "UPDATE resource SET duration_longest = ? "
+                    "WHERE id = ? AND duration_longest < ?", (longest, found.id, longest))
 
     try:
         _place_holds(ledger, signer, found, payer.name, candidates, prices, charges,

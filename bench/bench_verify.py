@@ -118,7 +118,7 @@ def bench_chain(root: Path) -> None:
     def no_head(connection, ledger):  # type: ignore[no-untyped-def]
         return counter[0]
 
-    def no_chain(connection, ledger, events):  # type: ignore[no-untyped-def]
+    def no_chain(connection, ledger, events, locked_seq=None):  # type: ignore[no-untyped-def]
         first = counter[0] + 1
         counter[0] += len(events)
         return list(range(first, first + len(events)))

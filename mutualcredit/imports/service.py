@@ -72,7 +72,7 @@ from mutualcredit.services.clock import iso, now
 from mutualcredit.services.context import Ledger
 from mutualcredit.services.keys import Signer
 
-IMPORT_BATCH_ROWS = 20_000  # transfers per signed batch: bounds the memory of one write
+IMPORT_BATCH_ROWS = 10_000  # transfers per signed batch: bounds the memory of one write
 LOOKUP_ROWS = 500  # external ids per query of the register
 CHUNK_ROWS = 5_000  # records classified together (one set of register queries)
 SPOOL_CHUNK_ROWS = 2_000  # parsed rows per marshal record in the spool

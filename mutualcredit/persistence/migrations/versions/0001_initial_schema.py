@@ -1,7 +1,7 @@
 """initial schema
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-27 13:23:30.622267
 """
 
@@ -156,7 +156,8 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('limit_change', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_limit_change_account_id'), ['account_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_limit_change_account_id'), ['account_id'],
+                              unique=False)
 
     op.create_table('record',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -213,7 +214,8 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('posting', schema=None) as batch_op:
-        batch_op.create_index('ix_posting_account_transfer', ['account_id', 'transfer_id'], unique=False)
+        batch_op.create_index('ix_posting_account_transfer', ['account_id', 'transfer_id'],
+                              unique=False)
         batch_op.create_index(batch_op.f('ix_posting_transfer_id'), ['transfer_id'], unique=False)
 
     # ### end Alembic commands ###

@@ -94,7 +94,7 @@ def income_report(ledger: Ledger, *, festival: str | None = None, first: str | N
                         "collective": collective, "currency": currency, "rows": int(rows),
                         "amount": _amount(ledger, amount, currency)}
                        for name, source, box, collective, currency, rows, amount in boxes],
-        "backing": _backing(ledger, boxes, issued),
+        "backing": _backing(ledger, list(boxes), list(issued)),
     }
 
 

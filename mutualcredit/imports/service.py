@@ -474,12 +474,19 @@ class _Poster:
         while rows:
             drafts = [self._draft(row) for row in rows]
             batch_ids: list[int] = []
+            current = rows
+
+            # Defaults bind this round's rows: the hooks run inside this very call.
+            def before(connection: Connection, current: list[Any] = current) -> None:
+                self._before(connection, current)
+
+            def after(connection: Connection, results: list[Any], current: list[Any] = current,
+                      batch_ids: list[int] = batch_ids) -> None:
+                batch_ids.append(self._after(connection, current, results))
+
             try:
                 post_batch(self.ledger, drafts, self.signer, kind="import",
-                           meta=self._meta(len(rows)),
-                           before=lambda connection, rows=rows: self._before(connection, rows),
-                           after=lambda connection, results, rows=rows, ids=batch_ids:
-                           ids.append(self._after(connection, rows, results)))
+                           meta=self._meta(len(rows)), before=before, after=after)
             except _Raced as raced:
                 rows = self._drop_known(rows, raced.known)
                 continue

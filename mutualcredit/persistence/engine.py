@@ -121,5 +121,6 @@ def enable_wal(engine: Engine) -> None:
     """Switch a new SQLite file to WAL mode (persistent; done once, at creation)."""
     if engine.dialect.name == "sqlite":
         with engine.connect() as connection:
-            connection.exec_driver_sql("COMMIT") if connection.in_transaction() else None
-            connection.connection.driver_connection.execute("PRAGMA journal_mode = WAL")
+            driver = connection.connection.driver_connection
+            assert driver is not None
+            driver.execute("PRAGMA journal_mode = WAL")

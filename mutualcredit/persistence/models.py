@@ -12,7 +12,9 @@ microseconds (``2026-11-27T13:00:00.000000Z``), which sort as text.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint
+from typing import cast
+
+from sqlalchemy import BigInteger, Column, Index, Table, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -201,3 +203,8 @@ class ChainHead(SQLModel, table=True):
     id: int = Field(default=1, primary_key=True)
     seq: int = 0
     chain_hash: str
+
+
+def core_table(model: type[SQLModel]) -> Table:
+    """The Core table of a SQLModel class (SQLModel does not declare ``__table__`` to mypy)."""
+    return cast(Table, model.__table__)  # type: ignore[attr-defined]

@@ -55,6 +55,7 @@ from mutualcredit.domain.merkle import (
     split_point,
 )
 from mutualcredit.persistence import models_audit
+from mutualcredit.persistence.models import core_table
 from mutualcredit.services.clock import iso, now
 from mutualcredit.services.context import Ledger
 from mutualcredit.services.keys import Signer
@@ -221,7 +222,7 @@ def store_chunks(ledger: Ledger, roots: dict[int, bytes]) -> None:
         known = set(load_chunks(connection, max(roots) + 1))
         rows = [{"chunk": c, "root": r.hex()} for c, r in sorted(roots.items()) if c not in known]
         if rows:
-            connection.execute(insert(models_audit.MerkleChunk.__table__), rows)
+            connection.execute(insert(core_table(models_audit.MerkleChunk)), rows)
 
     ledger.write(work)
 
@@ -313,7 +314,7 @@ def _store_checkpoint(ledger: Ledger, checkpoint: documents.Checkpoint,
             connection.execute(text("UPDATE checkpoint SET document = :d WHERE id = :i"),
                                {"d": json.dumps(document), "i": existing})
             return
-        connection.execute(insert(models_audit.StoredCheckpoint.__table__), {
+        connection.execute(insert(core_table(models_audit.StoredCheckpoint)), {
             "size": checkpoint.size, "root": checkpoint.root,
             "chain_hash": checkpoint.chain_hash, "time": checkpoint.time,
             "document": json.dumps(document), "created_at": iso(now())})

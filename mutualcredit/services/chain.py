@@ -45,7 +45,7 @@ def append_events(connection: Connection, ledger: Ledger,
                     [tuple(row[column] for column in EVENT_COLUMNS) for row in rows])
         driver_rows(connection, "UPDATE chain_head SET seq = ?, chain_hash = ? WHERE id = 1",
                     (seq, chain))
-    return [row["seq"] for row in rows]
+    return [int(row["seq"]) for row in rows]  # type: ignore[call-overload]
 
 
 def head_seq(connection: Connection, ledger: Ledger) -> int:

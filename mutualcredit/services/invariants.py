@@ -47,8 +47,8 @@ def check_invariants(ledger: Ledger) -> list[Problem]:
         problems += _limits(connection)
         total = connection.execute(text(
             "SELECT COALESCE(SUM(posted_credits - posted_debits), 0) FROM account "
-            "WHERE kind = 'network_clearing'")).scalar()
-        if int(total or 0) != 0:
+            "WHERE kind = 'network_clearing'")).scalar() or 0
+        if int(total) != 0:
             problems.append(Problem(code="positions", subject="network:clearing",
                                     message=f"positions sum to {int(total):+d}"))
         problems += _holds(connection)

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 
 from mutualcredit.domain.errors import NotFound, Refused
 from mutualcredit.persistence import models
+from mutualcredit.persistence.models import core_table
 from mutualcredit.services.clock import iso, now
 from mutualcredit.services.context import Ledger
 from mutualcredit.services.keys import Signer
@@ -86,5 +87,5 @@ def _add_key(connection: Connection, handle: str, public_key: str, created_at: s
     if connection.execute(text("SELECT id FROM key WHERE public_key = :k"),
                           {"k": public_key}).scalar():
         raise Refused("that public key is already registered", code="already_exists")
-    connection.execute(insert(models.Key.__table__),
+    connection.execute(insert(core_table(models.Key)),
                        {"handle": handle, "public_key": public_key, "created_at": created_at})

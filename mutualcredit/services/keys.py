@@ -26,6 +26,7 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -156,7 +157,7 @@ def seal(signer: Signer, passphrase: str, *, network_id: str, kdf_n: int = KDF_N
         raise UsageError(f"a passphrase needs at least {PASSPHRASE_LENGTH_MIN} characters")
     salt = secrets.token_bytes(16)
     nonce = secrets.token_bytes(12)
-    header = {
+    header: dict[str, Any] = {
         "format": KEY_FORMAT,
         "network": network_id,
         "handle": signer.handle,

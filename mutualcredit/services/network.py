@@ -30,6 +30,7 @@ from mutualcredit.domain.names import (
     validate_text,
 )
 from mutualcredit.persistence import models
+from mutualcredit.persistence.models import core_table
 from mutualcredit.services.clock import iso, now
 from mutualcredit.services.context import Ledger, guard_connect
 from mutualcredit.services.keys import Signer
@@ -102,22 +103,22 @@ def _insert_network(connection: Connection, settings: NetworkSettings, network_i
                     genesis: str, record: dict, created_at: str) -> None:
     from mutualcredit.domain.canonical import canonical_json
 
-    connection.execute(insert(models.Network.__table__), {
+    connection.execute(insert(core_table(models.Network)), {
         "id": network_id, "name": settings.name, "card": settings.card,
         "timezone": settings.timezone, "member_limit_lower": settings.member_limit_lower,
         "clearing_limit": settings.clearing_limit, "admin": settings.admin,
         "genesis_hash": genesis, "creation_record": canonical_json(record).decode(),
         "created_at": created_at})
-    connection.execute(insert(models.Currency.__table__), {
+    connection.execute(insert(core_table(models.Currency)), {
         "code": settings.card, "scale": settings.scale, "rate": "1", "created_at": created_at})
-    connection.execute(insert(models.ChainHead.__table__),
+    connection.execute(insert(core_table(models.ChainHead)),
                        {"id": 1, "seq": 0, "chain_hash": genesis})
-    connection.execute(insert(models.Member.__table__), {
+    connection.execute(insert(core_table(models.Member)), {
         "handle": settings.admin, "name": settings.admin, "collective": None,
         "status": "open", "created_at": created_at})
-    connection.execute(insert(models.Key.__table__), {
+    connection.execute(insert(core_table(models.Key)), {
         "handle": settings.admin, "public_key": record["admin_key"], "created_at": created_at})
-    connection.execute(insert(models.Role.__table__), {
+    connection.execute(insert(core_table(models.Role)), {
         "handle": settings.admin, "role": "admin", "collective": None,
         "granted_at": created_at, "granted_by": settings.admin})
 
@@ -168,7 +169,7 @@ def _insert_currency(connection: Connection, code: str, scale: int, rate: Fracti
                                 {"c": code}).scalar()
     if exists:
         raise AlreadyExists(f"currency {code} already exists")
-    connection.execute(insert(models.Currency.__table__), {
+    connection.execute(insert(core_table(models.Currency)), {
         "code": code, "scale": scale, "rate": f"{rate.numerator}/{rate.denominator}",
         "created_at": created_at})
 
@@ -196,7 +197,7 @@ def add_collective(ledger: Ledger, signer: Signer, *, slug: str, name: str,
                                    {"c": code}).scalar()
         if not known:
             _insert_currency(connection, code, ledger.card.scale, rate or Fraction(1), created_at)
-        connection.execute(insert(models.Collective.__table__), {
+        connection.execute(insert(core_table(models.Collective)), {
             "slug": slug, "name": name, "currency": code,
             "member_limit_lower": member_limit_lower, "clearing_limit": bound,
             "created_at": created_at})
@@ -254,17 +255,17 @@ def add_member(ledger: Ledger, signer: Signer, *, handle: str, collective: str,
         if lower is None:
             lower = (row.member_limit_lower if row.member_limit_lower is not None
                      else ledger.network.member_limit_lower)
-        connection.execute(insert(models.Member.__table__), {
+        connection.execute(insert(core_table(models.Member)), {
             "handle": handle, "name": display, "collective": collective, "status": "open",
             "created_at": created_at})
-        connection.execute(insert(models.Key.__table__), {
+        connection.execute(insert(core_table(models.Key)), {
             "handle": handle, "public_key": public_key, "created_at": created_at})
         account = f"members:{handle}"
         insert_account(connection, name=account, currency=row.currency, owner_kind="member",
                        owner=handle, collective=collective, kind="member", limit_lower=lower,
                        limit_upper=limit_upper, created_at=created_at)
         if coordinator:
-            connection.execute(insert(models.Role.__table__), {
+            connection.execute(insert(core_table(models.Role)), {
                 "handle": handle, "role": "coordinator", "collective": collective,
                 "granted_at": created_at, "granted_by": signer.handle})
         write_record(connection, ledger, record)
@@ -327,7 +328,7 @@ def insert_account(connection: Connection, *, name: str, currency: str, owner_ki
                                 ).scalar()
     if exists:
         raise AlreadyExists(f"account {name} already exists")
-    table = models.Account.__table__
+    table = core_table(models.Account)
     return int(connection.execute(insert(table).returning(table.c.id), {
         "name": name, "currency": currency, "owner_kind": owner_kind, "owner": owner,
         "collective": collective, "kind": kind, "limit_lower": limit_lower,
@@ -429,7 +430,7 @@ def change_role(ledger: Ledger, signer: Signer, *, handle: str, role: str,
             raise NotFound(f"{handle} is not {role}" + (f" of {scope}" if scope else ""),
                            code="role_not_found")
         if grant:
-            connection.execute(insert(models.Role.__table__), {
+            connection.execute(insert(core_table(models.Role)), {
                 "handle": handle, "role": role, "collective": scope, "granted_at": created_at,
                 "granted_by": signer.handle})
         else:
@@ -485,6 +486,8 @@ def set_limit(ledger: Ledger, signer: Signer, *, account: str, reason: str,
                 collective=row.collective)
         new_lower = row.limit_lower if limit_lower is UNCHANGED else limit_lower
         new_upper = row.limit_upper if limit_upper is UNCHANGED else limit_upper
+        assert new_lower is None or isinstance(new_lower, int), new_lower
+        assert new_upper is None or isinstance(new_upper, int), new_upper
         scale = ledger.currencies[row.currency].scale
         _check_limit_fits(row, new_lower, new_upper, scale)
         if new_lower is not None and new_upper is not None and new_upper < new_lower:
@@ -494,7 +497,7 @@ def set_limit(ledger: Ledger, signer: Signer, *, account: str, reason: str,
         change = {"account": account, "old_lower": row.limit_lower, "new_lower": new_lower,
                   "old_upper": row.limit_upper, "new_upper": new_upper, "reason": reason}
         record = sign_record(ledger, signer, "limit_change", created_at, **change)
-        table = models.LimitChange.__table__
+        table = core_table(models.LimitChange)
         change_id = connection.execute(insert(table).returning(table.c.id), {
             "account_id": row.id, "author": signer.handle, "old_lower": row.limit_lower,
             "new_lower": new_lower, "old_upper": row.limit_upper, "new_upper": new_upper,

@@ -403,7 +403,8 @@ class _Writer:
         return False
 
     def _affected(self, draft: TransferDraft) -> set[str]:
-        return {self.accounts[p.account].collective for p in draft.postings} - {None}
+        return {collective for p in draft.postings
+                if (collective := self.accounts[p.account].collective) is not None}
 
     def _roles(self, author: str) -> list[tuple[str, str | None]]:
         if author not in self.roles:
@@ -468,6 +469,7 @@ class _Writer:
         self._authorise_resolution(draft, hold, held)
         for account_name, amount in held.items():
             _release(self.accounts[account_name], amount)
+        assert hold_id is not None
         if draft.kind == "post_hold":
             self._check_post_amounts(draft, held, hold_id)
             for posting in draft.postings:
@@ -585,8 +587,9 @@ class _Writer:
         batch = self.batch
         key_id = self.keys[batch.author]
         from mutualcredit.persistence import models  # the SQLModel tables: writes of batches only
+        from mutualcredit.persistence.models import core_table
 
-        table = models.Batch.__table__
+        table = core_table(models.Batch)
         return int(self.connection.execute(insert(table).returning(table.c.id), {
             "kind": batch.kind, "author": batch.author, "key_id": key_id,
             "signature": batch.signature, "size": len(self.items),

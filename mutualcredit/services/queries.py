@@ -117,7 +117,7 @@ def _entries(ledger: Ledger, head: dict[str, Any], start: str | None, end: str |
     with ledger.read() as connection:
         running = 0
         if start is not None:
-            running = int(connection.execute(text(
+            running = int(connection.execute(text(  # type: ignore[arg-type]
                 f"SELECT COALESCE(SUM(p.amount), 0) FROM posting p JOIN transfer t "
                 f"ON t.id = p.transfer_id WHERE p.account_id = :a AND {counted} "
                 f"AND t.created_at < :start"), {"a": account_id, "start": start}).scalar())

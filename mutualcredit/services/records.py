@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 
 from mutualcredit.domain.canonical import TAG_RECORD, canonical_bytes
 from mutualcredit.persistence import models
+from mutualcredit.persistence.models import core_table
 from mutualcredit.services.chain import append_events
 from mutualcredit.services.context import Ledger
 from mutualcredit.services.keys import Signer
@@ -58,7 +59,7 @@ def key_id_of(connection: Connection, public_key: str, author: str) -> int:
 def write_record(connection: Connection, ledger: Ledger, record: SignedRecord,
                  *, event_type: str = "record") -> int:
     """Insert a signed record and append its event; return the record id."""
-    table = models.Record.__table__
+    table = core_table(models.Record)
     record_id = connection.execute(insert(table).returning(table.c.id), {
         "type": record.type, "author": record.author,
         "body": record.body.split(b"\n", 1)[1].decode("utf-8"), "body_hash": record.body_hash,

@@ -36,6 +36,7 @@ from mutualcredit.domain.errors import NotFound, Refused, UsageError
 from mutualcredit.domain.names import validate_text
 from mutualcredit.domain.transfers import TransferDraft
 from mutualcredit.persistence import models_audit
+from mutualcredit.persistence.models import core_table
 from mutualcredit.services.clock import iso, now
 from mutualcredit.services.context import Ledger
 from mutualcredit.services.keys import Signer
@@ -119,7 +120,7 @@ def create_request(ledger: Ledger, signer: Signer, *, payer: str, payee: str, am
     def work(connection: Connection) -> int:
         _require_party(connection, signer.handle, target, role="payee")
         record_id = write_record(connection, ledger, record)
-        table = models_audit.PaymentRequest.__table__
+        table = core_table(models_audit.PaymentRequest)
         return int(connection.execute(insert(table).returning(table.c.id), {
             "record_id": record_id, "body_hash": record.body_hash, "author": signer.handle,
             "payer": source.name, "payee": target.name, "amount": amount,

@@ -36,6 +36,7 @@ from mutualcredit.domain.limits import CreditLimitExceeded, UpperLimitExceeded
 from mutualcredit.domain.netting import NettingTransfer, net_positions, positions_after
 from mutualcredit.domain.transfers import Posting, TransferDraft
 from mutualcredit.persistence import models_settlements
+from mutualcredit.persistence.models import core_table
 from mutualcredit.services import reports
 from mutualcredit.services.clock import iso, now
 from mutualcredit.services.context import Ledger
@@ -165,7 +166,7 @@ def _insert(connection: Connection, ledger: Ledger, period: reports.Period,
     if results:
         batch_id = connection.execute(text("SELECT batch_id FROM transfer WHERE id = :id"),
                                       {"id": results[0].transfer_id}).scalar_one()
-    table = models_settlements.Settlement.__table__  # type: ignore[attr-defined]
+    table = core_table(models_settlements.Settlement)
     return int(connection.execute(insert(table).returning(table.c.id), {
         "first_day": period.first.isoformat(), "last_day": period.last.isoformat(),
         "period_start": period.start, "period_end": period.end, "batch_id": batch_id,

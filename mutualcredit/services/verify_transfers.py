@@ -222,8 +222,8 @@ class Replay:
         self._reversals(connection, [r for f in facts for r in f.reversals])
         self._batches(connection, [b for f in facts for b in f.batches])
         accepts: dict[Any, list[Any]] = defaultdict(list)
-        for item in sorted((a for f in facts for a in f.accepts), key=lambda a: a[0]):
-            accepts[item[1]].append(item)
+        for accept in sorted((a for f in facts for a in f.accepts), key=lambda a: a[0]):
+            accepts[accept[1]].append(accept)
         self._requests(connection, accepts)
         self._replayed_bodies(connection)
 

@@ -80,13 +80,20 @@ def run() -> None:
 
 def _click_exceptions():  # type: ignore[no-untyped-def]
     """Typer vendors its own copy of Click; accept exceptions from either."""
+    modules = []
     try:
         from typer._click import exceptions as vendored
-    except ImportError:  # an older Typer that uses Click itself
-        vendored = None
-    import click.exceptions as plain
 
-    return tuple(module for module in (vendored, plain) if module is not None)
+        modules.append(vendored)
+    except ImportError:  # an older Typer that uses Click itself
+        pass
+    try:  # the plain package is not a dependency of ours, and may be absent
+        import click.exceptions as plain
+
+        modules.append(plain)
+    except ImportError:
+        pass
+    return tuple(modules)
 
 
 def _report(error: BaseException) -> int:

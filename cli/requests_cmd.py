@@ -9,14 +9,16 @@ command (a member whose handle is ``withdraw`` is written
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
 from cli import common
 from cli.common import JSON_OPTION
+
+if TYPE_CHECKING:  # Typer carries its own Click; the plain package may not be installed
+    import click
 
 USAGE = "FROM TO AMOUNT --memo TEXT [--expires DURATION] | withdraw ID"
 

@@ -32,20 +32,20 @@ from __future__ import annotations
 import multiprocessing
 import os
 import random
-import secrets
 import statistics
 import sys
 import time
-from fractions import Fraction
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.services.concurrent_payments import HOT  # noqa: E402
+from tests.support import drop_postgres_schema, postgres_schema_url  # noqa: E402
 
 PG_URL = os.environ.get("MUTUALCREDIT_TEST_PG_URL",
                         "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 PAYMENTS_DEFAULT = 400
 MEMBERS_PER_WRITER = 16
-HOT = "collectives:fest:cash:caixa"
 SCENARIOS = ((1, "spread"), (4, "spread"), (8, "spread"), (4, "hot"), (8, "hot"))
 
 
@@ -53,56 +53,11 @@ def libpq(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://")
 
 
-def new_schema() -> tuple[str, str]:
-    import psycopg
-
-    schema = f"bench_{secrets.token_hex(4)}"
-    with psycopg.connect(libpq(PG_URL), autocommit=True) as connection:
-        connection.execute(f"CREATE SCHEMA {schema}")
-    separator = "&" if "?" in PG_URL else "?"
-    return f"{PG_URL}{separator}options=-csearch_path%3D{schema}", schema
-
-
-def drop_schema(schema: str) -> None:
-    import psycopg
-
-    with psycopg.connect(libpq(PG_URL), autocommit=True) as connection:
-        connection.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-
-
 def build_network(url: str, writers: int) -> list[list[tuple[str, bytes]]]:
-    """A network with 16 members per writer; returns each writer's (handle, private key)."""
-    from cryptography.hazmat.primitives.serialization import (
-        Encoding,
-        NoEncryption,
-        PrivateFormat,
-    )
+    """16 members per writer with ample credit; each writer's (handle, private key)."""
+    from tests.services.concurrent_payments import build
 
-    from mutualcredit.services import network as setup
-    from mutualcredit.services.keys import Signer
-
-    admin = Signer.generate("banco")
-    ledger = setup.init_network(url, setup.NetworkSettings(
-        name="bench", card="CARD", admin="banco", member_limit_lower=0,
-        clearing_limit=100_000), admin, setup.new_network_id())
-    setup.add_collective(ledger, admin, slug="fest", name="Festival", currency="FEST",
-                         rate=Fraction(1))
-    setup.add_account(ledger, admin, name=HOT, currency="FEST", owner="fest",
-                      limit_lower=0, limit_upper=None)
-    groups = []
-    for writer in range(writers):
-        group = []
-        for index in range(MEMBERS_PER_WRITER):
-            handle = f"w{writer}m{index}"
-            signer = Signer.generate(handle)
-            setup.add_member(ledger, admin, handle=handle, collective="fest",
-                             public_key=signer.public_key, limit_lower=-10_000_000)
-            raw = signer.private_key.private_bytes(Encoding.Raw, PrivateFormat.Raw,
-                                                   NoEncryption())
-            group.append((handle, raw))
-        groups.append(group)
-    ledger.engine.dispose()
-    return groups
+    return build(url, writers, members=MEMBERS_PER_WRITER, credit_line=10_000_000)
 
 
 def library_writer(url: str, members: list[tuple[str, bytes]], payments: int, hot: bool,
@@ -283,7 +238,7 @@ def main() -> None:
     if "--sqlite" in sys.argv:
         sqlite_scenarios(payments)
     for writers, shape in SCENARIOS:
-        url, schema = new_schema()
+        url, schema = postgres_schema_url()
         try:
             groups = build_network(url, writers)
             import psycopg
@@ -300,7 +255,7 @@ def main() -> None:
             size = bytes_per_transfer(url, schema)
             raw = run("raw", url, groups, payments, shape == "hot")
         finally:
-            drop_schema(schema)
+            drop_postgres_schema(schema)
         show(writers, shape, library, raw, size)
 
 

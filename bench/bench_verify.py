@@ -112,13 +112,13 @@ def bench_verify(root: Path, count: int) -> None:
 def bench_chain(root: Path) -> None:
     net = make_network(str(root / "chain.db"))
     net.add_member("d1", "cubo", "1000000")
-    real = posting.append_events, posting.head_seq
+    real = posting.append_events, posting.lock_head
     counter = [10**9]  # event numbers far from the real ones (transfer.event_seq is unique)
 
     def no_head(connection, ledger):  # type: ignore[no-untyped-def]
-        return counter[0]
+        return counter[0], "0" * 64
 
-    def no_chain(connection, ledger, events, locked_seq=None):  # type: ignore[no-untyped-def]
+    def no_chain(connection, ledger, events, head=None):  # type: ignore[no-untyped-def]
         first = counter[0] + 1
         counter[0] += len(events)
         return list(range(first, first + len(events)))
@@ -127,14 +127,14 @@ def bench_chain(root: Path) -> None:
     for round_ in range(ROUNDS):
         for label in (("with chain", "without chain") if round_ % 2 else
                       ("without chain", "with chain")):
-            posting.append_events, posting.head_seq = real if label == "with chain" else (
+            posting.append_events, posting.lock_head = real if label == "with chain" else (
                 no_chain, no_head)
             started = time.perf_counter()
             for n in range(PAYMENTS_PER_ROUND):
                 pay(net.ledger, net["d1"], payer="d1", payee="bia", amount=1,
                     key=f"{label[:4]}-{round_}-{n}")
             timings[label] += time.perf_counter() - started
-    posting.append_events, posting.head_seq = real
+    posting.append_events, posting.lock_head = real
     total = PAYMENTS_PER_ROUND * ROUNDS
     rates = {label: total / seconds for label, seconds in timings.items()}
     print(f"signed payments, one transaction each ({total} per variant, {ROUNDS} alternating "

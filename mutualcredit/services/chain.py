@@ -22,16 +22,13 @@ EVENT_COLUMNS = ("seq", "type", "subject_id", "body_hash", "event_hash", "chain_
 
 
 def append_events(connection: Connection, ledger: Ledger,
-                  events: Sequence[tuple[str, int, str, str]], *, locked_seq: int | None = None
-                  ) -> list[int]:
+                  events: Sequence[tuple[str, int, str, str]], *,
+                  head: tuple[int, str] | None = None) -> list[int]:
     """Append ``(type, subject_id, body_hash, created_at)`` events; return their seqs.
 
-    ``locked_seq`` is the head's seq when the caller already locked it (``head_seq``).
+    ``head`` is what :func:`lock_head` returned when the caller locked it already.
     """
-    lock = " FOR UPDATE" if ledger.is_postgres and locked_seq is None else ""
-    head = driver_rows(connection, f"SELECT seq, chain_hash FROM chain_head WHERE id = 1{lock}")
-    seq, chain = int(head[0][0]), str(head[0][1])
-    assert locked_seq is None or locked_seq == seq, (locked_seq, seq)
+    seq, chain = head if head is not None else lock_head(connection, ledger)
     rows = []
     for type_, subject_id, body_hash, created_at in events:
         seq += 1
@@ -48,10 +45,11 @@ def append_events(connection: Connection, ledger: Ledger,
     return [int(row["seq"]) for row in rows]  # type: ignore[call-overload]
 
 
-def head_seq(connection: Connection, ledger: Ledger) -> int:
-    """The last event's seq, locking the chain head (the next append uses seq + 1)."""
+def lock_head(connection: Connection, ledger: Ledger) -> tuple[int, str]:
+    """The last event's seq and chain hash, locking the head (the next append is seq + 1)."""
     lock = " FOR UPDATE" if ledger.is_postgres else ""
-    return int(driver_rows(connection, f"SELECT seq FROM chain_head WHERE id = 1{lock}")[0][0])
+    row = driver_rows(connection, f"SELECT seq, chain_hash FROM chain_head WHERE id = 1{lock}")
+    return int(row[0][0]), str(row[0][1])
 
 
 def allocate_ids(connection: Connection, ledger: Ledger, table: str, count: int) -> list[int]:

@@ -14,13 +14,15 @@ The balance of ``network:clearing:<collective>`` is that collective's position.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
 
 from mutualcredit.domain.errors import NotFound, Refused, UsageError
 from mutualcredit.domain.names import validate_idempotency_key, validate_text
@@ -35,6 +37,7 @@ from mutualcredit.services.posting import (
     Before,
     CurrencyMismatch,
     PostResult,
+    held_postings,
     post_signed,
     sign,
 )
@@ -189,37 +192,36 @@ def hold(ledger: Ledger, signer: Signer, *, payer: str, payee: str, amount: int,
     return post_signed(ledger, sign(ledger, draft, signer), before=before, after=after)
 
 
-def transfer_row(ledger: Ledger, transfer_id: int):  # type: ignore[no-untyped-def]
-    with ledger.read() as connection:
-        row = connection.execute(text("SELECT * FROM transfer WHERE id = :i"),
-                                 {"i": transfer_id}).one_or_none()
+def transfer_row(ledger: Ledger, transfer_id: int,  # type: ignore[no-untyped-def]
+                 connection: Connection | None = None):
+    """The transfer's row, on ``connection`` or a read connection of its own."""
+    if connection is None:
+        with ledger.read() as own:
+            return transfer_row(ledger, transfer_id, own)
+    row = connection.execute(text("SELECT * FROM transfer WHERE id = :i"),
+                             {"i": transfer_id}).one_or_none()
     if row is None:
         raise NotFound(f"transfer {transfer_id} does not exist", code="transfer_not_found")
     return row
 
 
-def postings_of(ledger: Ledger, transfer_id: int) -> tuple[Posting, ...]:
-    with ledger.read() as connection:
-        rows = connection.execute(text(
-            "SELECT a.name, p.currency, p.amount FROM posting p JOIN account a "
-            "ON a.id = p.account_id WHERE p.transfer_id = :i ORDER BY p.id"), {"i": transfer_id})
-        return tuple(Posting(account=n, currency=c, amount=int(a)) for n, c, a in rows)
+def postings_of(ledger: Ledger, transfer_id: int, connection: Connection | None = None
+                ) -> tuple[Posting, ...]:
+    """The transfer's posting rows, on ``connection`` or a read connection of its own."""
+    if connection is None:
+        with ledger.read() as own:
+            return postings_of(ledger, transfer_id, own)
+    rows = connection.execute(text(
+        "SELECT a.name, p.currency, p.amount FROM posting p JOIN account a "
+        "ON a.id = p.account_id WHERE p.transfer_id = :i ORDER BY p.id"), {"i": transfer_id})
+    return tuple(Posting(account=n, currency=c, amount=int(a)) for n, c, a in rows)
 
 
 def _held(ledger: Ledger, hold_id: int) -> tuple[Any, tuple[Posting, ...]]:
-    import json
-
-    from mutualcredit.domain.amounts import parse_signed_amount
-
     row = transfer_row(ledger, hold_id)
     if row.kind != "hold":
         raise NotFound(f"transfer {hold_id} is not a hold", code="hold_not_found")
-    postings = tuple(
-        Posting(account=p["account"], currency=p["currency"],
-                amount=parse_signed_amount(p["amount"],
-                                           scale=ledger.currencies[p["currency"]].scale))
-        for p in json.loads(row.body)["postings"])
-    return row, postings
+    return row, held_postings(row.body, ledger)
 
 
 def resolve_hold(ledger: Ledger, signer: Signer, *, hold_id: int, action: str,
@@ -289,28 +291,23 @@ def reverse(ledger: Ledger, signer: Signer, *, transfer_id: int, reason: str,
     validate_text(reason, what="reason")
     if not reason.strip():
         raise UsageError("a reversal needs a --reason", code="reason_required")
-    original = transfer_row(ledger, transfer_id)
     with ledger.read() as connection:
-        already = connection.execute(text("SELECT id FROM transfer WHERE reverses_id = :i"),
-                                     {"i": transfer_id}).scalar()
-    if already is not None:
-        raise Refused(f"transfer {transfer_id} was already reversed by transfer {already}",
-                      code="already_reversed", reversal_id=already)
-    postings = tuple(Posting(account=p.account, currency=p.currency, amount=-p.amount)
-                     for p in postings_of(ledger, transfer_id))
+        original = transfer_row(ledger, transfer_id, connection)
+        postings = tuple(Posting(account=p.account, currency=p.currency, amount=-p.amount)
+                         for p in postings_of(ledger, transfer_id, connection))
     if not postings:
         raise Refused(f"transfer {transfer_id} ({original.kind}) moves no money to reverse",
                       code="not_reversible")
     draft = TransferDraft(
         network=ledger.network.id, kind="reversal", author=signer.handle,
-        key=validate_idempotency_key(key) if key else f"reversal-of-{transfer_id}",
+        key=validate_idempotency_key(key) if key else _reversal_key(transfer_id, reason, force),
         postings=postings, created_at=iso(now()), memo=f"reversal of {transfer_id}: {reason}",
         refs={"reverses": transfer_id}, meta={"reason": reason, "force": force})
     return post_signed(ledger, sign(ledger, draft, signer))
 
 
-def existing_accounts(ledger: Ledger, names: list[str]) -> set[str]:
-    statement = text("SELECT name FROM account WHERE name IN :names").bindparams(
-        bindparam("names", expanding=True))
-    with ledger.read() as connection:
-        return set(connection.execute(statement, {"names": names}).scalars())
+def _reversal_key(transfer_id: int, reason: str, force: bool) -> str:
+    """The default key names the content: a retry of the same reversal returns it, while
+    another reversal of the same transfer reaches the ledger's ``already_reversed`` check."""
+    digest = hashlib.sha256(f"{force}:{reason}".encode()).hexdigest()[:16]
+    return f"reversal-of-{transfer_id}-{digest}"

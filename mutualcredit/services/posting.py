@@ -45,6 +45,7 @@ from mutualcredit.domain.errors import IntegrityProblem, NotFound, Refused, Usag
 from mutualcredit.domain.limits import AccountState, check_limits
 from mutualcredit.domain.transfers import (
     TRANSFERS_PER_BATCH_MAX,
+    Posting,
     TransferDraft,
     batch_bytes,
     body_document,
@@ -56,7 +57,7 @@ from mutualcredit.services.chain import (
     allocate_ids,
     append_events,
     append_events_combined,
-    head_seq,
+    lock_head,
 )
 from mutualcredit.services.context import Ledger
 from mutualcredit.services.keys import Signer, verify_signature
@@ -521,7 +522,8 @@ class _Writer:
         connection = self.connection
         batch_id = self._write_batch()
         ids = allocate_ids(connection, self.ledger, "transfer", len(self.items))
-        first_seq = head_seq(connection, self.ledger) + 1
+        head = lock_head(connection, self.ledger)
+        first_seq = head[0] + 1
         rows = [self._transfer_row(item, status, batch_id, transfer_id, first_seq + index)
                 for index, (item, status, transfer_id)
                 in enumerate(zip(self.items, statuses, ids, strict=True))]
@@ -545,7 +547,7 @@ class _Writer:
         seqs = append_events(connection, self.ledger, [
             ("hold_resolution" if item.draft.kind in ("post_hold", "void_hold", "expire_hold")
              else "transfer", transfer_id, item.body_hash, item.draft.created_at)
-            for transfer_id, item in zip(ids, self.items, strict=True)], locked_seq=first_seq - 1)
+            for transfer_id, item in zip(ids, self.items, strict=True)], head=head)
         assert seqs[:1] == [first_seq][:len(seqs)], (seqs[:1], first_seq)
         return ids
 
@@ -655,13 +657,19 @@ def _release(account: _Account, amount: int) -> None:
     assert account.pending_debits >= 0 and account.pending_credits >= 0, account.name
 
 
-def _held_postings(body: str, ledger: Ledger) -> dict[str, int]:
+def held_postings(body: str, ledger: Ledger) -> tuple[Posting, ...]:
+    """The postings a hold's signed body reserves, in minor units."""
     from mutualcredit.domain.amounts import parse_signed_amount
 
-    postings = json.loads(body)["postings"]
-    return {p["account"]: parse_signed_amount(p["amount"],
-                                              scale=ledger.currencies[p["currency"]].scale)
-            for p in postings}
+    return tuple(
+        Posting(account=p["account"], currency=p["currency"],
+                amount=parse_signed_amount(p["amount"],
+                                           scale=ledger.currencies[p["currency"]].scale))
+        for p in json.loads(body)["postings"])
+
+
+def _held_postings(body: str, ledger: Ledger) -> dict[str, int]:
+    return {posting.account: posting.amount for posting in held_postings(body, ledger)}
 
 
 def _mirrored(draft: TransferDraft, account: _Account, accounts: Mapping[str, _Account],

@@ -65,10 +65,12 @@ def balance(ledger: Ledger, reference: str) -> dict[str, Any]:
 
 
 def list_accounts(ledger: Ledger, *, prefix: str | None = None) -> list[dict[str, Any]]:
+    # substr, not LIKE: exact and case-sensitive on both databases ('_' is no wildcard).
+    where = "" if prefix is None else " WHERE substr(name, 1, :length) = :prefix"
+    parameters = {} if prefix is None else {"length": len(prefix), "prefix": prefix}
     with ledger.read() as connection:
-        rows = connection.execute(text(f"{ACCOUNT_SELECT} ORDER BY name"))
-        return [balance_document(ledger, row) for row in rows
-                if prefix is None or row.name.startswith(prefix)]
+        rows = connection.execute(text(f"{ACCOUNT_SELECT}{where} ORDER BY name"), parameters)
+        return [balance_document(ledger, row) for row in rows]
 
 
 def list_members(ledger: Ledger) -> list[dict[str, Any]]:
@@ -138,15 +140,13 @@ def _entries(ledger: Ledger, head: dict[str, Any], start: str | None, end: str |
 
 
 def show_transfer(ledger: Ledger, transfer_id: int) -> dict[str, Any]:
-    row = transfer_row(ledger, transfer_id)
-    body = json.loads(row.body)
     with ledger.read() as connection:
-        reversal = connection.execute(text("SELECT id FROM transfer WHERE reverses_id = :i"),
-                                      {"i": transfer_id}).scalar()
-        resolution = connection.execute(
-            text("SELECT id, kind FROM transfer WHERE resolves_id = :i"), {"i": transfer_id}
-        ).one_or_none()
-    postings = postings_of(ledger, transfer_id) if row.kind != "hold" else None
+        row = transfer_row(ledger, transfer_id, connection)
+        reversal, resolution = connection.execute(text(
+            "SELECT (SELECT id FROM transfer WHERE reverses_id = :i), "
+            "(SELECT id FROM transfer WHERE resolves_id = :i)"), {"i": transfer_id}).one()
+        postings = postings_of(ledger, transfer_id, connection) if row.kind != "hold" else None
+    body = json.loads(row.body)
     shown = ([{"account": p.account, "currency": p.currency,
                "amount": format_amount(p.amount, ledger.currencies[p.currency].scale)}
               for p in postings] if postings is not None else body["postings"])
@@ -155,7 +155,7 @@ def show_transfer(ledger: Ledger, transfer_id: int) -> dict[str, Any]:
         "key": row.idempotency_key, "memo": row.memo, "created_at": row.created_at,
         "postings": shown, "refs": body.get("refs", {}), "meta": body.get("meta", {}),
         "expires_at": row.expires_at, "resolved_at": row.resolved_at,
-        "reversed_by": reversal, "resolved_by": None if resolution is None else int(resolution.id),
+        "reversed_by": reversal, "resolved_by": None if resolution is None else int(resolution),
         "batch_id": row.batch_id, "event_seq": row.event_seq,
     }
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -22,8 +21,6 @@ import pytest
 from mutualcredit.schema_files import validate
 from tests.support import (
     PG_ADMIN_URL,
-    drop_postgres_schema,
-    postgres_schema_url,
     run_cli,
 )
 
@@ -33,15 +30,6 @@ PASS = "s3cret-pass"
 NOW = "2026-03-14T15:00:00-03:00"
 CLOSED_PORT = "postgresql+psycopg://postgres@127.0.0.1:1/test"
 
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A fresh, empty PostgreSQL schema on the test server, as a --db URL."""
-    url, name = postgres_schema_url()
-    try:
-        yield url
-    finally:
-        drop_postgres_schema(name)
 
 
 def schema_of(url: str) -> str:

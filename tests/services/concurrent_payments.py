@@ -37,7 +37,8 @@ class Outcome:
     code: str | None
 
 
-def build(url: str, workers: int) -> list[list[tuple[str, bytes]]]:
+def build(url: str, workers: int, *, members: int = MEMBERS_PER_WORKER,
+          credit_line: int = CREDIT_LINE) -> list[list[tuple[str, bytes]]]:
     """The network; returns each worker's members as (handle, raw private key)."""
     from cryptography.hazmat.primitives.serialization import (
         Encoding,
@@ -59,10 +60,10 @@ def build(url: str, workers: int) -> list[list[tuple[str, bytes]]]:
     groups = []
     for worker in range(workers):
         group = []
-        for index in range(MEMBERS_PER_WORKER):
+        for index in range(members):
             signer = Signer.generate(f"w{worker}m{index}")
             setup.add_member(ledger, admin, handle=signer.handle, collective="fest",
-                             public_key=signer.public_key, limit_lower=-CREDIT_LINE)
+                             public_key=signer.public_key, limit_lower=-credit_line)
             group.append((signer.handle, signer.private_key.private_bytes(
                 Encoding.Raw, PrivateFormat.Raw, NoEncryption())))
         groups.append(group)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from sqlalchemy import inspect, text
 
@@ -19,18 +17,10 @@ from mutualcredit.services.copy import (
 )
 from mutualcredit.services.invariants import check_invariants
 from mutualcredit.services.queries import list_accounts
-from tests.support import Net, drop_postgres_schema, make_network, postgres_schema_url
+from tests.support import Net, make_network
 
 pytestmark = pytest.mark.postgres
 
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    url, name = postgres_schema_url()
-    try:
-        yield url
-    finally:
-        drop_postgres_schema(name)
 
 
 def busy_network(url: str) -> Net:

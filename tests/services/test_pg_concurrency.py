@@ -10,7 +10,6 @@ modelled, no limit passed, the hash chain and the invariants clean.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -21,18 +20,10 @@ from mutualcredit.services.clock import iso
 from mutualcredit.services.payments import resolve_account, route
 from mutualcredit.services.posting import post_signed, sign
 from tests.services import concurrent_payments
-from tests.support import drop_postgres_schema, make_network, postgres_schema_url
+from tests.support import make_network
 
 pytestmark = pytest.mark.postgres
 
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    url, name = postgres_schema_url()
-    try:
-        yield url
-    finally:
-        drop_postgres_schema(name)
 
 
 def test_eight_writers_five_hundred_payments_each_with_a_hot_account(pg_url: str) -> None:

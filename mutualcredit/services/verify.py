@@ -41,8 +41,9 @@ event, transfer, record, key or account it concerns:
   ``checkpoint_invalid``); the Merkle block cache (``merkle_cache``).
 
 Per-transfer checks (body hash, columns, postings, key, signature) run on
-every core (:mod:`verify_workers`) while this process walks the chain and
-replays the money (:mod:`verify_transfers`).  With ``since`` (a checkpoint the
+every core (:mod:`verify_workers`) while this process walks the chain; it
+then replays the money (:mod:`verify_transfers`) from the posting rows the
+workers send back, range by range in chain order.  With ``since`` (a checkpoint the
 ledger still matches), the signatures of transfers it covers are not checked
 again — they were when it was signed; everything else still is, including
 the signatures of records and limit changes, which are few.
@@ -197,9 +198,8 @@ class Verifier:
                 self._check_event_bodies(connection)
                 self._check_key_rows()
                 replay = Replay(self, connection)
-                replay.run()
-                replay.totals()
-            facts = self._collect(pool)
+            facts = self._collect(pool, replay)
+            replay.totals()
             with ledger.read() as connection:
                 replay.finish(connection, facts)
         finally:
@@ -586,13 +586,15 @@ class Verifier:
 
     # -- signatures -----------------------------------------------------------------------------
 
-    def _collect(self, pool: Any) -> list[Any]:
-        from concurrent.futures import as_completed
-
+    def _collect(self, pool: Any, replay: Any) -> list[Any]:
+        """The workers' facts, in the order their ranges were sent (chain order), each range's
+        transfers replayed as it arrives."""
         total = len(pool.futures)
         collected = []
-        for done, future in enumerate(as_completed(pool.futures), start=1):
+        for done, future in enumerate(pool.futures, start=1):
             facts = future.result()
+            replay.feed(facts.moves)
+            facts.moves = []
             self.report.signatures += facts.signatures
             self.report.transfers += facts.transfers
             for code, subject, message, seq, account in facts.problems:

@@ -1,8 +1,8 @@
 """``verify``'s replay of the money in chain order, and the checks of resolutions.
 
-The workers (:mod:`verify_workers`) have checked that every transfer's
-posting rows are exactly the postings its author signed; so the replay reads
-the posting rows — plain integers — in chain order and rebuilds every
+The workers (:mod:`verify_workers`) check that every transfer's posting
+rows are exactly the postings its author signed, and send those rows back in
+chain order; the replay takes them — plain integers — and rebuilds every
 account's totals, checking each movement against the account's limits *as
 they stood at that event* (limit changes are signed records in the same
 chain) with the posting function's rule: counting pending debits against
@@ -18,7 +18,6 @@ by its party, before expiry, as its signed request and resolutions say.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
@@ -28,17 +27,12 @@ from sqlalchemy.engine import Connection
 from mutualcredit.domain.amounts import format_amount
 from mutualcredit.domain.transfers import batch_bytes
 from mutualcredit.services.keys import verify_signature
-from mutualcredit.services.verify_workers import Facts, raw_rows
+from mutualcredit.services.verify_workers import Facts
 
 if TYPE_CHECKING:
     from mutualcredit.services.verify import Verifier
 
 RESOLVED = {"post_hold": "posted", "void_hold": "voided", "expire_hold": "expired"}
-REPLAY_SQL = (
-    "SELECT t.event_seq, t.id, t.kind, t.resolves_id, p.account_id, p.amount FROM transfer t "
-    "LEFT JOIN posting p ON p.transfer_id = t.id WHERE t.event_seq BETWEEN ? AND ? "
-    "ORDER BY t.event_seq, p.id")
-EVENTS_PER_READ = 20_000
 # Account state, a list for speed: posted debits, posted credits, pending debits,
 # pending credits, lower limit, upper limit.
 DEBITS, CREDITS, PENDING_DEBITS, PENDING_CREDITS, LOWER, UPPER = range(6)
@@ -53,13 +47,13 @@ class Replay:
         self.state: dict[int, list[Any]] = {}
         self.names: dict[int, str] = {}
         self.currencies: dict[int, str] = {}
-        self.held: dict[int, list[tuple[int, int]]] = {}
+        self.held: dict[int, list[tuple[int, str, int]]] = {}
         self.resolved: set[int] = set()
         self._load_accounts()
         self.changes = sorted((seq, name, new_lower, new_upper)
                               for name, history in verifier.limit_history.items()
                               for seq, _ol, new_lower, _ou, new_upper in history)
-        self.forced = self._forced_reversals()
+        self.next_change = 0
 
     def _load_accounts(self) -> None:
         history = self.verifier.limit_history
@@ -93,40 +87,20 @@ class Replay:
             self.cached[account_id] = (int(row.posted_debits), int(row.posted_credits),
                                        int(row.pending_debits), int(row.pending_credits))
 
-    def _forced_reversals(self) -> set[int]:
-        forced = set()
-        for transfer_id, body in self.connection.execute(text(
-                "SELECT id, body FROM transfer WHERE kind = 'reversal'")):
-            try:
-                if json.loads(body).get("meta", {}).get("force"):
-                    forced.add(int(transfer_id))
-            except (ValueError, AttributeError):
-                continue  # reported by the workers as body_invalid
-        return forced
-
     # -- the replay --------------------------------------------------------------------------
 
-    def run(self) -> None:
+    def feed(self, moves: list[tuple[int, int, str, Any, bool, list[tuple[int, str, int]]]]
+             ) -> None:
+        """Replay the next transfers, in chain order (a worker's ``Facts.moves``)."""
         last = self.verifier.report.events
-        current: tuple[Any, ...] | None = None
-        moves: list[tuple[int, int]] = []
-        next_change = 0
         changes = self.changes
-        for first in range(1, last + 1, EVENTS_PER_READ):
-            rows = raw_rows(self.connection, REPLAY_SQL,
-                            (first, min(last, first + EVENTS_PER_READ - 1)))
-            for seq, transfer_id, kind, resolves_id, account_id, amount in rows:
-                if current is None or current[1] != transfer_id:
-                    if current is not None:
-                        self._apply(current, moves)
-                    while next_change < len(changes) and changes[next_change][0] < seq:
-                        self._set_limits(changes[next_change])
-                        next_change += 1
-                    current, moves = (seq, transfer_id, kind, resolves_id), []
-                if account_id is not None:
-                    moves.append((account_id, amount))
-        if current is not None:
-            self._apply(current, moves)
+        for seq, transfer_id, kind, resolves_id, forced, stored in moves:
+            if seq > last:
+                break  # a transfer whose event is gone: reported by the chain checks
+            while self.next_change < len(changes) and changes[self.next_change][0] < seq:
+                self._set_limits(changes[self.next_change])
+                self.next_change += 1
+            self._apply(seq, transfer_id, kind, resolves_id, forced, stored)
 
     def _set_limits(self, change: tuple[int, str, Any, Any]) -> None:
         account_id = self.ids.get(change[1])
@@ -134,29 +108,29 @@ class Replay:
             self.state[account_id][LOWER] = change[2]
             self.state[account_id][UPPER] = change[3]
 
-    def _apply(self, transfer: tuple[Any, ...], moves: list[tuple[int, int]]) -> None:
-        seq, transfer_id, kind, resolves_id = transfer
+    def _apply(self, seq: int, transfer_id: int, kind: str, resolves_id: Any, forced: bool,
+               moves: list[tuple[int, str, int]]) -> None:
         state = self.state
         if kind in RESOLVED:
             held = self.held.get(resolves_id)
             if held is None or resolves_id in self.resolved:
                 return  # reported from the facts: not a hold, or resolved twice
             self.resolved.add(resolves_id)
-            for account_id, amount in held:
+            for account_id, _currency, amount in held:
                 account = state[account_id]
                 if amount < 0:
                     account[PENDING_DEBITS] += amount
                 else:
                     account[PENDING_CREDITS] -= amount
             if kind == "post_hold":
-                for account_id, amount in moves:
+                for account_id, _currency, amount in moves:
                     state[account_id][DEBITS if amount < 0 else CREDITS] += abs(amount)
             return
         pending = kind == "hold"
         if pending:
             self.held[transfer_id] = moves
-        check = transfer_id not in self.forced
-        for account_id, amount in moves:
+        check = not forced
+        for account_id, _currency, amount in moves:
             account = state[account_id]
             balance = account[CREDITS] - account[DEBITS]
             if check:

@@ -593,8 +593,8 @@ class Verifier:
         collected = []
         for done, future in enumerate(pool.futures, start=1):
             facts = future.result()
-            replay.feed(facts.moves)
-            facts.moves = []
+            replay.feed(facts)
+            facts.moves, facts.sums = [], None
             self.report.signatures += facts.signatures
             self.report.transfers += facts.transfers
             for code, subject, message, seq, account in facts.problems:

@@ -89,9 +89,13 @@ class Replay:
 
     # -- the replay --------------------------------------------------------------------------
 
-    def feed(self, moves: list[tuple[int, int, str, Any, bool, list[tuple[int, str, int]]]]
-             ) -> None:
-        """Replay the next transfers, in chain order (a worker's ``Facts.moves``)."""
+    def feed(self, facts: Facts) -> None:
+        """Replay a worker's range of transfers, the next in chain order."""
+        moves = facts.moves
+        if not moves:
+            return
+        if facts.sums is not None and self._apply_range(moves[0][0], moves[-1][0], facts.sums):
+            return
         last = self.verifier.report.events
         changes = self.changes
         for seq, transfer_id, kind, resolves_id, forced, stored in moves:
@@ -101,6 +105,38 @@ class Replay:
                 self._set_limits(changes[self.next_change])
                 self.next_change += 1
             self._apply(seq, transfer_id, kind, resolves_id, forced, stored)
+
+    def _apply_range(self, first_seq: int, last_seq: int, sums: dict[int, list[int]]
+                     ) -> bool:
+        """Apply a range of plain movements at once, if no order of them could pass a limit:
+        each account's debits all taken before its credits stay above its lower limit, and
+        its credits all taken first stay below its upper one.  False (nothing applied) if
+        not, or if a limit changes within the range: then it is replayed transfer by
+        transfer."""
+        if last_seq > self.verifier.report.events:
+            return False
+        changes = self.changes
+        while self.next_change < len(changes) and changes[self.next_change][0] < last_seq:
+            if changes[self.next_change][0] > first_seq:
+                return False
+            self._set_limits(changes[self.next_change])
+            self.next_change += 1
+        state = self.state
+        for account_id, (debits, credits) in sums.items():
+            account = state[account_id]
+            balance = account[CREDITS] - account[DEBITS]
+            lower, upper = account[LOWER], account[UPPER]
+            if debits and lower is not None and \
+                    balance - account[PENDING_DEBITS] - debits < lower:
+                return False
+            if credits and upper is not None and \
+                    balance + account[PENDING_CREDITS] + credits > upper:
+                return False
+        for account_id, (debits, credits) in sums.items():
+            account = state[account_id]
+            account[DEBITS] += debits
+            account[CREDITS] += credits
+        return True
 
     def _set_limits(self, change: tuple[int, str, Any, Any]) -> None:
         account_id = self.ids.get(change[1])

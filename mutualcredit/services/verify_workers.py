@@ -81,6 +81,9 @@ class Facts:
     # as (account id, currency, amount)) — the replay's input.
     moves: list[tuple[int, int, str, Any, bool, list[tuple[int, str, int]]]] = field(
         default_factory=list)
+    # When the range holds only plain movements (no holds, resolutions or forced reversals):
+    # per account, the sum of its debits and of its credits over the range.
+    sums: dict[int, list[int]] | None = None
 
 
 def _init(context: Context) -> None:
@@ -153,7 +156,26 @@ def check_transfer_range(first_seq: int, last_seq: int, only_signatures: bool = 
             checker.signature(row)
         else:
             checker.transfer(row, postings.get(row[0], []))
+    facts.sums = range_sums(facts.moves)
     return facts
+
+
+def range_sums(moves: Sequence[tuple[int, int, str, Any, bool, list[tuple[int, str, int]]]]
+               ) -> dict[int, list[int]] | None:
+    """Per account, ``[debits, credits]`` over plain movements; None if any is not plain."""
+    sums: dict[int, list[int]] = {}
+    for _seq, _id, kind, _resolves, forced, stored in moves:
+        if forced or kind == "hold" or kind in RESOLUTIONS:
+            return None
+        for account_id, _currency, amount in stored:
+            total = sums.get(account_id)
+            if total is None:
+                total = sums[account_id] = [0, 0]
+            if amount < 0:
+                total[0] -= amount
+            else:
+                total[1] += amount
+    return sums
 
 
 class _Checker:

@@ -202,6 +202,21 @@ def test_since_checkpoint_skips_the_signatures_it_covers(net: Net) -> None:
     assert (full.signatures, since.signatures) == (8, 7)  # 6 records are always checked
 
 
+def limits_passed_without_the_raise(net: Net, found: list | None = None  # type: ignore[type-arg]
+                                    ) -> list[tuple[str | None, str]]:
+    """Delete every signed limit change and put ana's line back to 100.00, as if it had never
+    been raised; the (account, transfer) of each limit_exceeded verify then reports."""
+    with net.ledger.engine.begin() as connection:
+        connection.execute(text("DELETE FROM limit_change"))
+        connection.execute(text("DELETE FROM event WHERE type = 'limit_change'"))
+        connection.execute(text("UPDATE account SET limit_lower = -10000 "
+                                "WHERE name = 'members:ana'"))
+    problems = verify_ledger(net.ledger, workers=1).problems
+    if found is not None:
+        found.extend(problems)
+    return [(p.account, p.subject) for p in problems if p.code == "limit_exceeded"]
+
+
 def test_limits_are_checked_as_they_stood_at_the_time(net: Net) -> None:
     net.run("ana -> bia 80.00")
     set_limit(net.ledger, net["banco"], account="members:ana", reason="mais",
@@ -215,14 +230,38 @@ def test_limits_are_checked_as_they_stood_at_the_time(net: Net) -> None:
     assert {(p.code, p.subject) for p in verify_ledger(net.ledger, workers=1).problems} == {
         ("column_mismatch", "limit change 1"),
         ("limit_history_mismatch", "account members:ana")}
-    with net.ledger.engine.begin() as connection:
-        connection.execute(text("DELETE FROM limit_change"))
-        connection.execute(text("DELETE FROM event WHERE type = 'limit_change'"))
-        connection.execute(text("UPDATE account SET limit_lower = -10000 "
-                                "WHERE name = 'members:ana'"))
-    found = verify_ledger(net.ledger, workers=1).problems
-    exceeded = [(p.account, p.subject) for p in found if p.code == "limit_exceeded"]
+    exceeded = limits_passed_without_the_raise(net)
     assert exceeded == [("members:ana", "transfer 2")]
+
+
+@pytest.mark.parametrize("events_per_task", [1, 2, 3, 5])
+def test_a_busy_ledger_verifies_clean_in_ranges_of_any_size(
+        net: Net, monkeypatch: pytest.MonkeyPatch, events_per_task: int) -> None:
+    from mutualcredit.services import verify_workers
+
+    monkeypatch.setattr(verify_workers, "EVENTS_PER_TASK", events_per_task)
+    busy_ledger(net)
+    net.run(*["bia -> caio 1.00"] * 6)
+    assert codes(net) == []
+
+
+@pytest.mark.parametrize("events_per_task", [1, 2, 3, 5])
+def test_the_replay_by_ranges_catches_a_limit_passed_mid_range(
+        net: Net, monkeypatch: pytest.MonkeyPatch, events_per_task: int) -> None:
+    """A worker's range of plain payments is applied at once only if no order of them could
+    pass a limit; a range that could is replayed payment by payment, and names the one."""
+    from mutualcredit.services import verify_workers
+
+    monkeypatch.setattr(verify_workers, "EVENTS_PER_TASK", events_per_task)
+    set_limit(net.ledger, net["banco"], account="members:ana", reason="festival",
+              limit_lower=-net.amount("150.00"))
+    net.run(*["ana -> bia 30.00"] * 4, "bia -> ana 5.00", "ana -> bia 1.00")
+    assert codes(net) == []
+    found = []
+    exceeded = limits_passed_without_the_raise(net, found)
+    # ana's line of 100.00: the 4th payment (-120.00) passes it; after bia's 5.00, -116.00.
+    assert exceeded == [("members:ana", "transfer 4"), ("members:ana", "transfer 6")]
+    assert "cached_totals" not in {p.code for p in found}
 
 
 def test_create_checkpoint_refuses_when_a_cached_block_no_longer_matches(

@@ -198,6 +198,7 @@ class Verifier:
                 self._check_event_bodies(connection)
                 self._check_key_rows()
                 replay = Replay(self, connection)
+                replay.replayed_bodies(connection)  # needs no facts: while the workers run
             facts = self._collect(pool, replay)
             replay.totals()
             with ledger.read() as connection:

@@ -235,7 +235,6 @@ class Replay:
         for accept in sorted((a for f in facts for a in f.accepts), key=lambda a: a[0]):
             accepts[accept[1]].append(accept)
         self._requests(connection, accepts)
-        self._replayed_bodies(connection)
 
     def _holds(self, holds: dict[int, Any], resolutions: dict[Any, list[Any]]) -> None:
         for hold_id, found in resolutions.items():
@@ -316,7 +315,7 @@ class Replay:
             self.problem("batch_mismatch", f"batch {batch_id}",
                          f"batch {batch_id} has no transfers in the chain")
 
-    def _replayed_bodies(self, connection: Connection) -> None:
+    def replayed_bodies(self, connection: Connection) -> None:
         """A signed body stored twice: a transfer replayed behind the program's back."""
         for body_hash, count in connection.execute(text(
                 "SELECT body_hash, COUNT(*) FROM transfer GROUP BY body_hash "

@@ -71,7 +71,7 @@ from mutualcredit.domain.transfers import TRANSFERS_PER_BATCH_MAX, Posting, Tran
 from mutualcredit.imports.reader import SIZE_LIMIT_DEFAULT, Problem, Record, SourceReader
 from mutualcredit.imports.rows import CACHE_SIZE_MAX, Filtered, ParsedRow, RowParser
 from mutualcredit.imports.rules import Rules, load_rules
-from mutualcredit.persistence.bulk import bulk_insert
+from mutualcredit.persistence.bulk import bulk_insert, driver_rows, placeholders
 from mutualcredit.services.clock import iso, now
 from mutualcredit.services.context import Ledger
 from mutualcredit.services.keys import Signer
@@ -453,14 +453,14 @@ def _conflict_problem(parser: RowParser, record: Record, transfer_id: int) -> Pr
 def registered(connection: Connection, source: str, external_ids: list[str]
                ) -> dict[str, tuple[str, int]]:
     """The register's entries among ``external_ids``: id -> (content hash, transfer id)."""
-    statement = text(
-        "SELECT external_id, content_hash, transfer_id FROM import_row "
-        "WHERE source = :source AND external_id IN :ids"
-    ).bindparams(bindparam("ids", expanding=True))
     found: dict[str, tuple[str, int]] = {}
+    # On the driver's cursor: a re-import runs one of these per LOOKUP_ROWS rows.
     for start in range(0, len(external_ids), LOOKUP_ROWS):
-        for external_id, stored_hash, transfer_id in connection.execute(
-                statement, {"source": source, "ids": external_ids[start:start + LOOKUP_ROWS]}):
+        chunk = external_ids[start:start + LOOKUP_ROWS]
+        for external_id, stored_hash, transfer_id in driver_rows(
+                connection, "SELECT external_id, content_hash, transfer_id FROM import_row "
+                f"WHERE source = ? AND external_id IN ({placeholders(len(chunk))})",
+                (source, *chunk)):
             found[external_id] = (stored_hash, int(transfer_id))
     return found
 

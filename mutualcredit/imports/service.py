@@ -501,7 +501,8 @@ class _Signing:
         rows_in, rows_out = os.pipe()
         result_in, result_out = os.pipe()
         for stream in (sys.stdout, sys.stderr):  # nothing buffered is written twice
-            stream.flush()
+            if stream is not None:
+                stream.flush()
         self.spool.flush()
         pid = os.fork()
         if pid == 0:  # the child: sign until the parent closes the pipe, then exit

@@ -2,7 +2,10 @@
 
 Each measured step runs in its own child process on a fresh SQLite ledger
 (WAL, synchronous=FULL), so its peak RSS (``resource.getrusage`` of the
-child) is its own.  Printed, for the same file in the same run:
+child) is its own.  The import forks a helper that builds the transfers'
+signed bodies while the file is still being validated; its own peak RSS is
+printed as "+ helper" (pages it shares with its parent count in both).
+Printed, for the same file in the same run:
 
 1. baseline: the parser alone (``parse_file``, no database);
 2. baseline: raw ``sqlite3`` inserts of one posting row per parsed posting;
@@ -34,10 +37,11 @@ def _child(step: str, path: str, folder: str, queue) -> None:  # type: ignore[no
     started = time.perf_counter()
     result = globals()[f"step_{step}"](path, folder)
     seconds = time.perf_counter() - started
-    queue.put((result, seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+    queue.put((result, seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+               resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024))
 
 
-def measure(step: str, path: str, folder: str) -> tuple[str, float, float]:
+def measure(step: str, path: str, folder: str) -> tuple[str, float, float, float]:
     queue: multiprocessing.Queue = multiprocessing.Queue()
     process = multiprocessing.get_context("fork").Process(
         target=_child, args=(step, path, folder, queue))
@@ -152,9 +156,10 @@ def main() -> None:
                             ("sqlite", "baseline: parse + raw sqlite3 postings"),
                             ("import", "import (validate, sign, post)"),
                             ("reimport", "re-import (all already imported)")):
-            result, seconds, rss = measure(step, path, folder)
+            result, seconds, rss, helper = measure(step, path, folder)
+            helped = f" + helper {helper:5.1f} MiB" if helper else ""
             print(f"{label:40} {seconds:7.2f} s {rows / seconds:>10,.0f} rows/s "
-                  f"peak RSS {rss:6.1f} MiB  ({result})", flush=True)
+                  f"peak RSS {rss:6.1f} MiB{helped}  ({result})", flush=True)
 
 
 if __name__ == "__main__":

@@ -35,9 +35,14 @@ def canonical_json(document: Any) -> bytes:
     the two equal).  Anything outside that subset goes to ``rfc8785``.
     """
     if _simple(document):
-        return json.dumps(document, sort_keys=True, separators=(",", ":"),
-                          ensure_ascii=False).encode("utf-8")
+        return dumps_sorted(document).encode("utf-8")
     return rfc8785.dumps(document)
+
+
+# One encoder for every call: ``json.dumps`` with options builds a new one each time.
+dumps_sorted = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                                check_circular=False).encode
+"""``json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)``."""
 
 
 def simple(document: Any) -> bool:

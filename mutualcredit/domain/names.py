@@ -49,6 +49,8 @@ def validate_text(text: str, *, what: str, length_max: int = MEMO_LENGTH_MAX) ->
     """Accept any printable Unicode text; refuse control characters and overlong text."""
     if len(text) > length_max:
         raise InvalidText(f"{what} is {len(text)} characters long; at most {length_max}")
+    if text.isprintable():  # no control character is printable: the common case, in C
+        return text
     for position, char in enumerate(text, start=1):
         if unicodedata.category(char) == "Cc":
             raise InvalidText(

@@ -15,14 +15,19 @@ the same content is recognised as the same transfer.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
 from mutualcredit.domain.amounts import AMOUNT_MAX, format_amount
-from mutualcredit.domain.canonical import TAG_TRANSFER, canonical_bytes, canonical_json
+from mutualcredit.domain.canonical import (
+    TAG_TRANSFER,
+    canonical_bytes,
+    canonical_json,
+    dumps_sorted,
+)
 from mutualcredit.domain.canonical import simple as canonical_simple
 from mutualcredit.domain.errors import Refused, UsageError
 from mutualcredit.domain.names import MEMO_LENGTH_MAX, validate_text
@@ -106,6 +111,10 @@ def check_draft(draft: TransferDraft) -> None:
 
 
 def check_balanced(postings: tuple[Posting, ...]) -> None:
+    currency = postings[0].currency if postings else ""
+    if all(posting.currency == currency for posting in postings) and not sum(
+            posting.amount for posting in postings):
+        return  # one currency, balanced: the common case
     totals: dict[str, int] = defaultdict(int)
     for posting in postings:
         totals[posting.currency] += posting.amount
@@ -159,9 +168,8 @@ def signed_forms(document: Mapping[str, Any]) -> tuple[bytes, str]:
     """
     if not _body_simple(document):
         return body_bytes(document), content_hash(document)
-    body_json = json.dumps(document, sort_keys=True, separators=(",", ":"),
-                           ensure_ascii=False).encode("utf-8")
-    member = b'"created_at":' + json.dumps(document["created_at"]).encode("ascii") + b","
+    body_json = dumps_sorted(document).encode("utf-8")
+    member = b'"created_at":' + encode_basestring_ascii(document["created_at"]).encode() + b","
     content_json = body_json.replace(member, b"", 1)
     assert len(content_json) == len(body_json) - len(member), "created_at not found"
     return TAG_TRANSFER + b"\n" + body_json, hashlib.sha256(content_json).hexdigest()

@@ -48,12 +48,16 @@ re-importing old exports under such rules reports conflicts.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import marshal
+import os
+import sys
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -65,12 +69,13 @@ from mutualcredit.domain.amounts import format_amount
 from mutualcredit.domain.errors import IntegrityProblem, Refused
 from mutualcredit.domain.transfers import TRANSFERS_PER_BATCH_MAX, Posting, TransferDraft
 from mutualcredit.imports.reader import SIZE_LIMIT_DEFAULT, Problem, Record, SourceReader
-from mutualcredit.imports.rows import Filtered, ParsedRow, RowParser
+from mutualcredit.imports.rows import CACHE_SIZE_MAX, Filtered, ParsedRow, RowParser
 from mutualcredit.imports.rules import Rules, load_rules
-from mutualcredit.persistence.bulk import bulk_insert
+from mutualcredit.persistence.bulk import bulk_insert, driver_rows, placeholders
 from mutualcredit.services.clock import iso, now
 from mutualcredit.services.context import Ledger
 from mutualcredit.services.keys import Signer
+from mutualcredit.services.posting import SignedTransfer
 
 IMPORT_BATCH_ROWS = 10_000  # transfers per signed batch: bounds the memory of one write
 LOOKUP_ROWS = 500  # external ids per query of the register
@@ -200,12 +205,19 @@ def import_file(ledger: Ledger, signer: Signer, path: str | Path, rules_path: st
     _require_import_role(ledger, signer.handle)
     report = progress or (lambda phase, done, total: None)
     with tempfile.TemporaryFile(prefix="mutualcredit-import-") as spool:
-        validation = _Validation(ledger, rules, summary, path, size_limit, spool, report)
-        validation.run()
-        if validation.fatal or (summary.problems_total and not skip_invalid):
-            summary.finished_at = iso(now())
-            raise ImportRefused(_refusal_message(summary, validation.fatal), summary)
-        _check_accounts(ledger, validation.accounts)
+        signing = None if dry_run else _Signing(ledger, signer, rules.source, spool)
+        try:
+            validation = _Validation(ledger, rules, summary, path, size_limit, signing, report)
+            validation.run()
+            if validation.fatal or (summary.problems_total and not skip_invalid):
+                summary.finished_at = iso(now())
+                raise ImportRefused(_refusal_message(summary, validation.fatal), summary)
+            _check_accounts(ledger, validation.accounts)
+            if signing is not None:
+                signing.finish()
+        finally:
+            if signing is not None:
+                signing.close()
         if dry_run:
             summary.imported = validation.parsed
             summary.totals = dict(validation.totals)
@@ -279,25 +291,38 @@ def _check_accounts(ledger: Ledger, accounts: dict[str, str]) -> None:
 # -- pass 1: validate and classify -------------------------------------------------------------
 
 def content_hash(rules: Rules, values: tuple[str | None, ...]) -> str:
-    """The register's hash of a row: the values the rules read, by field name."""
-    parts = sorted(zip(rules.fields_needed, values, strict=True))
-    joined = "\x1e".join(f"{name}\x1f{'' if value is None else value.strip()}"
-                         for name, value in parts)
+    """The register's hash of a row: the values the rules read, by field name.
+
+    That is SHA-256 of ``name\x1fvalue`` pairs (values stripped, ``None`` as
+    empty), sorted by name and joined with ``\x1e``.
+    """
+    order = _hash_order(rules.fields_needed)
+    assert len(values) == len(order)
+    joined = "\x1e".join([prefix + ("" if values[index] is None
+                                    else values[index].strip())  # type: ignore[union-attr]
+                          for index, prefix in order])
     return hashlib.sha256(joined.encode("utf-8", "surrogatepass")).hexdigest()[
         :CONTENT_HASH_LENGTH]
+
+
+@functools.lru_cache(maxsize=16)
+def _hash_order(fields: tuple[str, ...]) -> tuple[tuple[int, str], ...]:
+    """Each field's position in a record and ``name\x1f``, sorted by name."""
+    return tuple((index, f"{name}\x1f") for name, index
+                 in sorted((name, index) for index, name in enumerate(fields)))
 
 
 class _Validation:
     """Pass 1: read every record, classify it, spool the new rows."""
 
     def __init__(self, ledger: Ledger, rules: Rules, summary: ImportSummary, path: str | Path,
-                 size_limit: int, spool: IO[bytes], progress: Progress) -> None:
+                 size_limit: int, signing: _Signing | None, progress: Progress) -> None:
         self.ledger = ledger
         self.rules = rules
         self.summary = summary
         self.reader = SourceReader(path, rules, size_limit=size_limit)
         self.parser = RowParser(rules, file=self.reader.name)
-        self.spool = spool
+        self.signing = signing  # None for a dry run: nothing is spooled
         self.progress = progress
         self.fatal = False
         self.parsed = 0
@@ -305,6 +330,7 @@ class _Validation:
         self.totals: Counter[tuple[str, str]] = Counter()
         self.rejected_lines: list[tuple[int, int]] = []  # (first line, lines), for the rejects
         self._pending: list[tuple[Any, ...]] = []
+        self._iso: dict[datetime, str] = {}
         self._registered: bool | None = None
         self._last_rejected_line = 0
 
@@ -397,14 +423,20 @@ class _Validation:
         for account, currency, amount in row.postings:
             self.totals[(account, currency)] += amount
             self.accounts.setdefault(account, currency)
-        self._pending.append((row.external_id, row.line, iso(row.occurred_at), row.description,
+        occurred_at = self._iso.get(row.occurred_at)
+        if occurred_at is None:  # exports repeat the same minutes
+            if len(self._iso) >= CACHE_SIZE_MAX:
+                self._iso.clear()
+            occurred_at = self._iso[row.occurred_at] = iso(row.occurred_at)
+        self._pending.append((row.external_id, row.line, occurred_at, row.description,
                               row.postings, content_hash(self.rules, record.values)))
         if len(self._pending) >= SPOOL_CHUNK_ROWS:
             self._flush_spool()
 
     def _flush_spool(self) -> None:
         if self._pending:
-            marshal.dump(self._pending, self.spool)
+            if self.signing is not None:
+                self.signing.add(self._pending)
             self._pending = []
 
 
@@ -421,27 +453,174 @@ def _conflict_problem(parser: RowParser, record: Record, transfer_id: int) -> Pr
 def registered(connection: Connection, source: str, external_ids: list[str]
                ) -> dict[str, tuple[str, int]]:
     """The register's entries among ``external_ids``: id -> (content hash, transfer id)."""
-    statement = text(
-        "SELECT external_id, content_hash, transfer_id FROM import_row "
-        "WHERE source = :source AND external_id IN :ids"
-    ).bindparams(bindparam("ids", expanding=True))
     found: dict[str, tuple[str, int]] = {}
+    # On the driver's cursor: a re-import runs one of these per LOOKUP_ROWS rows.
     for start in range(0, len(external_ids), LOOKUP_ROWS):
-        for external_id, stored_hash, transfer_id in connection.execute(
-                statement, {"source": source, "ids": external_ids[start:start + LOOKUP_ROWS]}):
+        chunk = external_ids[start:start + LOOKUP_ROWS]
+        for external_id, stored_hash, transfer_id in driver_rows(
+                connection, "SELECT external_id, content_hash, transfer_id FROM import_row "
+                f"WHERE source = ? AND external_id IN ({placeholders(len(chunk))})",
+                (source, *chunk)):
             found[external_id] = (stored_hash, int(transfer_id))
     return found
+
+
+# -- pass 1's second stage: draft and sign the new rows -----------------------------------------
+
+class _Signing:
+    """Gives each new row its transfer's canonical body and hashes, and spools it for pass 2.
+
+    Building a body (canonical JSON, SHA-256 of the body and of its content)
+    costs about as much as reading, classifying and parsing the row, and it
+    depends on nothing the ledger holds, so where the system can ``fork`` it
+    runs in a child process while the parent still reads the file: the
+    parent sends chunks of rows down a pipe (whose small buffer bounds the
+    memory of both), the child signs them with the ledger's one
+    :func:`~mutualcredit.services.posting.sign` and appends them to the
+    spool.  The child touches no database and writes nothing but the spool;
+    if the parent stops (an error, ``kill -9``), the pipe closes and the child
+    ends.  Without ``fork`` the same work runs inline.  The batch signature,
+    every check of the ledger and every write stay in the parent (pass 2).
+    """
+
+    def __init__(self, ledger: Ledger, signer: Signer, source: str, spool: IO[bytes]) -> None:
+        self.ledger = ledger
+        self.signer = signer
+        self.source = source
+        self.spool = spool
+        self.drafts = _Drafts(ledger, signer, source, iso(now()))
+        self.pid: int | None = None
+        self._rows: Any = None  # the pipe's sending end, to the child
+        self._result: Any = None  # the pipe's receiving end, from the child
+        if hasattr(os, "fork"):
+            self._start()
+
+    def _start(self) -> None:
+        from multiprocessing.connection import Connection as Pipe
+
+        rows_in, rows_out = os.pipe()
+        result_in, result_out = os.pipe()
+        for stream in (sys.stdout, sys.stderr):  # nothing buffered is written twice
+            if stream is not None:
+                stream.flush()
+        self.spool.flush()
+        pid = os.fork()
+        if pid == 0:  # the child: sign until the parent closes the pipe, then exit
+            code = 1
+            try:
+                os.close(rows_out)
+                os.close(result_in)
+                code = self._child(Pipe(rows_in, writable=False), Pipe(result_out, readable=False))
+            finally:
+                os._exit(code)
+        os.close(rows_in)
+        os.close(result_out)
+        self.pid = pid
+        self._rows = Pipe(rows_out, readable=False)
+        self._result = Pipe(result_in, writable=False)
+
+    def _child(self, rows: Any, result: Any) -> int:
+        try:
+            while True:
+                data = rows.recv_bytes()
+                if not data:
+                    break
+                self._sign(marshal.loads(data))
+            self.spool.flush()
+        except EOFError:
+            return 1  # the parent is gone: it will post nothing
+        except BaseException as error:  # noqa: BLE001 - handed to the parent, which raises it
+            try:
+                result.send(error)
+            except Exception:  # noqa: BLE001 - an error that does not pickle
+                result.send(RuntimeError(f"{type(error).__name__}: {error}"))
+            return 1
+        result.send(None)
+        return 0
+
+    def add(self, rows: list[tuple[Any, ...]]) -> None:
+        """Sign a chunk of new rows (spooled in order), in the child if there is one."""
+        if self._rows is None:
+            self._sign(rows)
+        else:
+            self._rows.send_bytes(marshal.dumps(rows))
+
+    def _sign(self, rows: list[tuple[Any, ...]]) -> None:
+        from mutualcredit.services.posting import sign
+
+        ledger, signer, draft = self.ledger, self.signer, self.drafts
+        signed = []
+        for row in rows:
+            item = sign(ledger, draft(row), signer, in_batch=True)
+            signed.append((*row, item.body, item.body_hash, item.content_hash))
+        data = marshal.dumps(signed)
+        self.spool.write(len(data).to_bytes(8, "little"))
+        self.spool.write(data)
+
+    def finish(self) -> None:
+        """Wait until every row sent is spooled; raise what went wrong in the child."""
+        if self._rows is None:
+            self.spool.flush()
+            return
+        self._rows.send_bytes(b"")
+        try:
+            error = self._result.recv()
+        except EOFError:
+            error = RuntimeError("the signing process ended unexpectedly")
+        self.close()
+        if error is not None:
+            raise error
+
+    def close(self) -> None:
+        """Stop the child (if still running) and collect it."""
+        if self._rows is not None:
+            self._rows.close()
+            self._result.close()
+            self._rows = self._result = None
+        if self.pid is not None:
+            os.waitpid(self.pid, 0)
+            self.pid = None
+
+
+class _Drafts:
+    """The transfer of a spooled row: one row of the export, exactly as it is signed."""
+
+    def __init__(self, ledger: Ledger, signer: Signer, source: str, created_at: str) -> None:
+        self.network = ledger.network.id
+        self.author = signer.handle
+        self.source = source
+        self.created_at = created_at
+        # Rows repeat the same few postings; a Posting is immutable, so they are shared.
+        self._postings: dict[tuple[Any, ...], tuple[Posting, ...]] = {}
+
+    def __call__(self, row: tuple[Any, ...]) -> TransferDraft:
+        external_id, line, occurred_at, description, postings = row[:5]
+        shared = self._postings.get(postings)
+        if shared is None:
+            if len(self._postings) >= CACHE_SIZE_MAX:
+                self._postings.clear()
+            shared = self._postings[postings] = tuple(
+                Posting(account=account, currency=currency, amount=amount)
+                for account, currency, amount in postings)
+        source = self.source
+        return TransferDraft(
+            network=self.network, kind="import", author=self.author,
+            key=f"{source}:{external_id}", postings=shared, created_at=self.created_at,
+            memo=description,
+            meta={"source": source, "external_id": external_id, "line": line,
+                  "occurred_at": occurred_at})
 
 
 # -- pass 2: post in batches -------------------------------------------------------------------
 
 def _spooled(spool: IO[bytes]) -> Iterator[tuple[Any, ...]]:
+    """The spooled rows, in order.  Each chunk is its length and its marshal bytes:
+    ``marshal.load`` on a file reads it a few bytes per call, ``loads`` at once."""
     while True:
-        try:
-            rows = marshal.load(spool)
-        except EOFError:
+        header = spool.read(8)
+        if not header:
             return
-        yield from rows
+        yield from marshal.loads(spool.read(int.from_bytes(header, "little")))
 
 
 class _Poster:
@@ -456,7 +635,8 @@ class _Poster:
         self.total = validation.parsed
         self.parts = max(1, -(-validation.parsed // IMPORT_BATCH_ROWS))
         self.progress = progress
-        self.created_at = iso(now())
+        self.draft = validation.signing.drafts if validation.signing else _Drafts(
+            ledger, signer, rules.source, iso(now()))
         self.done = 0
 
     def run(self, spool: IO[bytes]) -> None:
@@ -469,10 +649,10 @@ class _Poster:
         self._post(batch)
 
     def _post(self, rows: list[tuple[Any, ...]]) -> None:
-        from mutualcredit.services.posting import post_batch
+        from mutualcredit.services.posting import post_signed_batch
 
         while rows:
-            drafts = [self._draft(row) for row in rows]
+            items = [self._item(row) for row in rows]
             batch_ids: list[int] = []
             current = rows
 
@@ -485,8 +665,8 @@ class _Poster:
                 batch_ids.append(self._after(connection, current, results))
 
             try:
-                post_batch(self.ledger, drafts, self.signer, kind="import",
-                           meta=self._meta(len(rows)), before=before, after=after)
+                post_signed_batch(self.ledger, items, self.signer, kind="import",
+                                  meta=self._meta(len(rows)), before=before, after=after)
             except _Raced as raced:
                 rows = self._drop_known(rows, raced.known)
                 continue
@@ -507,17 +687,12 @@ class _Poster:
             self.progress("posting", self.done, self.total)
             return
 
-    def _draft(self, row: tuple[Any, ...]) -> TransferDraft:
-        external_id, line, occurred_at, description, postings, _hash = row
-        source = self.rules.source
-        return TransferDraft(
-            network=self.ledger.network.id, kind="import", author=self.signer.handle,
-            key=f"{source}:{external_id}",
-            postings=tuple(Posting(account=account, currency=currency, amount=amount)
-                           for account, currency, amount in postings),
-            created_at=self.created_at, memo=description,
-            meta={"source": source, "external_id": external_id, "line": line,
-                  "occurred_at": occurred_at})
+    def _item(self, row: tuple[Any, ...]) -> SignedTransfer:
+        body, body_hash, transfer_hash = row[6:9]
+        return SignedTransfer(
+            draft=self.draft(row),
+            body=body, body_hash=body_hash, content_hash=transfer_hash,
+            public_key=self.signer.public_key, signature=None)
 
     def _meta(self, size: int) -> dict[str, Any]:
         summary = self.summary

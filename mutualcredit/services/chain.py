@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from mutualcredit.domain.events import event_hash, next_chain_hash
+from mutualcredit.domain.events import event_rows
 from mutualcredit.persistence.bulk import bulk_insert, driver_rows
 from mutualcredit.services.context import Ledger
 
@@ -29,20 +29,12 @@ def append_events(connection: Connection, ledger: Ledger,
     ``head`` is what :func:`lock_head` returned when the caller locked it already.
     """
     seq, chain = head if head is not None else lock_head(connection, ledger)
-    rows = []
-    for type_, subject_id, body_hash, created_at in events:
-        seq += 1
-        this_hash = event_hash(seq=seq, type=type_, body_hash=body_hash)
-        chain = next_chain_hash(chain, this_hash)
-        rows.append({"seq": seq, "type": type_, "subject_id": subject_id,
-                     "body_hash": body_hash, "event_hash": this_hash, "chain_hash": chain,
-                     "created_at": created_at})
+    rows = event_rows(seq, chain, events)
     if rows:
-        bulk_insert(connection, "event", EVENT_COLUMNS,
-                    [tuple(row[column] for column in EVENT_COLUMNS) for row in rows])
+        bulk_insert(connection, "event", EVENT_COLUMNS, rows)
         driver_rows(connection, "UPDATE chain_head SET seq = ?, chain_hash = ? WHERE id = 1",
-                    (seq, chain))
-    return [int(row["seq"]) for row in rows]  # type: ignore[call-overload]
+                    (rows[-1][0], rows[-1][5]))
+    return [row[0] for row in rows]
 
 
 def lock_head(connection: Connection, ledger: Ledger) -> tuple[int, str]:
@@ -92,15 +84,12 @@ def append_events_combined(connection: Connection,
         "SELECT seq, chain_hash FROM chain_head WHERE id = 1 FOR UPDATE").one()
     seq, chain = int(head[0]), str(head[1])
     first = seq + 1
-    event_rows = []
-    for type_, subject_id, body_hash, created_at in events:
-        seq += 1
-        this_hash = event_hash(seq=seq, type=type_, body_hash=body_hash)
-        chain = next_chain_hash(chain, this_hash)
-        event_rows.append((seq, type_, subject_id, body_hash, this_hash, chain, created_at))
+    chained = event_rows(seq, chain, events)
+    if chained:
+        seq, chain = chained[-1][0], chained[-1][5]
     parts: list[str] = []
     parameters: list[Any] = []
-    tables = [*rows_for(first), ("event", EVENT_COLUMNS, event_rows)]
+    tables = [*rows_for(first), ("event", EVENT_COLUMNS, chained)]
     assert sum(len(rows) for _, _, rows in tables) <= COMBINED_ROWS_MAX
     for index, (table, columns, rows) in enumerate(tables):
         if not rows:

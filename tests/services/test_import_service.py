@@ -106,7 +106,10 @@ def test_tickets_sample_end_to_end(festival):  # type: ignore[no-untyped-def]
     festival.assert_consistent()
 
 
-def test_a_batch_records_provenance_and_one_signature_covers_it(festival):  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("fork", [True, False], ids=["forked-helper", "inline"])
+def test_a_batch_records_provenance_and_one_signature_covers_it(festival, monkeypatch, fork):  # type: ignore[no-untyped-def]
+    if not fork:  # where the system cannot fork, the bodies are built in the process itself
+        monkeypatch.delattr(service.os, "fork")
     summary = import_file(festival.ledger, festival["robo"], TICKETS, TICKET_RULES)
     with festival.ledger.read() as connection:
         batch = connection.execute(text("SELECT * FROM batch WHERE id = :id"),
@@ -129,6 +132,7 @@ def test_a_batch_records_provenance_and_one_signature_covers_it(festival):  # ty
                                         "external_id": "GR26-100007", "line": 2,
                                         "occurred_at": "2026-11-13T16:19:00.000000Z"}
     assert meta == "Solidário (1kg de alimento)"
+    festival.assert_consistent()
 
 
 def test_bar_sample_issues_cubo_against_the_reais(festival):  # type: ignore[no-untyped-def]
@@ -277,6 +281,23 @@ def test_large_files_post_in_several_whole_batches(festival, monkeypatch):  # ty
             "SELECT size FROM batch WHERE kind = 'import' ORDER BY id"))]
     assert sizes == [50, 50, 50, 43]
     festival.assert_consistent()
+
+
+def test_an_error_while_signing_refuses_the_file_before_anything_is_written(festival, monkeypatch):  # type: ignore[no-untyped-def]
+    # The bodies are built (in the forked helper where there is fork) while pass 1 runs:
+    # a failure there reaches the caller, and no batch is written.
+    monkeypatch.setattr(service, "IMPORT_BATCH_ROWS", 50)
+    build = service._Drafts.__call__
+
+    def failing(self, row):  # type: ignore[no-untyped-def]
+        if row[1] == 150:
+            raise ValueError(f"cannot draft line {row[1]}")
+        return build(self, row)
+
+    monkeypatch.setattr(service._Drafts, "__call__", failing)
+    with pytest.raises(ValueError, match="cannot draft line 150"):
+        import_file(festival.ledger, festival["robo"], TICKETS, TICKET_RULES)
+    assert count(festival, "SELECT COUNT(*) FROM transfer WHERE kind = 'import'") == 0
 
 
 def test_rows_registered_meanwhile_are_caught_under_the_lock(festival, monkeypatch):  # type: ignore[no-untyped-def]

@@ -64,7 +64,6 @@ from mutualcredit.services.chain import (
     allocate_ids,
     append_events,
     append_statement,
-    ids_statement,
     lock_head,
 )
 from mutualcredit.services.context import Ledger, at_commit
@@ -258,9 +257,6 @@ def _post_all(connection: Connection, ledger: Ledger, items: Sequence[SignedTran
     names = None if any(_resolves_hold(item) for item in items) else _account_names(items)
     if names is not None:
         statements += account_statements(ledger, names)
-    combined = ledger.is_postgres and len(items) <= COMBINED_TRANSFERS_MAX
-    if combined:  # drawn with the reads; a replay or a refusal leaves a gap in the ids
-        statements.append(ids_statement("transfer", len(items)))
     results = driver_batch(connection, statements)
     keys = {author: _active_key(rows, author, public_key)
             for (author, public_key), rows in zip(signers, results, strict=False)}
@@ -270,10 +266,7 @@ def _post_all(connection: Connection, ledger: Ledger, items: Sequence[SignedTran
                 for (_, parameters), rows in zip(lookups, rest, strict=False)
                 for transfer_id, key, stored_hash in rows}
     rest = rest[len(lookups):]
-    prefetched = None
-    if names is not None:
-        prefetched = accounts_from(rest[:len(rest) - combined], names)
-    ids = sorted(int(row[0]) for row in rest[-1]) if combined else None
+    prefetched = accounts_from(rest, names) if names is not None else None
     results_by_index: list[PostResult | None] = [None] * len(items)
     fresh: list[int] = []
     seen_keys: dict[tuple[str, str], int] = {}
@@ -296,7 +289,7 @@ def _post_all(connection: Connection, ledger: Ledger, items: Sequence[SignedTran
         results_by_index[index] = PostResult(transfer_id=transfer_id, replayed=True)
     if fresh:
         writer = _Writer(connection, ledger, [items[i] for i in fresh], keys, batch,
-                         accounts=prefetched, ids=ids[:len(fresh)] if ids else None, final=final)
+                         accounts=prefetched, final=final)
         for index, transfer_id in zip(fresh, writer.run(), strict=True):
             results_by_index[index] = PostResult(transfer_id=transfer_id, replayed=False)
     return [result for result in results_by_index if result is not None]
@@ -366,8 +359,7 @@ class _Writer:
 
     def __init__(self, connection: Connection, ledger: Ledger, items: Sequence[SignedTransfer],
                  keys: Mapping[str, int], batch: BatchSignature | None, *,
-                 accounts: dict[str, _Account] | None = None, ids: list[int] | None = None,
-                 final: bool = False) -> None:
+                 accounts: dict[str, _Account] | None = None, final: bool = False) -> None:
         self.connection = connection
         self.ledger = ledger
         self.items = items
@@ -377,7 +369,6 @@ class _Writer:
         self.holds: dict[int, Any] = {}
         self.resolved_holds: list[tuple[int, str, str]] = []
         self.prefetched = accounts  # loaded and locked with the key look-ups
-        self.ids = ids  # transfer ids drawn with them (PostgreSQL)
         self.final = final  # nothing follows in the transaction: write with the COMMIT
 
     def run(self) -> list[int]:
@@ -619,8 +610,10 @@ class _Writer:
         flushes, never across a round trip to this process."""
         connection = self.connection
         batch_id = self._write_batch()
-        ids = self.ids or allocate_ids(connection, self.ledger, "transfer", len(self.items))
-        assert len(ids) == len(self.items)
+        # Drawn after validation, so a refused or replayed transfer uses no id (the ids
+        # then match SQLite's); not inside the last statement, whose answer comes only
+        # with the COMMIT.
+        ids = allocate_ids(connection, self.ledger, "transfer", len(self.items))
         for hold_id, status, resolved_at in self.resolved_holds:
             connection.execute(
                 text("UPDATE transfer SET status = :status, resolved_at = :at "

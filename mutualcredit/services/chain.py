@@ -7,13 +7,14 @@ comes last, after the account rows are locked, so it is held briefly.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from mutualcredit.domain.events import event_rows
+from mutualcredit.domain.canonical import TAG_EVENT
+from mutualcredit.domain.events import EVENT_TYPES, event_rows
 from mutualcredit.persistence.bulk import bulk_insert, driver_rows
 from mutualcredit.services.context import Ledger
 
@@ -55,51 +56,101 @@ def allocate_ids(connection: Connection, ledger: Ledger, table: str, count: int)
     if count == 0:
         return []
     if ledger.is_postgres:
-        rows = connection.execute(text(
-            f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) "
-            "FROM generate_series(1, :count)"), {"count": count})
-        return sorted(int(row[0]) for row in rows)
+        return sorted(int(row[0]) for row in driver_rows(connection, *ids_statement(table, count)))
     last = driver_rows(connection, f"SELECT COALESCE(MAX(id), 0) FROM {table}")[0][0]
     return list(range(int(last) + 1, int(last) + 1 + count))
+
+
+def ids_statement(table: str, count: int) -> tuple[str, tuple[()]]:
+    """PostgreSQL: the statement that draws ``count`` ids of ``table`` from its sequence.
+
+    The count is part of the text, not a parameter: with it known the server plans the
+    statement once and reuses the plan (with a parameter it planned every execution).
+    """
+    assert table in ("transfer", "posting", "event", "batch"), table
+    assert count >= 1
+    return (f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) "
+            f"FROM generate_series(1, {count:d})", ())
 
 
 # At most this many rows go into one combined statement (PostgreSQL takes 65,535 parameters).
 COMBINED_ROWS_MAX = 1_000
 
 
-def append_events_combined(connection: Connection,
-                           events: Sequence[tuple[str, int, str, str]],
-                           rows_for: Callable[[int], Sequence[tuple[str, Sequence[str],
-                                                                    Sequence[tuple[Any, ...]]]]]
-                           ) -> list[int]:
-    """PostgreSQL: lock the head, then write rows, events and the new head in ONE statement.
+@dataclass(frozen=True, slots=True)
+class EventSeq:
+    """A column value the server fills in: the seq of the ``number``-th event appended (from 1)."""
 
-    ``rows_for(first_seq)`` gives ``(table, columns, rows)`` to insert with the events
-    (the transfers, whose rows carry their event's seq, and their postings).  The chain
-    head — the one row every writer waits for — is then held for two round trips and
-    the commit, instead of one round trip per table.  Foreign keys between the rows of
-    one statement are checked at its end, so parents and children may go together.
+    number: int
+
+
+# domain.events.event_bytes, built by the server: b"mutualcredit/event/v1\n" + RFC 8785 JSON of
+# {"body_hash", "seq", "type"} (a hex digest, an integer and a word from EVENT_TYPES, so plain
+# concatenation is the canonical form).  verify recomputes every hash in Python.
+_EVENT_BYTES_SQL = (
+    f"convert_to('{TAG_EVENT.decode('ascii')}' || chr(10) || '{{\"body_hash\":\"' || e.body_hash "
+    "|| '\",\"seq\":' || (h.seq + e.number) || ',\"type\":\"' || e.type || '\"}', 'UTF8')")
+
+
+def append_statement(events: Sequence[tuple[str, int, str, str]],
+                     tables: Sequence[tuple[str, Sequence[str], Sequence[tuple[Any, ...]]]],
+                     also: Sequence[tuple[str, Sequence[Any]]] = ()) -> tuple[str, list[Any]]:
+    """PostgreSQL: ONE statement that locks the chain head, appends ``events`` with their
+    hashes computed by the server, inserts ``tables`` and runs the ``also`` statements.
+
+    ``events`` are ``(type, subject_id, body_hash, created_at)``; ``tables`` are
+    ``(table, columns, rows)``, where a value :class:`EventSeq` becomes that event's seq;
+    ``also`` are ``(statement, parameters)`` run in the same statement (e.g. the account
+    totals).  Nothing waits on the client between the head lock and the end of the
+    statement, so sent in one round trip with the COMMIT (:func:`context.at_commit`) the
+    head is held only while the server executes and flushes.  Foreign keys between the
+    rows of one statement are checked at its end, so parents and children may go together.
     """
-    head = connection.exec_driver_sql(
-        "SELECT seq, chain_hash FROM chain_head WHERE id = 1 FOR UPDATE").one()
-    seq, chain = int(head[0]), str(head[1])
-    first = seq + 1
-    chained = event_rows(seq, chain, events)
-    if chained:
-        seq, chain = chained[-1][0], chained[-1][5]
-    parts: list[str] = []
+    assert events
+    assert sum(len(rows) for _, _, rows in tables) + len(events) <= COMBINED_ROWS_MAX
     parameters: list[Any] = []
-    tables = [*rows_for(first), ("event", EVENT_COLUMNS, chained)]
-    assert sum(len(rows) for _, _, rows in tables) <= COMBINED_ROWS_MAX
+    values = []
+    for number, (type_, subject_id, body_hash, created_at) in enumerate(events, start=1):
+        assert type_ in EVENT_TYPES, type_
+        assert len(body_hash) == 64 and body_hash.isalnum() and body_hash == body_hash.lower()
+        values.append(f"({number}, %s::text, %s::bigint, %s::text, %s::text)")
+        parameters += [type_, subject_id, body_hash, created_at]
+    parts = [
+        "head AS (SELECT seq, chain_hash FROM chain_head WHERE id = 1 FOR UPDATE)",
+        f"ev (number, type, subject_id, body_hash, created_at) AS (VALUES {', '.join(values)})",
+        "evh AS (SELECT e.number, h.seq + e.number AS seq, e.type, e.subject_id, e.body_hash, "
+        f"e.created_at, encode(sha256({_EVENT_BYTES_SQL}), 'hex') AS event_hash "
+        "FROM ev e CROSS JOIN head h)",
+        "chain (number, chain_hash) AS (SELECT 0, chain_hash::text FROM head UNION ALL "
+        "SELECT v.number, encode(sha256(decode(c.chain_hash, 'hex') || decode(v.event_hash, "
+        "'hex')), 'hex') FROM chain c JOIN evh v ON v.number = c.number + 1)",
+        f"w_event AS (INSERT INTO event ({', '.join(EVENT_COLUMNS)}) SELECT v.seq, v.type, "
+        "v.subject_id, v.body_hash, v.event_hash, c.chain_hash, v.created_at "
+        "FROM evh v JOIN chain c ON c.number = v.number)",
+    ]
     for index, (table, columns, rows) in enumerate(tables):
         if not rows:
             continue
         assert table.isidentifier() and all(column.isidentifier() for column in columns)
-        row = "(" + ", ".join(["%s"] * len(columns)) + ")"
+        rendered = []
+        for row in rows:
+            assert len(row) == len(columns)
+            cells = []
+            for value in row:
+                if isinstance(value, EventSeq):
+                    assert 1 <= value.number <= len(events)
+                    cells.append(f"(SELECT seq FROM evh WHERE number = {value.number:d})")
+                else:
+                    cells.append("%s")
+                    parameters.append(value)
+            rendered.append(f"({', '.join(cells)})")
         parts.append(f"w{index} AS (INSERT INTO {table} ({', '.join(columns)}) "
-                     f"VALUES {', '.join([row] * len(rows))})")
-        parameters.extend(value for values in rows for value in values)
-    connection.exec_driver_sql(
-        f"WITH {', '.join(parts)} UPDATE chain_head SET seq = %s, chain_hash = %s WHERE id = 1",
-        (*parameters, seq, chain))
-    return list(range(first, seq + 1))
+                     f"VALUES {', '.join(rendered)})")
+    for index, (statement, values_also) in enumerate(also):
+        parts.append(f"a{index} AS ({statement})")
+        parameters.extend(values_also)
+    statement = (
+        f"WITH RECURSIVE {', '.join(parts)} UPDATE chain_head SET (seq, chain_hash) = "
+        "(SELECT v.seq, c.chain_hash FROM evh v JOIN chain c ON c.number = v.number "
+        "ORDER BY v.number DESC LIMIT 1) WHERE id = 1")
+    return statement, parameters

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import os
 import random
+import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.engine import URL, Connection, Engine
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from mutualcredit.domain.amounts import Currency
 from mutualcredit.domain.errors import IntegrityProblem, NotFound, Unavailable
@@ -33,6 +34,7 @@ T = TypeVar("T")
 WRITE_ATTEMPTS_MAX = 50
 RETRYABLE_SQLSTATES = {"40001", "40P01", "55P03"}  # serialization, deadlock, lock timeout
 UNIQUE_RETRIES_MAX = 3
+AT_COMMIT = "mutualcredit_at_commit"  # connection.info: statements sent with the COMMIT
 
 
 class DatabaseUnavailable(Unavailable):
@@ -156,11 +158,19 @@ def run_write(engine: Engine, work: Callable[[Connection], T]) -> T:
         try:
             with engine.connect() as connection:
                 connection.execution_options(**WRITE)
-                with connection.begin():
-                    return work(connection)
-        except DBAPIError as error:
-            if attempt == WRITE_ATTEMPTS_MAX:
+                try:
+                    with connection.begin():
+                        result = work(connection)
+                        _commit_with_pending(connection)
+                finally:
+                    connection.info.pop(AT_COMMIT, None)
+                return result
+        except Exception as exception:
+            error = database_error(engine, exception)
+            if error is None:
                 raise
+            if attempt == WRITE_ATTEMPTS_MAX:
+                raise as_dbapi_error(engine, exception) from None
             if is_unique_violation(error):
                 # Under READ COMMITTED a check-then-insert (idempotency key, member handle,
                 # account name) can lose a race to a concurrent writer that committed the
@@ -169,23 +179,65 @@ def run_write(engine: Engine, work: Callable[[Connection], T]) -> T:
                 # conflict).  A few times only: a violation that repeats is a real error.
                 unique_violations += 1
                 if unique_violations > UNIQUE_RETRIES_MAX:
-                    raise
+                    raise as_dbapi_error(engine, exception) from None
                 continue
             if not is_retryable(error):
-                raise
+                raise as_dbapi_error(engine, exception) from None
             time.sleep(min(0.2, 0.002 * 2 ** min(attempt, 7)) * random.random())
     raise AssertionError("unreachable")
 
 
-def is_unique_violation(error: DBAPIError) -> bool:
-    return getattr(error.orig, "sqlstate", None) == "23505"
+def at_commit(connection: Connection, statement: str, parameters: Sequence[Any]) -> None:
+    """PostgreSQL: run ``statement`` when the write commits, in the COMMIT's round trip.
+
+    Only for a write's last statements (nothing after them may read what they write):
+    :func:`run_write` sends them and the COMMIT together in pipeline mode, so a lock
+    they take (the chain head) is held while the server executes and flushes, never
+    while a message travels to the client and back.
+    """
+    connection.info.setdefault(AT_COMMIT, []).append((statement, tuple(parameters)))
 
 
-def is_retryable(error: DBAPIError) -> bool:
-    sqlstate = getattr(error.orig, "sqlstate", None)
-    if sqlstate in RETRYABLE_SQLSTATES:
+def _commit_with_pending(connection: Connection) -> None:
+    pending = connection.info.pop(AT_COMMIT, None)
+    if not pending:
+        return  # the transaction's context commits as usual
+    driver: Any = connection.connection.dbapi_connection  # a psycopg connection
+    with driver.pipeline():
+        cursor = driver.cursor()
+        for statement, parameters in pending:
+            cursor.execute(statement, parameters)
+        # COMMIT as a plain statement: the pipeline's closing sync is its only round trip
+        # (driver.commit() would sync once more); the context's commit then finds the
+        # session idle and sends nothing.
+        cursor.execute("COMMIT", prepare=False)
+
+
+def database_error(engine: Engine, exception: BaseException) -> Any:
+    """The driver's error behind ``exception`` (wrapped by SQLAlchemy or raised by a driver
+    cursor, as on the posting path), or None when it is not a database error."""
+    if isinstance(exception, DBAPIError):
+        return exception.orig if exception.orig is not None else exception
+    if isinstance(exception, engine.dialect.loaded_dbapi.Error):
+        return exception
+    return None
+
+
+def as_dbapi_error(engine: Engine, exception: Exception) -> Exception:
+    """A driver's own error as SQLAlchemy's wrapper, so callers (the CLI) see one kind."""
+    if isinstance(exception, DBAPIError):
+        return exception
+    dbapi = engine.dialect.loaded_dbapi
+    return DBAPIError.instance(None, None, exception, dbapi.Error)  # type: ignore[arg-type]
+
+
+def is_unique_violation(error: BaseException) -> bool:
+    return getattr(error, "sqlstate", None) == "23505"
+
+
+def is_retryable(error: BaseException) -> bool:
+    if getattr(error, "sqlstate", None) in RETRYABLE_SQLSTATES:
         return True
-    if isinstance(error, OperationalError):
-        message = str(error.orig).lower()
-        return "database is locked" in message or "database is busy" in message
-    return False
+    message = str(error).lower()
+    return isinstance(error, sqlite3.OperationalError) and (
+        "database is locked" in message or "database is busy" in message)

@@ -52,14 +52,21 @@ from mutualcredit.domain.transfers import (
     check_draft,
     signed_forms,
 )
-from mutualcredit.persistence.bulk import bulk_insert, driver_many, driver_rows, placeholders
+from mutualcredit.persistence.bulk import (
+    bulk_insert,
+    driver_batch,
+    driver_many,
+    driver_rows,
+    placeholders,
+)
 from mutualcredit.services.chain import (
+    EventSeq,
     allocate_ids,
     append_events,
-    append_events_combined,
+    append_statement,
     lock_head,
 )
-from mutualcredit.services.context import Ledger
+from mutualcredit.services.context import Ledger, at_commit
 from mutualcredit.services.keys import Signer, verify_signature
 
 ACCOUNT_COLUMNS = (
@@ -200,7 +207,9 @@ def _post_hooked(connection: Connection, ledger: Ledger, items: Sequence[SignedT
                  ) -> list[PostResult]:
     if before is not None:
         before(connection)
-    results = _post_all(connection, ledger, items, batch)
+    # With no ``after`` nothing follows the writer's statements: its last one may go with
+    # the COMMIT (the chain head is then never held across a round trip).
+    results = _post_all(connection, ledger, items, batch, final=after is None)
     if after is not None:
         after(connection, results)
     return results
@@ -252,13 +261,35 @@ def post_signed_batch(ledger: Ledger, items: Sequence[SignedTransfer], signer: S
 
 
 def _post_all(connection: Connection, ledger: Ledger, items: Sequence[SignedTransfer],
-              batch: BatchSignature | None) -> list[PostResult]:
+              batch: BatchSignature | None, *, final: bool = False) -> list[PostResult]:
+    """Validate and write ``items``; ``final``: nothing else runs in this transaction after.
+
+    The reads before validation — the authors' keys, the idempotency keys, and (unless
+    holds are resolved, which are locked first) the accounts, locked in id order — go
+    to the server together (:func:`driver_batch`, one round trip on PostgreSQL); they
+    are then checked in the order the module docstring gives.
+    """
     authors = {item.draft.author for item in items}
-    keys = {author: _active_key(connection, author, public_key)
-            for author, public_key in {(i.draft.author, i.public_key) for i in items}}
+    signers = sorted({(item.draft.author, item.public_key) for item in items})
+    statements: list[tuple[str, Sequence[Any]]] = [
+        ("SELECT id, handle, revoked_at FROM key WHERE public_key = ?", (public_key,))
+        for _, public_key in signers]
+    lookups = _existing_statements(items)
+    statements += lookups
+    names = None if any(_resolves_hold(item) for item in items) else _account_names(items)
+    if names is not None:
+        statements += account_statements(ledger, names)
+    results = driver_batch(connection, statements)
+    keys = {author: _active_key(rows, author, public_key)
+            for (author, public_key), rows in zip(signers, results, strict=False)}
     assert len(keys) == len(authors)
-    existing = _existing(connection, items)
-    results: list[PostResult | None] = [None] * len(items)
+    rest = results[len(signers):]
+    existing = {(str(parameters[0]), key): (int(transfer_id), stored_hash)
+                for (_, parameters), rows in zip(lookups, rest, strict=False)
+                for transfer_id, key, stored_hash in rows}
+    rest = rest[len(lookups):]
+    prefetched = accounts_from(rest, names) if names is not None else None
+    results_by_index: list[PostResult | None] = [None] * len(items)
     fresh: list[int] = []
     seen_keys: dict[tuple[str, str], int] = {}
     for index, item in enumerate(items):
@@ -277,17 +308,25 @@ def _post_all(connection: Connection, ledger: Ledger, items: Sequence[SignedTran
                 f"for transfer {transfer_id} with different content",
                 transfer_id=transfer_id,
             )
-        results[index] = PostResult(transfer_id=transfer_id, replayed=True)
+        results_by_index[index] = PostResult(transfer_id=transfer_id, replayed=True)
     if fresh:
-        writer = _Writer(connection, ledger, [items[i] for i in fresh], keys, batch)
+        writer = _Writer(connection, ledger, [items[i] for i in fresh], keys, batch,
+                         accounts=prefetched, final=final)
         for index, transfer_id in zip(fresh, writer.run(), strict=True):
-            results[index] = PostResult(transfer_id=transfer_id, replayed=False)
-    return [result for result in results if result is not None]
+            results_by_index[index] = PostResult(transfer_id=transfer_id, replayed=False)
+    return [result for result in results_by_index if result is not None]
 
 
-def _active_key(connection: Connection, author: str, public_key: str) -> int:
-    rows = driver_rows(connection, "SELECT id, handle, revoked_at FROM key WHERE public_key = ?",
-                       (public_key,))
+def _resolves_hold(item: SignedTransfer) -> bool:
+    return "hold" in item.draft.refs and item.draft.kind in ("post_hold", "void_hold",
+                                                              "expire_hold")
+
+
+def _account_names(items: Sequence[SignedTransfer]) -> list[str]:
+    return sorted({p.account for item in items for p in item.draft.postings})
+
+
+def _active_key(rows: Sequence[tuple[Any, ...]], author: str, public_key: str) -> int:
     if not rows or rows[0][1] != author:
         raise KeyUnknown(f"the key that signed is not a key of {author} in this ledger")
     key_id, _handle, revoked_at = rows[0]
@@ -296,46 +335,53 @@ def _active_key(connection: Connection, author: str, public_key: str) -> int:
     return int(key_id)
 
 
-def _existing(connection: Connection, items: Sequence[SignedTransfer]
-              ) -> dict[tuple[str, str], tuple[int, str]]:
-    found: dict[tuple[str, str], tuple[int, str]] = {}
+def _existing_statements(items: Sequence[SignedTransfer]
+                         ) -> list[tuple[str, Sequence[Any]]]:
+    """Look-ups of the items' idempotency keys (the author is each one's first parameter)."""
     by_author: dict[str, list[str]] = defaultdict(list)
     for item in items:
         by_author[item.draft.author].append(item.draft.key)
+    statements: list[tuple[str, Sequence[Any]]] = []
     for author, keys in by_author.items():
         for start in range(0, len(keys), 500):
             chunk = keys[start:start + 500]
-            rows = driver_rows(connection,
-                               "SELECT id, idempotency_key, content_hash FROM transfer WHERE "
+            statements.append(("SELECT id, idempotency_key, content_hash FROM transfer WHERE "
                                f"author = ? AND idempotency_key IN ({placeholders(len(chunk))})",
-                               (author, *chunk))
-            for transfer_id, key, stored_hash in rows:
-                found[(author, key)] = (int(transfer_id), stored_hash)
-    return found
+                               (author, *chunk)))
+    return statements
+
+
+def account_statements(ledger: Ledger, names: Sequence[str]) -> list[tuple[str, Sequence[Any]]]:
+    """Statements that load (and on PostgreSQL lock, in id order) the accounts ``names``."""
+    lock = " ORDER BY id FOR UPDATE" if ledger.is_postgres else ""
+    return [(f"SELECT {ACCOUNT_COLUMNS} FROM account WHERE name "
+             f"IN ({placeholders(len(names[start:start + 500]))}){lock}",
+             names[start:start + 500]) for start in range(0, len(names), 500)]
+
+
+def accounts_from(results: Sequence[Sequence[tuple[Any, ...]]], names: Iterable[str]
+                  ) -> dict[str, _Account]:
+    accounts = {row[1]: _Account(*row) for rows in results for row in rows}
+    for name in sorted(set(names)):
+        if name not in accounts:
+            raise AccountNotFound(f"account {name} does not exist", account=name)
+    return accounts
 
 
 def load_accounts(connection: Connection, ledger: Ledger, names: Iterable[str]
                   ) -> dict[str, _Account]:
     """Load (and on PostgreSQL lock, in id order) the named accounts."""
     wanted = sorted(set(names))
-    lock = " ORDER BY id FOR UPDATE" if ledger.is_postgres else ""
-    accounts: dict[str, _Account] = {}
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start:start + 500]
-        for row in driver_rows(connection, f"SELECT {ACCOUNT_COLUMNS} FROM account WHERE name "
-                               f"IN ({placeholders(len(chunk))}){lock}", chunk):
-            accounts[row[1]] = _Account(*row)
-    for name in wanted:
-        if name not in accounts:
-            raise AccountNotFound(f"account {name} does not exist", account=name)
-    return accounts
+    return accounts_from([driver_rows(connection, sql, parameters) for sql, parameters
+                          in account_statements(ledger, wanted)], wanted)
 
 
 class _Writer:
     """Validates fresh transfers against the locked state, then writes them in bulk."""
 
     def __init__(self, connection: Connection, ledger: Ledger, items: Sequence[SignedTransfer],
-                 keys: Mapping[str, int], batch: BatchSignature | None) -> None:
+                 keys: Mapping[str, int], batch: BatchSignature | None, *,
+                 accounts: dict[str, _Account] | None = None, final: bool = False) -> None:
         self.connection = connection
         self.ledger = ledger
         self.items = items
@@ -344,13 +390,18 @@ class _Writer:
         self.roles: dict[str, list[tuple[str, str | None]]] = {}
         self.holds: dict[int, Any] = {}
         self.resolved_holds: list[tuple[int, str, str]] = []
+        self.prefetched = accounts  # loaded and locked with the key look-ups
+        self.final = final  # nothing follows in the transaction: write with the COMMIT
 
     def run(self) -> list[int]:
-        names = {p.account for item in self.items for p in item.draft.postings}
-        self.holds = self._load_holds()
-        for hold in self.holds.values():
-            names.update(posting["account"] for posting in json.loads(hold.body)["postings"])
-        self.accounts = load_accounts(self.connection, self.ledger, names)
+        if self.prefetched is not None:
+            self.accounts = self.prefetched
+        else:
+            names = {p.account for item in self.items for p in item.draft.postings}
+            self.holds = self._load_holds()
+            for hold in self.holds.values():
+                names.update(posting["account"] for posting in json.loads(hold.body)["postings"])
+            self.accounts = load_accounts(self.connection, self.ledger, names)
         statuses: list[str] = []
         for item in self.items:
             statuses.append(self._apply(item))
@@ -567,42 +618,57 @@ class _Writer:
                      "WHERE id = :id AND status = 'pending'"),
                 {"status": status, "at": resolved_at, "id": hold_id})
         seqs = append_events(connection, self.ledger, [
-            ("hold_resolution" if item.draft.kind in ("post_hold", "void_hold", "expire_hold")
-             else "transfer", transfer_id, item.body_hash, item.draft.created_at)
+            (_event_type(item), transfer_id, item.body_hash, item.draft.created_at)
             for transfer_id, item in zip(ids, self.items, strict=True)], head=head)
         assert seqs[:1] == [first_seq][:len(seqs)], (seqs[:1], first_seq)
         return ids
 
     def _write_combined(self, statuses: Sequence[str]) -> list[int]:
         """PostgreSQL, a few transfers (payments, holds, reversals): the same rows as
-        :meth:`_write`, but everything that waits for the chain head (the transfers carry
-        their event's seq) goes into the one statement that appends the events, so every
-        other writer waits for two round trips and a commit, not seven."""
+        :meth:`_write`, in ONE statement that also locks the chain head, computes the
+        events' hashes on the server (:func:`chain.append_statement`) and updates the
+        account totals.  When the write is ``final`` that statement goes with the COMMIT
+        (:func:`context.at_commit`): the head is held while the server executes it and
+        flushes, never across a round trip to this process."""
         connection = self.connection
         batch_id = self._write_batch()
+        # Drawn after validation, so a refused or replayed transfer uses no id (the ids
+        # then match SQLite's); not inside the last statement, whose answer comes only
+        # with the COMMIT.
         ids = allocate_ids(connection, self.ledger, "transfer", len(self.items))
-        self._write_totals()
         for hold_id, status, resolved_at in self.resolved_holds:
             connection.execute(
                 text("UPDATE transfer SET status = :status, resolved_at = :at "
                      "WHERE id = :id AND status = 'pending'"),
                 {"status": status, "at": resolved_at, "id": hold_id})
         accounts = self.accounts
+        transfers = [self._transfer_row(item, status, batch_id, transfer_id, EventSeq(number))
+                     for number, (item, status, transfer_id)
+                     in enumerate(zip(self.items, statuses, ids, strict=True), start=1)]
         postings = [(transfer_id, accounts[p.account].id, p.currency, p.amount)
                     for transfer_id, item in zip(ids, self.items, strict=True)
                     for p in item.draft.postings]
-
-        def rows_for(first_seq: int) -> list[tuple[str, Sequence[str], list[tuple[Any, ...]]]]:
-            transfers = [self._transfer_row(item, status, batch_id, transfer_id, first_seq + i)
-                         for i, (item, status, transfer_id)
-                         in enumerate(zip(self.items, statuses, ids, strict=True))]
-            return [("transfer", TRANSFER_COLUMNS, transfers),
-                    ("posting", ("transfer_id", "account_id", "currency", "amount"), postings)]
-
-        append_events_combined(connection, [
-            ("hold_resolution" if item.draft.kind in ("post_hold", "void_hold", "expire_hold")
-             else "transfer", transfer_id, item.body_hash, item.draft.created_at)
-            for transfer_id, item in zip(ids, self.items, strict=True)], rows_for)
+        changed = [account for account in accounts.values() if account.dirty]
+        totals = [(
+            "UPDATE account SET posted_debits = v.posted_debits, posted_credits = "
+            "v.posted_credits, pending_debits = v.pending_debits, pending_credits = "
+            "v.pending_credits FROM (VALUES " + ", ".join(
+                ["(%s::bigint, %s::bigint, %s::bigint, %s::bigint, %s::bigint)"] * len(changed))
+            + ") AS v (id, posted_debits, posted_credits, pending_debits, pending_credits) "
+            "WHERE account.id = v.id",
+            [value for a in changed for value in (a.id, a.posted_debits, a.posted_credits,
+                                                  a.pending_debits, a.pending_credits)])
+        ] if changed else []
+        statement, parameters = append_statement(
+            [(_event_type(item), transfer_id, item.body_hash, item.draft.created_at)
+             for transfer_id, item in zip(ids, self.items, strict=True)],
+            [("transfer", TRANSFER_COLUMNS, transfers),
+             ("posting", ("transfer_id", "account_id", "currency", "amount"), postings)],
+            totals)
+        if self.final:
+            at_commit(connection, statement, parameters)
+        else:
+            connection.exec_driver_sql(statement, tuple(parameters))
         return ids
 
     def _write_batch(self) -> int | None:
@@ -622,7 +688,7 @@ class _Writer:
         }).scalar_one())
 
     def _transfer_row(self, item: SignedTransfer, status: str, batch_id: int | None,
-                      transfer_id: int, event_seq: int) -> tuple[Any, ...]:
+                      transfer_id: int, event_seq: int | EventSeq) -> tuple[Any, ...]:
         """One row in the order of :data:`TRANSFER_COLUMNS`."""
         draft = item.draft
         kind = draft.kind
@@ -655,6 +721,11 @@ TRANSFER_COLUMNS = (
     "key_id", "signature", "batch_id", "memo", "created_at", "expires_at", "resolves_id",
     "reverses_id", "resolved_at", "event_seq",
 )
+
+
+def _event_type(item: SignedTransfer) -> str:
+    kind = item.draft.kind
+    return "hold_resolution" if kind in ("post_hold", "void_hold", "expire_hold") else "transfer"
 
 
 def _move(account: _Account, amount: int, *, pending: bool) -> None:

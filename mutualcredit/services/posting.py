@@ -288,7 +288,10 @@ def _post_all(connection: Connection, ledger: Ledger, items: Sequence[SignedTran
                 for (_, parameters), rows in zip(lookups, rest, strict=False)
                 for transfer_id, key, stored_hash in rows}
     rest = rest[len(lookups):]
-    prefetched = accounts_from(rest, names) if names is not None else None
+    # Missing accounts are refused by the writer, for fresh transfers only: a replay (or an
+    # idempotency conflict) answers first, as when the accounts were loaded there.
+    prefetched = {row[1]: _Account(*row) for rows in rest for row in rows} \
+        if names is not None else None
     results_by_index: list[PostResult | None] = [None] * len(items)
     fresh: list[int] = []
     seen_keys: dict[tuple[str, str], int] = {}
@@ -359,9 +362,9 @@ def account_statements(ledger: Ledger, names: Sequence[str]) -> list[tuple[str, 
              names[start:start + 500]) for start in range(0, len(names), 500)]
 
 
-def accounts_from(results: Sequence[Sequence[tuple[Any, ...]]], names: Iterable[str]
-                  ) -> dict[str, _Account]:
-    accounts = {row[1]: _Account(*row) for rows in results for row in rows}
+def require_accounts(accounts: dict[str, _Account], names: Iterable[str]
+                     ) -> dict[str, _Account]:
+    """``accounts``, refusing the first of ``names`` (in order) that is not among them."""
     for name in sorted(set(names)):
         if name not in accounts:
             raise AccountNotFound(f"account {name} does not exist", account=name)
@@ -372,8 +375,9 @@ def load_accounts(connection: Connection, ledger: Ledger, names: Iterable[str]
                   ) -> dict[str, _Account]:
     """Load (and on PostgreSQL lock, in id order) the named accounts."""
     wanted = sorted(set(names))
-    return accounts_from([driver_rows(connection, sql, parameters) for sql, parameters
-                          in account_statements(ledger, wanted)], wanted)
+    return require_accounts({row[1]: _Account(*row) for sql, parameters
+                             in account_statements(ledger, wanted)
+                             for row in driver_rows(connection, sql, parameters)}, wanted)
 
 
 class _Writer:
@@ -395,7 +399,8 @@ class _Writer:
 
     def run(self) -> list[int]:
         if self.prefetched is not None:
-            self.accounts = self.prefetched
+            self.accounts = require_accounts(
+                self.prefetched, (p.account for item in self.items for p in item.draft.postings))
         else:
             names = {p.account for item in self.items for p in item.draft.postings}
             self.holds = self._load_holds()

@@ -210,6 +210,22 @@ def test_idempotent_replay_returns_the_original_and_writes_nothing(net: Net) -> 
         net.pay("ana", "bia", "11.00", memo="x", key="order-1")
 
 
+def test_a_reused_key_is_a_conflict_before_its_accounts_are_looked_up(net: Net) -> None:
+    def issuance(account: str) -> TransferDraft:
+        return TransferDraft(network=net.ledger.network.id, kind="issuance", author="banco",
+                             key="issue-1", created_at=iso(datetime.now(UTC)), postings=(
+                                 Posting(account="collectives:cubo:fund", currency="CUBO",
+                                         amount=-100),
+                                 Posting(account=account, currency="CUBO", amount=100)))
+
+    post_batch(net.ledger, [issuance("members:bia")], net["banco"], kind="import")
+    with pytest.raises(IdempotencyConflict):
+        post_batch(net.ledger, [issuance("members:ninguem")], net["banco"], kind="import")
+    with pytest.raises(AccountNotFound, match="account members:ninguem does not exist"):
+        post_batch(net.ledger, [replace(issuance("members:ninguem"), key="issue-2")],
+                   net["banco"], kind="import")
+
+
 def test_replay_returns_the_original_even_after_the_limit_moved(net: Net) -> None:
     first = net.pay("ana", "bia", "100.00", key="all-in")
     assert net.pay("ana", "bia", "100.00", key="all-in").transfer_id == first.transfer_id

@@ -276,7 +276,7 @@ class Verifier:
         ledger = self.ledger
         row = connection.execute(text("SELECT genesis_hash FROM network")).one()
         result = raw_stream(connection, f"SELECT seq, type, event_hash, chain_hash, "
-                            f"{audit.leaf_sql(ledger)} FROM event ORDER BY seq", ())
+                            f"{audit.leaf_sql(ledger.is_postgres)} FROM event ORDER BY seq", ())
         sha256 = hashlib.sha256
         previous = bytes.fromhex(row.genesis_hash)
         expected = 1

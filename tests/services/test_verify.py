@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -101,7 +102,7 @@ def test_leaf_bytes_built_by_the_database_are_the_event_bytes(net: Net) -> None:
         rows = connection.execute(text("SELECT seq, type, body_hash FROM event ORDER BY seq"))
         expected = [event_bytes(seq=s, type=t, body_hash=b) for s, t, b in rows]
         size, _ = audit.event_count(connection)
-        streamed = list(audit.stream_leaves(connection, net.ledger, 1, size))
+        streamed = list(audit.stream_leaves(connection, 1, size))
     assert streamed == expected and len(expected) == size
 
 
@@ -141,6 +142,43 @@ def test_ledger_proofs_match_rfc9162_for_every_size_and_leaf(
         assert full == merkle.root_from_leaves(leaves, 63) and len(chunks) == 15
     with net.ledger.read() as connection:
         assert len(audit.load_chunks(connection, 100)) == 16
+
+
+@pytest.mark.parametrize("size", [12, 63, 64, 130])
+def test_block_roots_computed_by_worker_processes_match_one_process(
+        net: Net, monkeypatch: pytest.MonkeyPatch, size: int) -> None:
+    monkeypatch.setattr(audit, "CHUNK_LEAVES", 4)
+    leaves = _synthetic_events(net, size)
+    with net.ledger.read() as connection:
+        alone = audit.full_root(connection, net.ledger, size)
+    monkeypatch.setattr(audit, "PARALLEL_BLOCKS", 2)
+    monkeypatch.setattr(audit, "BLOCKS_PER_TASK", 3)
+    parent, hash_blocks = os.getpid(), audit.chunk_roots_of
+
+    def only_in_workers(leaves):  # type: ignore[no-untyped-def]
+        assert os.getpid() != parent, "the main process hashed a block itself"
+        return hash_blocks(leaves)
+
+    monkeypatch.setattr(audit, "chunk_roots_of", only_in_workers)
+    with net.ledger.read() as connection:
+        spread = audit.full_root(connection, net.ledger, size, workers=2)
+    assert spread == alone and alone[0] == merkle.root_from_leaves(leaves, size)
+    assert sorted(alone[1]) == list(range(size // 4))
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_checkpoint_is_refused_when_an_event_is_missing(
+        net: Net, monkeypatch: pytest.MonkeyPatch, workers: int) -> None:
+    monkeypatch.setattr(audit, "CHUNK_LEAVES", 4)
+    monkeypatch.setattr(audit, "PARALLEL_BLOCKS", 2)
+    monkeypatch.setattr(audit, "BLOCKS_PER_TASK", 3)
+    _synthetic_events(net, 64)
+    with net.ledger.engine.begin() as connection:
+        connection.execute(text("DELETE FROM event WHERE seq = 30"))
+    with net.ledger.read() as connection, pytest.raises(IntegrityProblem) as caught:
+        audit.full_root(connection, net.ledger, 64, workers=workers)
+    assert caught.value.code == "event_missing"
+    assert "event 30 is missing from the ledger" in str(caught.value)
 
 
 def test_checkpoint_cosign_proof_and_consistency(net: Net) -> None:

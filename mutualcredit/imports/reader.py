@@ -47,6 +47,7 @@ LINE_LENGTH_MAX = 1024**2  # bytes; a longer line is not an export row
 JSON_RECORD_LENGTH_MAX = 1024**2  # characters of one element of a JSON array
 BINARY_PROBE_SIZE = 8192  # bytes inspected for NUL before reading
 READ_BUFFER_SIZE = 1024**2  # bytes
+DECODE_BLOCK_SIZE = 1024**2  # bytes decoded at once (whole lines)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -74,13 +75,15 @@ class Problem:
 Locator = Callable[[str, int], int]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Record:
     """A row of an export, projected onto ``Rules.fields_needed``.
 
     ``values[i]`` is the text of ``fields_needed[i]``; ``None`` when a JSON
     object lacks the key.  ``locator`` finds where a field starts in ``text``
-    and is only called when something is wrong.
+    and is only called when something is wrong.  Not frozen only because a
+    frozen dataclass costs twice as much to create, a million times per file;
+    nothing changes a record once read.
     """
 
     line: int
@@ -219,37 +222,96 @@ class SourceReader:
     def _decode_lines(self, binary: io.BufferedIOBase, *, collect: bool) -> Iterator[str]:
         """Yield decoded lines; remember decoding problems in ``_pending``.
 
-        A line that cannot be decoded is still yielded (with U+FFFD in place
-        of the bad bytes) so that the record it belongs to keeps its shape;
-        the record is then rejected with the decoding problem instead.
+        The file is decoded a block of whole lines at a time: a block that is
+        ASCII, or valid UTF-8 where the rules say UTF-8, and holds no NUL,
+        decodes in one call.  Any other block, and the first line (which may
+        carry a byte-order mark), goes line by line through
+        :meth:`_decode_line`.  A line that cannot be decoded is still yielded
+        (with U+FFFD in place of the bad bytes) so that the record it belongs
+        to keeps its shape; the record is then rejected with the decoding
+        problem instead.
         """
-        readline = binary.readline
         collected = self._collected
-        offset = 0  # bytes before the current line, for messages
-        number = 0
+        utf8 = self.rules.encoding.startswith("utf-8")
+        number = 0  # lines yielded
+        offset = 0  # bytes before the block, for messages
+        rest = b""  # a line begun in the previous block
+        careful = True  # the first line always goes line by line
         while True:
-            raw = readline(LINE_LENGTH_MAX + 1)
-            if not raw:
-                return
-            number += 1
-            self.lines_read = number
-            if len(raw) > LINE_LENGTH_MAX and not raw.endswith(b"\n"):
-                self._stopped = self._problem(
-                    number,
-                    1,
-                    f"the line is longer than {LINE_LENGTH_MAX} bytes",
-                    "line_too_long",
-                    fatal=True,
-                )
-                return
-            if raw.isascii() and b"\x00" not in raw:
-                text = raw.decode("ascii")
+            block = binary.read(DECODE_BLOCK_SIZE)
+            data = rest + block if rest else block
+            if careful and data:
+                end = data.find(b"\n") + 1
+            elif block:
+                end = data.rfind(b"\n") + 1
             else:
-                text = self._decode_line(raw, number, offset)
-            offset += len(raw)
-            if collect:  # only CSV needs the lines of a record gathered (quoted newlines)
-                collected.append(text)
-            yield text
+                end = len(data)  # the last line, without its newline
+            if not end:
+                if not block:
+                    end = len(data)
+                elif len(data) > LINE_LENGTH_MAX:
+                    self._stopped = self._too_long(number + 1)
+                    return
+                else:
+                    rest = data
+                    continue
+            if not data:
+                return
+            lines, rest = data[:end], data[end:]
+            text = None
+            if not careful and b"\x00" not in lines and (
+                    len(lines) <= LINE_LENGTH_MAX
+                    or max(map(len, lines.split(b"\n"))) <= LINE_LENGTH_MAX):
+                if lines.isascii():
+                    text = lines.decode("ascii")
+                elif utf8:
+                    try:
+                        text = lines.decode("utf-8")
+                    except UnicodeDecodeError:
+                        pass
+            careful = False
+            if text is not None:
+                decoded = text.split("\n")
+                last = decoded.pop()
+                for line in decoded:
+                    number += 1
+                    self.lines_read = number
+                    line += "\n"
+                    if collect:  # only CSV needs the lines of a record gathered
+                        collected.append(line)
+                    yield line
+                if last:
+                    number += 1
+                    self.lines_read = number
+                    if collect:
+                        collected.append(last)
+                    yield last
+            else:
+                position = 0
+                while position < len(lines):
+                    cut = lines.find(b"\n", position) + 1 or len(lines)
+                    raw = lines[position:cut]
+                    number += 1
+                    if len(raw) - raw.endswith(b"\n") > LINE_LENGTH_MAX:
+                        self._stopped = self._too_long(number)
+                        return
+                    self.lines_read = number
+                    if raw.isascii() and b"\x00" not in raw:
+                        line = raw.decode("ascii")
+                    else:
+                        line = self._decode_line(raw, number, offset + position)
+                    position = cut
+                    if collect:
+                        collected.append(line)
+                    yield line
+            offset += end
+            if len(rest) > LINE_LENGTH_MAX and b"\n" not in rest:
+                self._stopped = self._too_long(number + 1)
+                return
+
+    def _too_long(self, number: int) -> Problem:
+        return self._problem(number, 1, f"the line is longer than {LINE_LENGTH_MAX} bytes",
+                             "line_too_long", fatal=True)
 
     def _decode_line(self, raw: bytes, number: int, offset: int) -> str:
         """The slow path: non-ASCII bytes, a byte-order mark, or a NUL."""

@@ -378,6 +378,11 @@ class RowParser:
             return [problem]
         return self.parse_checked(record)
 
+    @property
+    def id_index(self) -> int:
+        """Where the external id is in a record's values."""
+        return self._id
+
     def external_id(self, record: Record) -> str | None:
         return record.values[self._id]
 

@@ -51,6 +51,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import marshal
+import operator
 import os
 import sys
 import tempfile
@@ -79,6 +80,7 @@ from mutualcredit.services.posting import SignedTransfer
 
 IMPORT_BATCH_ROWS = 10_000  # transfers per signed batch: bounds the memory of one write
 LOOKUP_ROWS = 500  # external ids per query of the register
+RANGE_LOOKUP_FROM = 100  # ids from which the register is read as a range first (SQLite)
 CHUNK_ROWS = 5_000  # records classified together (one set of register queries)
 SPOOL_CHUNK_ROWS = 2_000  # parsed rows per marshal record in the spool
 PROBLEMS_KEPT_MAX = 1_000  # problems listed in a summary; all are counted
@@ -294,22 +296,37 @@ def content_hash(rules: Rules, values: tuple[str | None, ...]) -> str:
     """The register's hash of a row: the values the rules read, by field name.
 
     That is SHA-256 of ``name\x1fvalue`` pairs (values stripped, ``None`` as
-    empty), sorted by name and joined with ``\x1e``.
+    empty), sorted by name and joined with ``\x1e``.  Registers written by
+    earlier versions hold it, so it never changes (``test_content_hash.py``).
     """
-    order = _hash_order(rules.fields_needed)
-    assert len(values) == len(order)
-    joined = "\x1e".join([prefix + ("" if values[index] is None
-                                    else values[index].strip())  # type: ignore[union-attr]
-                          for index, prefix in order])
-    return hashlib.sha256(joined.encode("utf-8", "surrogatepass")).hexdigest()[
-        :CONTENT_HASH_LENGTH]
+    return row_hasher(rules.fields_needed)(values)
 
 
 @functools.lru_cache(maxsize=16)
-def _hash_order(fields: tuple[str, ...]) -> tuple[tuple[int, str], ...]:
-    """Each field's position in a record and ``name\x1f``, sorted by name."""
-    return tuple((index, f"{name}\x1f") for name, index
-                 in sorted((name, index) for index, name in enumerate(fields)))
+def row_hasher(fields: tuple[str, ...]) -> Callable[[tuple[str | None, ...]], str]:
+    """:func:`content_hash` for rows of these fields (the loops call it once per row)."""
+    template, ordered = _hash_plan(fields)
+    sha256, strip = hashlib.sha256, str.strip
+
+    def row_hash(values: tuple[str | None, ...]) -> str:
+        if None in values:
+            values = tuple("" if value is None else value for value in values)
+        joined = template % tuple(map(strip, ordered(values)))  # type: ignore[arg-type]
+        return sha256(joined.encode("utf-8", "surrogatepass")).hexdigest()[
+            :CONTENT_HASH_LENGTH]
+
+    return row_hash
+
+
+def _hash_plan(fields: tuple[str, ...]
+               ) -> tuple[str, Callable[[tuple[str, ...]], tuple[str, ...]]]:
+    """The joined pairs as a %-template, and a function picking the values in name order."""
+    order = [index for _name, index in sorted((name, index) for index, name in enumerate(fields))]
+    template = "\x1e".join(fields[index].replace("%", "%%") + "\x1f%s" for index in order)
+    if len(order) == 1:
+        only = order[0]
+        return template, lambda values: (values[only],)
+    return template, operator.itemgetter(*order)
 
 
 class _Validation:
@@ -322,6 +339,7 @@ class _Validation:
         self.summary = summary
         self.reader = SourceReader(path, rules, size_limit=size_limit)
         self.parser = RowParser(rules, file=self.reader.name)
+        self.row_hash = row_hasher(rules.fields_needed)
         self.signing = signing  # None for a dry run: nothing is spooled
         self.progress = progress
         self.fatal = False
@@ -374,7 +392,7 @@ class _Validation:
     def _classify(self, chunk: list[Record]) -> None:
         if not chunk:
             return
-        summary, parser, rules = self.summary, self.parser, self.rules
+        summary, parser = self.summary, self.parser
         summary.read += len(chunk)
         fresh: list[Record] = []
         for record in chunk:
@@ -383,13 +401,13 @@ class _Validation:
                 self._reject(record, [problem])
             else:
                 fresh.append(record)
-        known = self._known([parser.external_id(record) for record in fresh])  # type: ignore[misc]
+        id_index = parser.id_index
+        known = self._known([record.values[id_index] for record in fresh])  # type: ignore[misc]
+        row_hash = self.row_hash
         for record in fresh:
-            external_id = parser.external_id(record)
-            assert external_id is not None
-            stored = known.get(external_id)
+            stored = known.get(record.values[id_index]) if known else None  # type: ignore[arg-type]
             if stored is not None:
-                if stored[0] == content_hash(rules, record.values):
+                if stored[0] == row_hash(record.values):
                     summary.already_imported += 1
                 else:
                     self._reject(record, [_conflict_problem(parser, record, stored[1])],
@@ -429,7 +447,7 @@ class _Validation:
                 self._iso.clear()
             occurred_at = self._iso[row.occurred_at] = iso(row.occurred_at)
         self._pending.append((row.external_id, row.line, occurred_at, row.description,
-                              row.postings, content_hash(self.rules, record.values)))
+                              row.postings, self.row_hash(record.values)))
         if len(self._pending) >= SPOOL_CHUNK_ROWS:
             self._flush_spool()
 
@@ -452,8 +470,27 @@ def _conflict_problem(parser: RowParser, record: Record, transfer_id: int) -> Pr
 
 def registered(connection: Connection, source: str, external_ids: list[str]
                ) -> dict[str, tuple[str, int]]:
-    """The register's entries among ``external_ids``: id -> (content hash, transfer id)."""
+    """The register's entries among ``external_ids``: id -> (content hash, transfer id).
+
+    On SQLite, ids that lie close together in the register (an export's order
+    numbers, re-downloaded) are read as one range of its index, which costs
+    half as much as looking each one up; a range that holds many other ids
+    falls back to the lookups.  (PostgreSQL orders text by the column's
+    collation, which Python's ``min``/``max`` do not know, so it always looks up.)
+    """
     found: dict[str, tuple[str, int]] = {}
+    if len(external_ids) >= RANGE_LOOKUP_FROM and connection.dialect.name == "sqlite":
+        wanted = set(external_ids)
+        # Text compares by its UTF-8 bytes in SQLite, which is code point order, as here.
+        rows = driver_rows(
+            connection, "SELECT external_id, content_hash, transfer_id FROM import_row "
+            "WHERE source = ? AND external_id BETWEEN ? AND ? LIMIT ?",
+            (source, min(wanted), max(wanted), 2 * len(wanted) + 1))
+        if len(rows) <= 2 * len(wanted):
+            for external_id, stored_hash, transfer_id in rows:
+                if external_id in wanted:
+                    found[external_id] = (stored_hash, int(transfer_id))
+            return found
     # On the driver's cursor: a re-import runs one of these per LOOKUP_ROWS rows.
     for start in range(0, len(external_ids), LOOKUP_ROWS):
         chunk = external_ids[start:start + LOOKUP_ROWS]

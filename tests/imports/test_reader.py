@@ -263,3 +263,50 @@ def test_reader_projects_records_onto_the_needed_fields():
         ("BAR-1", "2026-11-21T21:08:56-04:00", "8.00", "Água", "caixa-1"),
         ("BAR-2", "2026-11-21T21:09:56-04:00", "15.00", "Cerveja artesanal", "caixa-2"),
     ]
+
+
+def _everything(path: Path, rules) -> list[tuple]:
+    """Every item the reader yields, in full (records with their text and values)."""
+    reader = SourceReader(path, rules)
+    items = [(str(item), item.code, item.fatal, item.text) if isinstance(item, Problem)
+             else (item.line, item.column, item.text, item.values) for item in reader]
+    return [*items, ("lines", reader.lines_read, reader.sha256)]
+
+
+@pytest.mark.parametrize("block", [1, 2, 7, 64, 1000])
+def test_lines_decoded_in_blocks_of_any_size_read_the_same(tmp_path, monkeypatch, block):
+    import mutualcredit.imports.reader as reader_module
+
+    good = TICKETS_CSV.read_bytes()
+    lines = good.split(b"\n")
+    # A quoted field over two lines, a Latin-1 byte, then (past the binary probe) a NUL and
+    # a last line without its newline.
+    lines[3] = lines[3].replace(b"Inteira", b'"Meia\nentrada"', 1)
+    lines[5] = lines[5].replace(b"Inteira", b"Inteira \xe9", 1)
+    while sum(map(len, lines)) < 3 * 8192:
+        lines += good.split(b"\n")[1:10]
+    lines.append(lines[2].replace(b"Inteira", b"Int\x00eira", 1))
+    lines.append(lines[2].replace(b"Inteira", b"Meia", 1))
+    path = tmp_path / "mixed.csv"
+    path.write_bytes(b"\n".join(lines))
+    for sample in (TICKETS_CSV, path):
+        whole = _everything(sample, load_rules(TICKETS))
+        monkeypatch.setattr(reader_module, "DECODE_BLOCK_SIZE", block)
+        assert _everything(sample, load_rules(TICKETS)) == whole
+        monkeypatch.undo()
+    assert any("0xE9" in str(item) for item in whole) and any("NUL" in str(item) for item in whole)
+
+
+@pytest.mark.parametrize("block", [3, 16, 4096])
+def test_a_line_too_long_is_found_whatever_the_block_size(tmp_path, monkeypatch, block):
+    import mutualcredit.imports.reader as reader_module
+
+    path = tmp_path / "long.csv"
+    header = TICKETS_CSV.read_bytes().split(b"\n")[0]
+    limit = len(header) + 5
+    path.write_bytes(header + b"\n" + b"x" * limit + b"\n" + b"y" * (limit + 1) + b"\nz\n")
+    monkeypatch.setattr(reader_module, "LINE_LENGTH_MAX", limit)
+    monkeypatch.setattr(reader_module, "DECODE_BLOCK_SIZE", block)
+    problems = [item for item in SourceReader(path, load_rules(TICKETS))
+                if isinstance(item, Problem)]
+    assert [(p.line, p.code, p.fatal) for p in problems][-1] == (3, "line_too_long", True)

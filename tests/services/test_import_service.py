@@ -346,3 +346,22 @@ def test_signer_must_be_the_acting_key(festival):  # type: ignore[no-untyped-def
     with pytest.raises(KeyUnknown):
         import_file(festival.ledger, stranger, BAR, BAR_RULES)
     assert count(festival, "SELECT COUNT(*) FROM import_row") == 0
+
+
+@pytest.mark.parametrize("per_query", [1, 3, 500])
+def test_the_register_lookup_finds_exactly_the_ids_asked_for(festival, monkeypatch, per_query):  # type: ignore[no-untyped-def]
+    import_file(festival.ledger, festival["robo"], TICKETS, TICKET_RULES)
+    monkeypatch.setattr(service, "LOOKUP_ROWS", per_query)
+    monkeypatch.setattr(service, "RANGE_LOOKUP_FROM", per_query)
+    with festival.ledger.read() as connection:
+        source = connection.execute(text("SELECT DISTINCT source FROM import_row")).scalar_one()
+        stored = {external_id: (content_hash, transfer_id) for external_id, content_hash,
+                  transfer_id in connection.execute(text(
+                      "SELECT external_id, content_hash, transfer_id FROM import_row"))}
+        ids = sorted(stored)
+        # Dense and in order, reversed, sparse, far apart, and ids that were never imported.
+        for asked in (ids, ids[::-1], ids[::7], [ids[3], ids[-1]], ids[:5] + ["GR26-0", "zz"],
+                      ["GR26-0"], [ids[0], ids[0] + "x", ids[1]]):
+            found = service.registered(connection, source, asked)
+            assert found == {external_id: stored[external_id] for external_id in asked
+                             if external_id in stored}

@@ -47,7 +47,7 @@ LINE_LENGTH_MAX = 1024**2  # bytes; a longer line is not an export row
 JSON_RECORD_LENGTH_MAX = 1024**2  # characters of one element of a JSON array
 BINARY_PROBE_SIZE = 8192  # bytes inspected for NUL before reading
 READ_BUFFER_SIZE = 1024**2  # bytes
-DECODE_BLOCK_SIZE = 1024**2  # bytes decoded at once (whole lines)
+DECODE_BLOCK_SIZE = 256 * 1024  # bytes decoded at once (whole lines); below LINE_LENGTH_MAX
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -310,6 +310,7 @@ class SourceReader:
                 return
 
     def _too_long(self, number: int) -> Problem:
+        self.lines_read = number
         return self._problem(number, 1, f"the line is longer than {LINE_LENGTH_MAX} bytes",
                              "line_too_long", fatal=True)
 

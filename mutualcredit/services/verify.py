@@ -13,7 +13,9 @@ event, transfer, record, key or account it concerns:
   (``not_chained``, ``event_subject_missing``, ``event_subject_mismatch``);
 - **bodies and signatures** — each stored body hashes to its recorded hash
   (``body_hash_mismatch``); its columns say what the body says
-  (``memo_mismatch``, ``column_mismatch``, ``postings_mismatch``); every
+  (``memo_mismatch``, ``column_mismatch``, ``postings_mismatch``), and its
+  content hash, which idempotent retries are compared with, is its body's
+  (``content_hash_mismatch``); every
   signature verifies (``signature_invalid``) by a key that a signed record
   registered for the author (``key_unknown``, ``key_not_recorded``,
   ``author_mismatch``) and that was active at that point of the chain

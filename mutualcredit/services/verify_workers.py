@@ -6,7 +6,8 @@ facts the main process needs: holds, resolutions, reversals, requests,
 batches) come back.  Per transfer, in this order:
 
 1. its stored body hashes to its body hash (``body_hash_mismatch``);
-2. its columns say what the body says (``memo_mismatch``, ``column_mismatch``);
+2. its columns say what the body says (``memo_mismatch``, ``column_mismatch``,
+   ``content_hash_mismatch``);
 3. its posting rows are exactly the body's postings (``postings_mismatch``);
 4. the key that signed was the author's, registered by a signed record and
    not yet revoked at that point of the chain (``key_unknown``,
@@ -30,6 +31,7 @@ import os
 from collections.abc import Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
 import orjson
@@ -130,8 +132,8 @@ def raw_stream(connection: Any, sql: str, parameters: Sequence[Any], *,
 
 TRANSFER_SQL = (
     "SELECT id, event_seq, kind, status, author, idempotency_key, body, body_hash, key_id, "
-    "signature, batch_id, memo, created_at, expires_at, resolves_id, reverses_id, resolved_at "
-    "FROM transfer WHERE event_seq BETWEEN ? AND ? ORDER BY event_seq")
+    "signature, batch_id, memo, created_at, expires_at, resolves_id, reverses_id, resolved_at, "
+    "content_hash FROM transfer WHERE event_seq BETWEEN ? AND ? ORDER BY event_seq")
 # By transfer id (the posting index), for the ids of the range's transfers.
 POSTING_SQL = (
     "SELECT transfer_id, account_id, currency, amount FROM posting "
@@ -214,9 +216,11 @@ class _Checker:
 
     def transfer(self, row: tuple[Any, ...], stored: list[tuple[int, str, int]]) -> None:
         (transfer_id, seq, kind, status, author, key, body, body_hash, key_id, signature,
-         batch_id, memo, created_at, expires_at, resolves_id, reverses_id, resolved_at) = row
+         batch_id, memo, created_at, expires_at, resolves_id, reverses_id, resolved_at,
+         content_hash) = row
         self.facts.transfers += 1
-        message = self.prefix + body.encode("utf-8")
+        signed = body.encode("utf-8")
+        message = self.prefix + signed
         if hashlib.sha256(message).hexdigest() != body_hash:
             self.problem("body_hash_mismatch", f"transfer {transfer_id}",
                          f"transfer {transfer_id} (event {seq}) does not hash to its recorded "
@@ -232,6 +236,10 @@ class _Checker:
                          "body is not a transfer", seq)
             self.facts.moves.append((seq, transfer_id, kind, resolves_id, False, stored))
             return
+        if _content_hash(signed, document) != content_hash:
+            self.problem("content_hash_mismatch", f"transfer {transfer_id}",
+                         f"transfer {transfer_id}'s content hash (what a retry under its "
+                         "idempotency key is compared with) is not its signed body's", seq)
         forced = kind == "reversal" and isinstance(meta, dict) and bool(meta.get("force"))
         self.facts.moves.append((seq, transfer_id, kind, resolves_id, forced, stored))
         if document.get("memo") != memo:
@@ -269,7 +277,8 @@ class _Checker:
     def _columns(self, row: tuple[Any, ...], document: dict[str, Any], refs: dict[str, Any]
                  ) -> None:
         (transfer_id, seq, kind, _status, author, key, _body, _hash, _key_id, _signature,
-         _batch, _memo, created_at, expires_at, resolves_id, reverses_id, _resolved) = row
+         _batch, _memo, created_at, expires_at, resolves_id, reverses_id, _resolved,
+         _content) = row
         body_kind = document.get("kind")
         expected = (body_kind, document.get("author"), document.get("key"),
                     document.get("created_at"), document.get("expires_at"),
@@ -322,6 +331,28 @@ class _Checker:
         if "request" in refs:
             facts.accepts.append((transfer_id, refs["request"], row[4], created_at, meta,
                                   stored[0] if stored else None))
+
+
+def _content_hash(signed: bytes, document: dict[str, Any]) -> str:
+    """The content hash of a signed body: of its canonical JSON without ``created_at``.
+
+    With keys sorted, ``created_at`` is the body's second member, always followed
+    by a comma: removing it gives exactly the content's canonical bytes (as
+    :func:`mutualcredit.domain.transfers.signed_forms` derives them when posting).
+    A body where it cannot be found is canonicalised again.
+    """
+    created_at = document.get("created_at")
+    if isinstance(created_at, str) and created_at.isascii():
+        member = b'"created_at":' + encode_basestring_ascii(created_at).encode() + b","
+        content = signed.replace(member, b"", 1)
+        if len(content) == len(signed) - len(member):
+            return hashlib.sha256(content).hexdigest()
+    from mutualcredit.domain.transfers import content_hash
+
+    try:
+        return content_hash(document)
+    except (TypeError, ValueError):
+        return ""
 
 
 def key_problem(context: Context, key_id: int | None, author: str, seq: int, created_at: str,

@@ -170,6 +170,15 @@ def test_change_a_memo_in_the_signed_body(db) -> None:  # type: ignore[no-untype
     assert found(problems, "signature_invalid") == ["transfer 2"]
 
 
+def test_change_a_transfers_content_hash(db) -> None:  # type: ignore[no-untyped-def]
+    # What a retry with the same idempotency key is compared with: edited, a different payment
+    # retried under transfer 3's key would be answered "already posted" and never written.
+    connection, path = db
+    connection.execute("UPDATE transfer SET content_hash = ? WHERE id = 3", ("ab" * 32,))
+    assert [(p.code, p.subject, p.event) for p in verify(path)] == [
+        ("content_hash_mismatch", "transfer 3", 9)]
+
+
 def test_delete_a_posting(db) -> None:  # type: ignore[no-untyped-def]
     connection, path = db
     connection.execute("DELETE FROM posting WHERE id = (SELECT MAX(id) FROM posting "

@@ -23,6 +23,14 @@ event, transfer, record, key or account it concerns:
   (``batch_signature_invalid``, ``batch_mismatch``); keys in the key table
   match the signed key records (``key_not_recorded``, ``key_missing``,
   ``key_revocation_mismatch``);
+- **authority** — money moved out of a member's account by anyone but that
+  member was moved by the admin, or by a coordinator of an affected
+  collective reversing a transfer, with the roles the chain's signed records
+  had granted the author at that point (``not_authorised``; the ``role``
+  table is not consulted); every member account is owned by the member a
+  signed record admitted with it (``column_mismatch``).  Debits of
+  collective, cash and income accounts, and the authority of records and
+  limit changes, are not checked yet;
 - **money** — postings replayed in chain order against every limit as it
   stood at the time (``limit_exceeded``, ``limit_history_mismatch``); from the
   replayed totals, the invariants of :mod:`invariants` (``cached_totals``,
@@ -145,6 +153,10 @@ class Verifier:
         self.limit_events: dict[int, int] = {}  # limit change id -> seq
         self.keys: dict[int, Any] = {}
         self.recorded: dict[str, KeyRecord] = {}
+        # handle -> [role, collective, granted at event, revoked at event or None]
+        self.roles: dict[str, list[list[Any]]] = defaultdict(list)
+        self.admitted: set[str] = set()  # handles a signed member_added record admitted
+        self.collectives: dict[int, str | None] = {}  # account id -> its collective
         self._event_bodies: list[tuple[int, str, str]] = []
         self._signers: Any = None
 
@@ -180,14 +192,20 @@ class Verifier:
             self._subjects(connection)
             self._genesis(connection)
             items = self._records(connection) + self._limit_changes(connection)
-            accounts = {row.name: (int(row.id), row.currency,
-                                   ledger.currencies[row.currency].scale)
-                        for row in connection.execute(text(
-                            "SELECT id, name, currency FROM account"))}
+            accounts, members, owners = {}, {}, []
+            for row in connection.execute(text(
+                    "SELECT id, name, currency, owner_kind, owner, collective FROM account")):
+                accounts[row.name] = (int(row.id), row.currency,
+                                      ledger.currencies[row.currency].scale)
+                self.collectives[int(row.id)] = row.collective
+                owners.append((row.name, row.owner_kind, row.owner))
+                if row.owner_kind == "member":
+                    members[int(row.id)] = str(row.owner)
+            self._member_accounts(owners)
         context = Context(
             url=ledger.url.render_as_string(hide_password=False), network=ledger.network.id,
             keys={k: (row.handle, row.public_key) for k, row in self.keys.items()},
-            windows=self.windows(), accounts=accounts, since=since)
+            windows=self.windows(), accounts=accounts, since=since, members=members)
         pool = Pool(context, workers=self.workers)
         try:
             pool.transfers(1, head_size)
@@ -202,6 +220,7 @@ class Verifier:
                 replay = Replay(self, connection)
                 replay.replayed_bodies(connection)  # needs no facts: while the workers run
             facts = self._collect(pool, replay)
+            self._authority(facts)
             replay.totals()
             with ledger.read() as connection:
                 replay.finish(connection, facts)
@@ -332,6 +351,7 @@ class Verifier:
                          "the network's genesis hash is not the hash of its creation record")
         self.recorded[str(creation.get("admin_key", ""))] = KeyRecord(
             handle=str(creation.get("admin")), introduced=0)
+        self.roles[str(creation.get("admin"))].append(["admin", None, 0, None])
 
     def _subjects(self, connection: Connection) -> None:
         """Which event holds each record and limit change."""
@@ -449,6 +469,7 @@ class Verifier:
         documents_by_seq.sort(key=lambda item: item[0])
         for seq, _record_id, body, _row in documents_by_seq:
             self._key_history(seq, body)
+            self._role_history(seq, body)
         for seq, record_id, body, row in documents_by_seq:
             self._check_signer(row.key_id, row.author, seq, row.created_at, f"record {record_id}")
             kind = body.get("type")
@@ -474,6 +495,61 @@ class Verifier:
                                          KeyRecord(handle=str(body.get("handle")), introduced=seq))
         elif kind == "key_revoked":
             self._revoke(body.get("public_key"), seq, body)
+
+    def _role_history(self, seq: int, body: dict[str, Any]) -> None:
+        """Roles as the chain's signed records grant and revoke them (not the ``role`` table,
+        which anyone holding the file can edit): ``[role, collective, from, until]``."""
+        kind, handle = body.get("type"), str(body.get("handle"))
+        if kind == "member_added":
+            self.admitted.add(handle)
+            if body.get("coordinator") is True:
+                self.roles[handle].append(["coordinator", body.get("collective"), seq, None])
+        elif kind == "role_granted":
+            self.roles[handle].append([body.get("role"), body.get("collective"), seq, None])
+        elif kind == "role_revoked":
+            for window in self.roles[handle]:
+                if window[:2] == [body.get("role"), body.get("collective")] and window[3] is None:
+                    window[3] = seq
+
+    def _had_role(self, handle: str, role: str, collective: str | None, seq: int) -> bool:
+        return any(kind == role and (role == "admin" or scope == collective) and start < seq
+                   and (until is None or seq < until)
+                   for kind, scope, start, until in self.roles.get(handle, ()))
+
+    def _member_accounts(self, rows: list[tuple[str, str, str | None]]) -> None:
+        """Each member's account is owned by that member, as a signed admission made it: the
+        owner column is what says whose money it is when authority is checked."""
+        owned = {name: (kind, owner) for name, kind, owner in rows}
+        for handle in sorted(self.admitted):
+            name = f"members:{handle}"
+            if owned.get(name) != ("member", handle):
+                self.problem("column_mismatch", f"account {name}",
+                             f"{name} is not owned by {handle}, whom a signed record admitted "
+                             "with it: its owner was edited", account=name)
+        for name, kind, owner in rows:
+            if kind == "member" and (owner not in self.admitted or name != f"members:{owner}"):
+                self.problem("column_mismatch", f"account {name}",
+                             f"{name} names {owner} as its owner, but no signed record admitted "
+                             f"{owner} with it: it was edited", account=name)
+
+    def _authority(self, collected: list[Any]) -> None:
+        """Money moved out of a member's account by anyone but that member: only the admin
+        may, or a coordinator of an affected collective reversing a transfer — the posting
+        function's rule, with the roles each author held at that point of the chain."""
+        for facts in collected:
+            for seq, transfer_id, kind, author, owner, account_ids in facts.foreign_debits:
+                if self._had_role(author, "admin", None, seq):
+                    continue
+                if kind == "reversal" and any(
+                        self._had_role(author, "coordinator", self.collectives.get(account), seq)
+                        for account in account_ids):
+                    continue
+                self.problem(
+                    "not_authorised", f"transfer {transfer_id}",
+                    f"transfer {transfer_id} (event {seq}) moves money out of members:{owner}, "
+                    f"but its author {author} was neither {owner} nor the admin"
+                    + (" nor a coordinator of an affected collective" if kind == "reversal"
+                       else "") + " at that point of the chain", event=seq)
 
     def _revoke(self, public_key: Any, seq: int, body: dict[str, Any]) -> None:
         known = self.recorded.get(public_key) if isinstance(public_key, str) else None

@@ -65,6 +65,7 @@ class Context:
     windows: dict[str, KeyWindow]  # public key hex -> its window
     accounts: dict[str, tuple[int, str, int]]  # name -> (id, currency, scale)
     since: int = 0  # signatures of events up to here are not checked again
+    members: dict[int, str] = field(default_factory=dict)  # member account id -> its owner
 
 
 @dataclass(slots=True)
@@ -82,6 +83,12 @@ class Facts:
     # Per transfer, in chain order: (seq, id, kind, resolves, forced reversal, stored postings
     # as (account id, currency, amount)) — the replay's input.
     moves: list[tuple[int, int, str, Any, bool, list[tuple[int, str, int]]]] = field(
+        default_factory=list)
+    # Transfers that move money out of a member's account but were signed by someone else:
+    # (seq, id, kind, author, the account's owner, the transfer's account ids).  Whether the
+    # author might (the admin; a coordinator reversing) is decided by the main process, which
+    # knows the roles as the chain granted them.
+    foreign_debits: list[tuple[int, int, str, str, str, list[int]]] = field(
         default_factory=list)
     # When the range holds only plain movements (no holds, resolutions or forced reversals):
     # per account, the sum of its debits and of its credits over the range.
@@ -242,6 +249,14 @@ class _Checker:
                          "idempotency key is compared with) is not its signed body's", seq)
         forced = kind == "reversal" and isinstance(meta, dict) and bool(meta.get("force"))
         self.facts.moves.append((seq, transfer_id, kind, resolves_id, forced, stored))
+        if kind not in RESOLUTIONS:  # a resolution's right comes from its hold
+            members = self.context.members
+            for account_id, _currency, amount in stored:
+                if amount < 0 and members.get(account_id, author) != author:
+                    self.facts.foreign_debits.append((
+                        seq, transfer_id, kind, author, members[account_id],
+                        [posting[0] for posting in stored]))
+                    break
         if document.get("memo") != memo:
             self.problem("memo_mismatch", f"transfer {transfer_id}",
                          f"transfer {transfer_id}'s memo {memo!r} is not the signed memo "

@@ -21,7 +21,7 @@ from mutualcredit.services.keys import Signer
 from mutualcredit.services.network import set_limit
 from mutualcredit.services.payments import resolve_hold, reverse
 from mutualcredit.services.posting import NotAuthorised, post_batch
-from mutualcredit.services.verify import CheckpointInput, verify_ledger
+from mutualcredit.services.verify import CheckpointInput, Verifier, verify_ledger
 from tests.support import Net
 
 
@@ -332,3 +332,30 @@ def test_the_demo_ledger_verifies_clean(tmp_path) -> None:  # type: ignore[no-un
     assert report.problems == [] and report.transfers > 30
     statuses = sorted(r.status for r in requests.list_requests(built.ledger))
     assert statuses == ["accepted", "declined", "open"]
+
+
+def test_authority_follows_the_roles_the_chain_granted(net: Net) -> None:
+    """Only a member (or the admin, or a coordinator reversing) moves money out of a member's
+    account; verify applies the roles each author held at that point of the chain."""
+    from mutualcredit.services.network import change_role
+
+    net.run("ana -> bia 5.00", "ana -> bia 2.00", "ana -> bia 3.00")
+    reverse(net.ledger, net["ana"], transfer_id=1, reason="engano")  # ana coordinates Cubo
+    change_role(net.ledger, net["banco"], handle="caio", role="coordinator",
+                collective="cubo", grant=True)
+    reverse(net.ledger, net["caio"], transfer_id=2, reason="engano")  # for a while, so does caio
+    change_role(net.ledger, net["banco"], handle="caio", role="coordinator",
+                collective="cubo", grant=False)
+    assert codes(net) == []
+    verifier = Verifier(net.ledger, workers=1)
+    verifier.run()
+    with net.ledger.read() as connection:
+        granted, revoked = [int(seq) for (seq,) in connection.execute(text(
+            "SELECT seq FROM event WHERE type = 'role' ORDER BY seq"))]
+    assert [verifier._had_role("caio", "coordinator", "cubo", seq)  # noqa: SLF001
+            for seq in (granted, granted + 1, revoked, revoked + 1)] == [False, True, False, False]
+    with net.ledger.engine.begin() as connection:  # the role table is not what counts
+        connection.execute(text("DELETE FROM role WHERE handle = 'caio'"))
+        connection.execute(text("UPDATE account SET owner = 'caio' WHERE name = 'members:bia'"))
+    problems = verify_ledger(net.ledger, workers=1).problems
+    assert [(p.code, p.subject) for p in problems] == [("column_mismatch", "account members:bia")]

@@ -37,6 +37,7 @@ class Base:
     scales: dict[str, int]
     bia_old: Signer  # revoked: the attacker kept a copy of the key file
     checkpoint: dict
+    caio: Signer  # a coordinator of Palafita, with a valid key
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +57,7 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Base:
     assert verify_ledger(net.ledger, workers=1).problems == []
     net.ledger.engine.dispose()
     return Base(path=path, network=net.ledger.network.id, scales=net.ledger.scales(),
-                bia_old=bia_old, checkpoint=checkpoint)
+                bia_old=bia_old, checkpoint=checkpoint, caio=net["caio"])
 
 
 @pytest.fixture
@@ -139,6 +140,15 @@ def forge(connection: sqlite3.Connection, base: Base, signer: Signer, key_id: in
     connection.execute("UPDATE transfer SET event_seq = ? WHERE id = ?", (seq, transfer_id))
     rebuild_totals(connection)
     return transfer_id
+
+
+def forge_with_registered_key(connection: sqlite3.Connection, base: Base, signer: Signer,
+                              postings: list[tuple[str, str, int]]) -> int:
+    """:func:`forge`, signed by ``signer`` with the key the ledger registered for it."""
+    key_id = connection.execute("SELECT id FROM key WHERE public_key = ?",
+                                (signer.public_key,)).fetchone()[0]
+    return forge(connection, base, signer, key_id, author=signer.handle, postings=postings,
+                 created_at="2030-01-01T00:00:00.000000Z")
 
 
 def test_the_untouched_copy_is_clean(db, base: Base) -> None:  # type: ignore[no-untyped-def]
@@ -225,14 +235,25 @@ def test_insert_a_transfer_signed_by_an_unknown_key(db, base: Base) -> None:  # 
 
 def test_insert_a_transfer_signed_by_a_revoked_key(db, base: Base) -> None:  # type: ignore[no-untyped-def]
     connection, path = db
-    key_id = connection.execute("SELECT id FROM key WHERE public_key = ?",
-                                (base.bia_old.public_key,)).fetchone()[0]
-    transfer_id = forge(connection, base, base.bia_old, key_id, author="bia",
-                        postings=[("members:bia", "CUBO", -500), ("members:ana", "CUBO", 500)],
-                        created_at="2030-01-01T00:00:00.000000Z")
+    transfer_id = forge_with_registered_key(
+        connection, base, base.bia_old,
+        [("members:bia", "CUBO", -500), ("members:ana", "CUBO", 500)])
     problems = verify(path)
     assert [(p.code, p.subject) for p in problems] == [("key_revoked", f"transfer {transfer_id}")]
     assert "revoked at event" in problems[0].message
+
+
+def test_insert_a_transfer_debiting_someone_elses_account_with_a_valid_key(db, base: Base) -> None:  # type: ignore[no-untyped-def]
+    # caio's own key, valid and active; caio coordinates Palafita, which gives no right to
+    # move money out of a member's account (the posting function refuses: not_authorised).
+    connection, path = db
+    transfer_id = forge_with_registered_key(
+        connection, base, base.caio,
+        [("members:ana", "CUBO", -1000), ("members:bia", "CUBO", 1000)])
+    problems = verify(path)
+    assert [(p.code, p.subject) for p in problems] == [
+        ("not_authorised", f"transfer {transfer_id}")]
+    assert "members:ana" in problems[0].message and "caio" in problems[0].message
 
 
 def test_swap_the_order_of_two_events(db) -> None:  # type: ignore[no-untyped-def]

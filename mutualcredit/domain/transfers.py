@@ -169,10 +169,21 @@ def signed_forms(document: Mapping[str, Any]) -> tuple[bytes, str]:
     if not _body_simple(document):
         return body_bytes(document), content_hash(document)
     body_json = dumps_sorted(document).encode("utf-8")
-    member = b'"created_at":' + encode_basestring_ascii(document["created_at"]).encode() + b","
-    content_json = body_json.replace(member, b"", 1)
-    assert len(content_json) == len(body_json) - len(member), "created_at not found"
+    content_json = content_of(body_json, document["created_at"])
+    assert content_json is not None, "created_at not found"
     return TAG_TRANSFER + b"\n" + body_json, hashlib.sha256(content_json).hexdigest()
+
+
+def content_of(body_json: bytes, created_at: str) -> bytes | None:
+    """The canonical bytes of a body's content, cut from the body's canonical bytes.
+
+    With keys sorted, ``created_at`` is the second member, always followed by a
+    comma; removing it gives exactly the content's canonical bytes.  None when
+    the member is not there as the canonical form writes it.
+    """
+    member = b'"created_at":' + encode_basestring_ascii(created_at).encode() + b","
+    content = body_json.replace(member, b"", 1)
+    return content if len(content) == len(body_json) - len(member) else None
 
 
 _BODY_KEYS = frozenset(("network", "kind", "author", "key", "postings", "memo", "refs", "meta",

@@ -31,13 +31,13 @@ import os
 from collections.abc import Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
 import orjson
 from cryptography.exceptions import InvalidSignature
 
 from mutualcredit.domain.canonical import TAG_TRANSFER
+from mutualcredit.domain.transfers import content_hash, content_of
 
 EVENTS_PER_TASK = 2_000
 RESOLUTIONS = ("post_hold", "void_hold", "expire_hold")
@@ -349,21 +349,14 @@ class _Checker:
 
 
 def _content_hash(signed: bytes, document: dict[str, Any]) -> str:
-    """The content hash of a signed body: of its canonical JSON without ``created_at``.
-
-    With keys sorted, ``created_at`` is the body's second member, always followed
-    by a comma: removing it gives exactly the content's canonical bytes (as
-    :func:`mutualcredit.domain.transfers.signed_forms` derives them when posting).
-    A body where it cannot be found is canonicalised again.
-    """
+    """The content hash of a signed body, derived as the writer derives it
+    (:func:`~mutualcredit.domain.transfers.content_of`); a body where ``created_at`` cannot
+    be cut out is canonicalised again."""
     created_at = document.get("created_at")
     if isinstance(created_at, str) and created_at.isascii():
-        member = b'"created_at":' + encode_basestring_ascii(created_at).encode() + b","
-        content = signed.replace(member, b"", 1)
-        if len(content) == len(signed) - len(member):
+        content = content_of(signed, created_at)
+        if content is not None:
             return hashlib.sha256(content).hexdigest()
-    from mutualcredit.domain.transfers import content_hash
-
     try:
         return content_hash(document)
     except (TypeError, ValueError):

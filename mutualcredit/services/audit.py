@@ -36,10 +36,8 @@ every checkpoint signer to be a key of that handle recorded in the ledger.
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -218,9 +216,9 @@ def block_roots(connection: Connection, ledger: Ledger, first_chunk: int, end_ch
         ranges = [(start, min(end_chunk, start + BLOCKS_PER_TASK))
                   for start in range(first_chunk, end_chunk, BLOCKS_PER_TASK)]
         url = ledger.url.render_as_string(hide_password=False)
-        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-        with ProcessPoolExecutor(max_workers=min(workers, len(ranges)),
-                                 mp_context=multiprocessing.get_context(method)) as executor:
+        from mutualcredit.services.verify_workers import process_pool
+
+        with process_pool(min(workers, len(ranges))) as executor:
             futures = [executor.submit(_roots_in_worker, url, start, end)
                        for start, end in ranges]
             parts = [future.result() for future in futures]

@@ -410,6 +410,16 @@ def check_items(items: Sequence[tuple[str, int | None, int, str, bytes]]) -> Fac
     return facts
 
 
+def process_pool(workers: int, **options: Any) -> ProcessPoolExecutor:
+    """Worker processes, forked where the system can (they start with this process's
+    imports and state; spawned ones import everything again)."""
+    import multiprocessing
+
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method),
+                               **options)
+
+
 class Pool:
     """Worker processes (all cores by default); with one worker, work runs in this process."""
 
@@ -418,12 +428,7 @@ class Pool:
         self.futures: list[Future[Facts]] = []
         self.executor: Executor | None = None
         if self.workers > 1:
-            import multiprocessing
-
-            method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-            self.executor = ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=multiprocessing.get_context(method),
-                initializer=_init, initargs=(context,))
+            self.executor = process_pool(self.workers, initializer=_init, initargs=(context,))
         else:
             _init(context)
 

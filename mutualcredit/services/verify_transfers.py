@@ -47,7 +47,7 @@ class Replay:
         self.state: dict[int, list[Any]] = {}
         self.names: dict[int, str] = {}
         self.currencies: dict[int, str] = {}
-        self.held: dict[int, list[tuple[int, str, int]]] = {}
+        self.held: dict[int, list[tuple[int, int, str, int]]] = {}
         self.resolved: set[int] = set()
         self._load_accounts()
         self.changes = sorted((seq, name, new_lower, new_upper)
@@ -145,28 +145,28 @@ class Replay:
             self.state[account_id][UPPER] = change[3]
 
     def _apply(self, seq: int, transfer_id: int, kind: str, resolves_id: Any, forced: bool,
-               moves: list[tuple[int, str, int]]) -> None:
+               moves: list[tuple[int, int, str, int]]) -> None:
         state = self.state
         if kind in RESOLVED:
             held = self.held.get(resolves_id)
             if held is None or resolves_id in self.resolved:
                 return  # reported from the facts: not a hold, or resolved twice
             self.resolved.add(resolves_id)
-            for account_id, _currency, amount in held:
+            for _transfer, account_id, _currency, amount in held:
                 account = state[account_id]
                 if amount < 0:
                     account[PENDING_DEBITS] += amount
                 else:
                     account[PENDING_CREDITS] -= amount
             if kind == "post_hold":
-                for account_id, _currency, amount in moves:
+                for _transfer, account_id, _currency, amount in moves:
                     state[account_id][DEBITS if amount < 0 else CREDITS] += abs(amount)
             return
         pending = kind == "hold"
         if pending:
             self.held[transfer_id] = moves
         check = not forced
-        for account_id, _currency, amount in moves:
+        for _transfer, account_id, _currency, amount in moves:
             account = state[account_id]
             balance = account[CREDITS] - account[DEBITS]
             if check:

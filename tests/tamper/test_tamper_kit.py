@@ -199,6 +199,40 @@ def test_delete_a_posting(db) -> None:  # type: ignore[no-untyped-def]
     assert found(problems, "zero_sum") == ["PALA"]
 
 
+def test_move_a_posting_to_the_next_transfer(db) -> None:  # type: ignore[no-untyped-def]
+    # Every posting row is still there, with its amount: only which transfer it belongs to
+    # changed.  Both transfers are named.
+    connection, path = db
+    connection.execute("UPDATE posting SET transfer_id = 3 WHERE id = (SELECT MAX(id) FROM "
+                       "posting WHERE transfer_id = 2)")
+    assert found(verify(path), "postings_mismatch") == ["transfer 2", "transfer 3"]
+
+
+def test_replace_a_body_with_something_that_is_not_a_transfer(db) -> None:  # type: ignore[no-untyped-def]
+    connection, path = db
+    connection.execute("UPDATE transfer SET body = '[1, 2' WHERE id = 3")
+    problems = verify(path)
+    for code in ("body_hash_mismatch", "body_invalid", "signature_invalid"):
+        assert found(problems, code) == ["transfer 3"], code
+
+
+def test_transfer_ids_out_of_chain_order_are_not_a_problem(db) -> None:  # type: ignore[no-untyped-def]
+    # Concurrent writers on PostgreSQL number transfers before they take the chain in turn,
+    # so a later event may hold a smaller transfer id.  Swap the ids of transfers 6 and 7
+    # everywhere they are used: the ledger is as valid as before.
+    connection, path = db
+    connection.execute("PRAGMA foreign_keys = OFF")
+    for old, new in ((6, -1), (7, 6), (-1, 7)):
+        connection.execute("UPDATE transfer SET id = ? WHERE id = ?", (new, old))
+        connection.execute("UPDATE posting SET transfer_id = ? WHERE transfer_id = ?",
+                           (new, old))
+        connection.execute("UPDATE event SET subject_id = ? WHERE subject_id = ? AND type = "
+                           "'transfer'", (new, old))
+    assert connection.execute("SELECT id FROM transfer ORDER BY event_seq DESC LIMIT 2"
+                              ).fetchall() == [(6,), (7,)]
+    assert verify(path) == []
+
+
 def test_delete_a_whole_transfer(db) -> None:  # type: ignore[no-untyped-def]
     connection, path = db
     connection.execute("DELETE FROM posting WHERE transfer_id = 3")

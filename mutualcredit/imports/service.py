@@ -74,6 +74,7 @@ from mutualcredit.imports.rows import CACHE_SIZE_MAX, Filtered, ParsedRow, RowPa
 from mutualcredit.imports.rules import Rules, load_rules
 from mutualcredit.persistence.bulk import bulk_insert, driver_rows, placeholders
 from mutualcredit.services.clock import iso, now
+from mutualcredit.services.collector import without_cycle_collection
 from mutualcredit.services.context import Ledger
 from mutualcredit.services.keys import Signer
 from mutualcredit.services.posting import SignedTransfer
@@ -199,6 +200,15 @@ def import_file(ledger: Ledger, signer: Signer, path: str | Path, rules_path: st
     own errors (``account_not_found``, ``not_authorised``, …) before anything
     is written.
     """
+    with without_cycle_collection():
+        return _import_file(ledger, signer, path, rules_path, dry_run=dry_run,
+                            skip_invalid=skip_invalid, rejects=rejects, progress=progress,
+                            size_limit=size_limit)
+
+
+def _import_file(ledger: Ledger, signer: Signer, path: str | Path, rules_path: str | Path, *,
+                 dry_run: bool, skip_invalid: bool, rejects: str | Path | None,
+                 progress: Progress | None, size_limit: int) -> ImportSummary:
     rules = load_rules(rules_path, currency_scale=lambda code: ledger.currency(code).scale)
     summary = ImportSummary(file=str(path), rules=str(rules_path), source=rules.source,
                             importer=signer.handle, dry_run=dry_run, skip_invalid=skip_invalid,

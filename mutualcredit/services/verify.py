@@ -76,6 +76,7 @@ from mutualcredit.domain.canonical import TAG_RECORD
 from mutualcredit.domain.errors import IntegrityProblem
 from mutualcredit.domain.events import EVENT_TYPES, event_hash, genesis_hash
 from mutualcredit.services import audit
+from mutualcredit.services.collector import without_cycle_collection
 from mutualcredit.services.context import Ledger
 
 RECORD_EVENT_TYPES = ("record", "key", "role")
@@ -746,7 +747,5 @@ def verify_ledger(ledger: Ledger, *, checkpoints: Sequence[CheckpointInput] = ()
             if _identity(document) not in given:
                 inputs.append(CheckpointInput(label=f"stored checkpoint {index}",
                                               document=document))
-    from mutualcredit.services.verify_workers import without_cycle_collection
-
     with without_cycle_collection():
         return Verifier(ledger, checkpoints=inputs, workers=workers, progress=progress).run()

@@ -26,11 +26,9 @@ signature, message)`` items.
 
 from __future__ import annotations
 
-import gc
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from hashlib import sha256
 from operator import itemgetter
@@ -41,6 +39,7 @@ from cryptography.exceptions import InvalidSignature
 
 from mutualcredit.domain.canonical import TAG_TRANSFER
 from mutualcredit.domain.transfers import content_hash, content_of
+from mutualcredit.services.collector import without_cycle_collection
 
 EVENTS_PER_TASK = 2_000
 RESOLUTIONS = ("post_hold", "void_hold", "expire_hold")
@@ -116,20 +115,6 @@ def _init(context: Context) -> None:
         except ValueError:
             continue  # reported as a key problem by the main process
     _STATE["keys"] = decoded
-
-
-@contextmanager
-def without_cycle_collection() -> Iterator[None]:
-    """Pause Python's cycle collector: verify makes hundreds of thousands of rows, documents
-    and tuples that reference counting frees, and the collector, which they keep triggering,
-    would scan every live object again each time (a tenth of a run's own work)."""
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if collecting:
-            gc.enable()
 
 
 def raw_rows(connection: Any, sql: str, parameters: Sequence[Any]) -> list[tuple[Any, ...]]:

@@ -12,7 +12,9 @@ batches) come back.  Per transfer, in this order:
 4. the key that signed was the author's, registered by a signed record and
    not yet revoked at that point of the chain (``key_unknown``,
    ``author_mismatch``, ``key_not_yet_registered``, ``key_revoked``);
-5. the Ed25519 signature over the body (``signature_invalid``).
+5. the Ed25519 signature over the body (``signature_invalid``) — for the
+   whole range in one tight loop after the other checks, where Ed25519 runs
+   measurably faster than interleaved with them.
 
 Each range also sends back its transfers' stored postings, in chain order
 (``Facts.moves``), so the main process replays the money from what the

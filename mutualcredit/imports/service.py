@@ -589,8 +589,12 @@ class _Signing:
         """Sign a chunk of new rows (spooled in order), in the child if there is one."""
         if self._rows is None:
             self._sign(rows)
-        else:
+            return
+        try:
             self._rows.send_bytes(marshal.dumps(rows))
+        except BrokenPipeError:  # the child stopped: raise what stopped it
+            self._outcome()
+            raise RuntimeError("the signing process ended unexpectedly") from None
 
     def _sign(self, rows: list[tuple[Any, ...]]) -> None:
         from mutualcredit.services.posting import sign
@@ -609,7 +613,14 @@ class _Signing:
         if self._rows is None:
             self.spool.flush()
             return
-        self._rows.send_bytes(b"")
+        try:
+            self._rows.send_bytes(b"")
+        except BrokenPipeError:
+            pass  # the child stopped already: its error is waiting
+        self._outcome()
+
+    def _outcome(self) -> None:
+        """The child's last word: nothing when all went well, else raise its error."""
         try:
             error = self._result.recv()
         except EOFError:

@@ -41,6 +41,7 @@ from sqlalchemy import bindparam, insert, text
 from sqlalchemy.engine import Connection
 
 from mutualcredit.domain.amounts import format_amount
+from mutualcredit.domain.authority import CLEARING_KINDS, may_debit, mirrored
 from mutualcredit.domain.errors import IntegrityProblem, NotFound, Refused, UsageError
 from mutualcredit.domain.limits import AccountState, check_limits
 from mutualcredit.domain.transfers import (
@@ -451,35 +452,14 @@ class _Writer:
             if posting.amount > 0:
                 continue
             account = self.accounts[posting.account]
-            if account.owner_kind == "member" and account.owner == author:
+            if account.kind in CLEARING_KINDS and _mirrored(draft, account, self.accounts,
+                                                            self.ledger):
                 continue
-            if account.kind in ("clearing", "network_clearing") and _mirrored(
-                    draft, account, self.accounts, self.ledger):
-                continue
-            if self._role_allows(author, account, draft):
+            if may_debit(author, self._roles(author), account, draft.kind,
+                         lambda: self._affected(draft)):
                 continue
             raise NotAuthorised(
                 f"{author} may not move money out of {account.name}", account=account.name)
-
-    def _role_allows(self, author: str, account: _Account, draft: TransferDraft) -> bool:
-        roles = self._roles(author)
-        for role, collective in roles:
-            if role == "admin":
-                return True
-            if role == "coordinator" and collective is not None:
-                if account.owner_kind == "collective" and account.collective == collective:
-                    return True
-                if draft.kind == "reversal" and collective in self._affected(draft):
-                    return True
-            if role == "importer" and account.kind in ("income", "cash") and (
-                    collective is None or collective == account.collective):
-                return True
-            # Issuing a collective's card against imported income: only that collective's
-            # importer, and only inside an import transfer.
-            if (role == "importer" and account.kind == "issuance" and draft.kind == "import"
-                    and collective is not None and collective == account.collective):
-                return True
-        return False
 
     def _affected(self, draft: TransferDraft) -> set[str]:
         return {collective for p in draft.postings
@@ -772,24 +752,10 @@ def _held_postings(body: str, ledger: Ledger) -> dict[str, int]:
 
 def _mirrored(draft: TransferDraft, account: _Account, accounts: Mapping[str, _Account],
               ledger: Ledger) -> bool:
-    """A clearing account may be debited when its collective's two clearing accounts mirror.
-
-    In a payment routed through clearing, ``collectives:X:clearing`` moves in X's
-    currency by exactly the opposite card value of ``network:clearing:X``; that
-    pairing is what makes the debit part of the payer's consented route.
-    """
-    collective = account.collective
-    if collective is None or draft.kind not in ("payment", "hold", "post_hold", "fee"):
-        return False
-    own = f"collectives:{collective}:clearing"
-    network = f"network:clearing:{collective}"
-    amounts = {p.account: p for p in draft.postings}
-    if own not in amounts or network not in amounts:
-        return False
-    own_posting = amounts[own]
-    currency = ledger.currencies[own_posting.currency]
-    card_value = currency.to_card_minor(own_posting.amount, card=ledger.card)
-    return card_value == -amounts[network].amount and accounts[own].kind == "clearing"
+    """:func:`~mutualcredit.domain.authority.mirrored` for a draft."""
+    return mirrored(draft.kind, account.collective,
+                    {p.account: (p.currency, p.amount) for p in draft.postings},
+                    ledger.currencies, ledger.card, lambda name: accounts[name].kind)
 
 
 def describe_amount(ledger: Ledger, minor: int, currency: str) -> str:

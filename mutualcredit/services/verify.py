@@ -23,14 +23,18 @@ event, transfer, record, key or account it concerns:
   (``batch_signature_invalid``, ``batch_mismatch``); keys in the key table
   match the signed key records (``key_not_recorded``, ``key_missing``,
   ``key_revocation_mismatch``);
-- **authority** — money moved out of a member's account by anyone but that
-  member was moved by the admin, or by a coordinator of an affected
-  collective reversing a transfer, with the roles the chain's signed records
-  had granted the author at that point (``not_authorised``; the ``role``
-  table is not consulted); every member account is owned by the member a
-  signed record admitted with it (``column_mismatch``).  Debits of
-  collective, cash and income accounts, and the authority of records and
-  limit changes, are not checked yet;
+- **authority** — money moved out of an account was moved by someone the
+  posting function's rule (:func:`~mutualcredit.domain.authority.may_debit`)
+  allowed: the member, the admin, a coordinator of its collective (or of an
+  affected one, reversing), an importer for income, cash and, in an import,
+  issuance; a clearing account only as a mirrored route; and a reversal only
+  by the admin or a coordinator of an affected collective — each with the
+  roles the chain's signed records had granted the author at that point
+  (``not_authorised``; the ``role`` table is not consulted); every member
+  account is owned by the member a signed record admitted with it
+  (``column_mismatch``).  Hold resolutions take their right from the hold
+  and are not checked again; the authority of records and limit changes is
+  not checked yet;
 - **money** — postings replayed in chain order against every limit as it
   stood at the time (``limit_exceeded``, ``limit_history_mismatch``); from the
   replayed totals, the invariants of :mod:`invariants` (``cached_totals``,
@@ -157,7 +161,6 @@ class Verifier:
         # handle -> [role, collective, granted at event, revoked at event or None]
         self.roles: dict[str, list[list[Any]]] = defaultdict(list)
         self.admitted: set[str] = set()  # handles a signed member_added record admitted
-        self.collectives: dict[int, str | None] = {}  # account id -> its collective
         self._event_bodies: list[tuple[int, str, str]] = []
         self._signers: Any = None
 
@@ -178,7 +181,7 @@ class Verifier:
 
     def run(self) -> Report:
         from mutualcredit.services.verify_transfers import Replay
-        from mutualcredit.services.verify_workers import Context, Pool
+        from mutualcredit.services.verify_workers import AccountFacts, Context, Pool
 
         ledger = self.ledger
         wanted = self._parse_checkpoints()
@@ -193,20 +196,20 @@ class Verifier:
             self._subjects(connection)
             self._genesis(connection)
             items = self._records(connection) + self._limit_changes(connection)
-            accounts, members, owners = {}, {}, []
+            accounts, owners = {}, {}
             for row in connection.execute(text(
-                    "SELECT id, name, currency, owner_kind, owner, collective FROM account")):
+                    "SELECT id, name, currency, kind, owner_kind, owner, collective "
+                    "FROM account")):
                 accounts[row.name] = (int(row.id), row.currency,
                                       ledger.currencies[row.currency].scale)
-                self.collectives[int(row.id)] = row.collective
-                owners.append((row.name, row.owner_kind, row.owner))
-                if row.owner_kind == "member":
-                    members[int(row.id)] = str(row.owner)
-            self._member_accounts(owners)
+                owners[int(row.id)] = AccountFacts(row.name, row.kind, row.owner_kind,
+                                                   row.owner, row.collective)
+            self._member_accounts([(a.name, a.owner_kind, a.owner) for a in owners.values()])
         context = Context(
             url=ledger.url.render_as_string(hide_password=False), network=ledger.network.id,
             keys={k: (row.handle, row.public_key) for k, row in self.keys.items()},
-            windows=self.windows(), accounts=accounts, since=since, members=members)
+            windows=self.windows(), accounts=accounts, since=since, owners=owners,
+            roles=dict(self.roles), currencies=dict(ledger.currencies), card=ledger.network.card)
         pool = Pool(context, workers=self.workers)
         try:
             pool.transfers(1, head_size)
@@ -221,7 +224,6 @@ class Verifier:
                 replay = Replay(self, connection)
                 replay.replayed_bodies(connection)  # needs no facts: while the workers run
             facts = self._collect(pool, replay)
-            self._authority(facts)
             replay.totals()
             with ledger.read() as connection:
                 replay.finish(connection, facts)
@@ -512,11 +514,6 @@ class Verifier:
                 if window[:2] == [body.get("role"), body.get("collective")] and window[3] is None:
                     window[3] = seq
 
-    def _had_role(self, handle: str, role: str, collective: str | None, seq: int) -> bool:
-        return any(kind == role and (role == "admin" or scope == collective) and start < seq
-                   and (until is None or seq < until)
-                   for kind, scope, start, until in self.roles.get(handle, ()))
-
     def _member_accounts(self, rows: list[tuple[str, str, str | None]]) -> None:
         """Each member's account is owned by that member, as a signed admission made it: the
         owner column is what says whose money it is when authority is checked."""
@@ -532,25 +529,6 @@ class Verifier:
                 self.problem("column_mismatch", f"account {name}",
                              f"{name} names {owner} as its owner, but no signed record admitted "
                              f"{owner} with it: it was edited", account=name)
-
-    def _authority(self, collected: list[Any]) -> None:
-        """Money moved out of a member's account by anyone but that member: only the admin
-        may, or a coordinator of an affected collective reversing a transfer — the posting
-        function's rule, with the roles each author held at that point of the chain."""
-        for facts in collected:
-            for seq, transfer_id, kind, author, owner, account_ids in facts.foreign_debits:
-                if self._had_role(author, "admin", None, seq):
-                    continue
-                if kind == "reversal" and any(
-                        self._had_role(author, "coordinator", self.collectives.get(account), seq)
-                        for account in account_ids):
-                    continue
-                self.problem(
-                    "not_authorised", f"transfer {transfer_id}",
-                    f"transfer {transfer_id} (event {seq}) moves money out of members:{owner}, "
-                    f"but its author {author} was neither {owner} nor the admin"
-                    + (" nor a coordinator of an affected collective" if kind == "reversal"
-                       else "") + " at that point of the chain", event=seq)
 
     def _revoke(self, public_key: Any, seq: int, body: dict[str, Any]) -> None:
         known = self.recorded.get(public_key) if isinstance(public_key, str) else None

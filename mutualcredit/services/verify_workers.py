@@ -34,12 +34,15 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from hashlib import sha256
 from operator import itemgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from cryptography.exceptions import InvalidSignature
 
+from mutualcredit.domain.amounts import Currency
+from mutualcredit.domain.authority import CLEARING_KINDS, may_debit, mirrored, roles_at
 from mutualcredit.domain.canonical import TAG_TRANSFER
+from mutualcredit.domain.errors import Refused
 from mutualcredit.domain.transfers import content_hash, content_of
 from mutualcredit.services.collector import without_cycle_collection
 
@@ -63,6 +66,17 @@ class KeyWindow:
     revoked_at: str | None
 
 
+class AccountFacts(NamedTuple):
+    """What authority depends on in an account (an ``OwnedAccount`` of
+    :mod:`~mutualcredit.domain.authority`)."""
+
+    name: str
+    kind: str
+    owner_kind: str
+    owner: str | None
+    collective: str | None
+
+
 @dataclass(slots=True)
 class Context:
     """What every worker needs to know, sent once when the pool starts."""
@@ -73,7 +87,12 @@ class Context:
     windows: dict[str, KeyWindow]  # public key hex -> its window
     accounts: dict[str, tuple[int, str, int]]  # name -> (id, currency, scale)
     since: int = 0  # signatures of events up to here are not checked again
-    members: dict[int, str] = field(default_factory=dict)  # member account id -> its owner
+    owners: dict[int, AccountFacts] = field(default_factory=dict)  # account id -> its facts
+    # handle -> [role, collective, granted at event, revoked at event or None], as the
+    # chain's signed records granted them
+    roles: dict[str, list[list[Any]]] = field(default_factory=dict)
+    currencies: dict[str, Currency] = field(default_factory=dict)
+    card: str = ""
 
 
 @dataclass(slots=True)
@@ -91,12 +110,6 @@ class Facts:
     # Per transfer, in chain order: (seq, id, kind, resolves, forced reversal, its posting
     # rows as (transfer id, account id, currency, amount)) — the replay's input.
     moves: list[tuple[int, int, str, Any, bool, list[tuple[int, int, str, int]]]] = field(
-        default_factory=list)
-    # Transfers that move money out of a member's account but were signed by someone else:
-    # (seq, id, kind, author, the account's owner, the transfer's account ids).  Whether the
-    # author might (the admin; a coordinator reversing) is decided by the main process, which
-    # knows the roles as the chain granted them.
-    foreign_debits: list[tuple[int, int, str, str, str, list[int]]] = field(
         default_factory=list)
     # When the range holds only plain movements (no holds, resolutions or forced reversals):
     # per account, the sum of its debits and of its credits over the range.
@@ -234,6 +247,11 @@ class _Checker:
         self.keys = _STATE["keys"]
         self.prefix = TAG_TRANSFER + b"\n"
         self.network = self.context.network
+        self.owners = self.context.owners
+        self.kinds = {account.name: account.kind for account in self.owners.values()}
+        # (account, kind, the author's roles) -> may they debit it: imports ask the same
+        # question a million times
+        self.allowed: dict[tuple[Any, ...], bool] = {}
         self.since = self.context.since
         self.signed: list[tuple[int, int, str, int]] = []  # the signed postings, as rows
         # Signatures to check, in one tight loop after the range's other checks: Ed25519
@@ -249,6 +267,42 @@ class _Checker:
 
     def problem(self, code: str, subject: str, message: str, seq: int | None) -> None:
         self.facts.problems.append((code, subject, message, seq, None))
+
+    # -- authority: the posting function's rule, with the roles of that point of the chain
+
+    def _roles_at(self, handle: str, seq: int) -> tuple[tuple[str, str | None], ...]:
+        return roles_at(self.context.roles.get(handle, ()), seq)
+
+    def _collectives(self, stored: list[tuple[int, int, str, int]]) -> set[str]:
+        owners = self.owners
+        return {collective for _t, account_id, _c, _a in stored
+                if account_id in owners and (collective := owners[account_id].collective)}
+
+    def _may_debit(self, author: str, account: AccountFacts, kind: str, seq: int,
+                   stored: list[tuple[int, int, str, int]]) -> bool:
+        if account.kind in CLEARING_KINDS:
+            owners = self.owners
+            postings = {owners[a].name: (currency, amount) for _t, a, currency, amount in stored
+                        if a in owners}
+            context = self.context
+            try:
+                if context.card in context.currencies and mirrored(
+                        kind, account.collective, postings, context.currencies,
+                        context.currencies[context.card], self._kind_of):
+                    return True
+            except Refused:
+                pass  # not exactly convertible: no mirror
+        roles = self._roles_at(author, seq)
+        if kind == "reversal":
+            return may_debit(author, roles, account, kind, lambda: self._collectives(stored))
+        key = (account, kind, roles)
+        allowed = self.allowed.get(key)
+        if allowed is None:
+            allowed = self.allowed[key] = may_debit(author, roles, account, kind, tuple)
+        return allowed
+
+    def _kind_of(self, name: str) -> str | None:
+        return self.kinds.get(name)
 
     def signature(self, row: tuple[Any, ...]) -> None:
         """Check the signature of a transfer row."""
@@ -329,13 +383,27 @@ class _Checker:
         forced = kind == "reversal" and isinstance(meta, dict) and bool(meta.get("force"))
         self.facts.moves.append((seq, transfer_id, kind, resolves_id, forced, stored))
         if kind not in RESOLUTIONS:  # a resolution's right comes from its hold
-            members = self.context.members
+            owners = self.owners
             for _transfer, account_id, _currency, amount in stored:
-                if amount < 0 and members.get(account_id, author) != author:
-                    self.facts.foreign_debits.append((
-                        seq, transfer_id, kind, author, members[account_id],
-                        [posting[1] for posting in stored]))
-                    break
+                if amount < 0:
+                    account = owners.get(account_id)
+                    if account is None or (account.owner_kind == "member"
+                                           and account.owner == author):
+                        continue  # an unknown account is a postings problem
+                    if not self._may_debit(author, account, kind, seq, stored):
+                        self.problem("not_authorised", f"transfer {transfer_id}",
+                                     f"transfer {transfer_id} (event {seq}) moves money out of "
+                                     f"{account.name}, which its author {author} might not "
+                                     "move at that point of the chain", seq)
+                        break
+            if kind == "reversal" and not any(
+                    role == "admin" or (role == "coordinator" and collective in
+                                        self._collectives(stored))
+                    for role, collective in self._roles_at(author, seq)):
+                self.problem("not_authorised", f"transfer {transfer_id}",
+                             f"transfer {transfer_id} (event {seq}) reverses a transfer, but "
+                             f"its author {author} was neither the admin nor a coordinator of "
+                             "an affected collective at that point of the chain", seq)
         try:
             plain = _SIGNED_FIELDS(document) == _ROW_FIELDS(row) and \
                 document.get("expires_at") == expires_at

@@ -14,6 +14,8 @@ Totals of the samples, worked out by hand from the files (and asserted here):
 from __future__ import annotations
 
 import json
+import os
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -298,6 +300,27 @@ def test_an_error_while_signing_refuses_the_file_before_anything_is_written(fest
     with pytest.raises(ValueError, match="cannot draft line 150"):
         import_file(festival.ledger, festival["robo"], TICKETS, TICKET_RULES)
     assert count(festival, "SELECT COUNT(*) FROM transfer WHERE kind = 'import'") == 0
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="the helper is forked only where fork is")
+def test_rows_sent_after_the_helper_failed_raise_its_error(festival, monkeypatch, tmp_path):  # type: ignore[no-untyped-def]
+    # The parent may still be sending rows when the helper has stopped on an error: the
+    # error it sent back is raised, not the broken pipe the parent ran into.
+    def failing(self, row):  # type: ignore[no-untyped-def]
+        raise ValueError(f"cannot draft line {row[1]}")
+
+    monkeypatch.setattr(service._Drafts, "__call__", failing)
+    with open(tmp_path / "spool", "w+b") as spool:
+        signing = service._Signing(festival.ledger, festival["robo"], "tickets", spool)
+        try:
+            with pytest.raises(ValueError, match="cannot draft line 1"):
+                for _ in range(100):
+                    signing.add([("GR-1", 1, "2026-01-01T00:00:00Z", "x", ())])
+                    time.sleep(0.02)
+                signing.finish()
+        finally:
+            signing.close()
+    assert signing.pid is None
 
 
 def test_rows_registered_meanwhile_are_caught_under_the_lock(festival, monkeypatch):  # type: ignore[no-untyped-def]

@@ -290,6 +290,31 @@ def test_insert_a_transfer_debiting_someone_elses_account_with_a_valid_key(db, b
     assert "members:ana" in problems[0].message and "caio" in problems[0].message
 
 
+@pytest.mark.parametrize("postings", [
+    # another collective's fund: Palafita's coordinator has no right to Cubo's
+    [("collectives:cubo:fund", "CUBO", -100), ("members:bia", "CUBO", 100)],
+    # the network's clearing account, not as the mirror of a collective's clearing leg
+    [("network:clearing:palafita", "CARD", -100), ("network:clearing:cubo", "CARD", 100)],
+], ids=["another-collectives-fund", "network-clearing-unmirrored"])
+def test_insert_a_transfer_debiting_an_account_the_author_may_not(db, base, postings) -> None:  # type: ignore[no-untyped-def]
+    connection, path = db
+    transfer_id = forge_with_registered_key(connection, base, base.caio, postings)
+    problems = verify(path)
+    assert [(p.code, p.subject) for p in problems] == [
+        ("not_authorised", f"transfer {transfer_id}")]
+    assert postings[0][0] in problems[0].message
+
+
+def test_a_coordinator_moving_their_own_collectives_money_is_not_a_problem(db, base: Base) -> None:  # type: ignore[no-untyped-def]
+    # The same forgery as above, but within what caio's role allows: verify finds it valid
+    # (it is signed by caio's active key and the posting function would have taken it).
+    connection, path = db
+    forge_with_registered_key(connection, base, base.caio,
+                              [("collectives:palafita:fund", "PALA", -100),
+                               ("members:caio", "PALA", 100)])
+    assert verify(path) == []
+
+
 def test_swap_the_order_of_two_events(db) -> None:  # type: ignore[no-untyped-def]
     connection, path = db
     connection.execute("UPDATE event SET seq = -1 WHERE seq = 9")

@@ -10,7 +10,7 @@ Hold resolutions take their right from the hold, and are not decided here.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from mutualcredit.domain.amounts import Currency
 
@@ -98,3 +98,63 @@ def mirrored(kind: str, collective: str | None, postings: Mapping[str, tuple[str
         return False
     card_value = currencies[currency].to_card_minor(amount, card=card)
     return card_value == -postings[network][1] and account_kind(own) == "clearing"
+
+
+# -- records ----------------------------------------------------------------------------------
+
+class RecordRule(NamedTuple):
+    """Who may sign a record: the member it is about (if ``subject_may``), and, if
+    ``roles_may``, the admin or a coordinator of ``collective`` (None: the admin only)."""
+
+    collective: str | None
+    subject_may: bool = False
+    roles_may: bool = True
+
+
+def record_rule(kind: str, body: Mapping[str, Any], *,
+                member_collective: Callable[[str], str | None],
+                account_collective: Callable[[str], str | None],
+                resource_collective: Callable[[str], str | None]) -> RecordRule | None:
+    """The rule the service that writes a record of ``kind`` applies; None for records
+    decided elsewhere (the network's creation; payment requests and their resolutions,
+    whose parties verify checks with the request)."""
+    handle = str(body.get("handle"))
+    if kind in ("currency_added", "collective_added", "settlement"):
+        return RecordRule(None)
+    if kind == "key_rotated":
+        return RecordRule(None, subject_may=True, roles_may=False)  # by the key's holder
+    if kind in ("key_registered", "member_closed"):
+        return RecordRule(member_collective(handle))
+    if kind == "key_revoked":
+        return RecordRule(member_collective(handle), subject_may=True)
+    if kind == "member_added":
+        return RecordRule(_text(body.get("collective")))
+    if kind in ("role_granted", "role_revoked"):
+        return RecordRule(None if body.get("role") == "admin" else _text(body.get("collective")))
+    if kind == "account_added":
+        owner = _text(body.get("owner"))
+        return RecordRule(None if owner == "network" else owner)
+    if kind == "account_closed":
+        return RecordRule(account_collective(str(body.get("name"))))
+    if kind == "limit_change":
+        return RecordRule(account_collective(str(body.get("account"))))
+    if kind == "resource_added":
+        return RecordRule(_text(body.get("collective")))
+    if kind == "resource_closed":
+        return RecordRule(resource_collective(str(body.get("slug"))))
+    return None
+
+
+def may_sign_record(author: str, roles: Iterable[tuple[str, str | None]], rule: RecordRule,
+                    subject: str | None) -> bool:
+    """Does ``rule`` let ``author``, holding ``roles``, sign a record about ``subject``?"""
+    if rule.subject_may and author == subject:
+        return True
+    return rule.roles_may and any(
+        role == "admin" or (role == "coordinator" and rule.collective is not None
+                            and collective == rule.collective)
+        for role, collective in roles)
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None

@@ -32,9 +32,12 @@ event, transfer, record, key or account it concerns:
   roles the chain's signed records had granted the author at that point
   (``not_authorised``; the ``role`` table is not consulted); every member
   account is owned by the member a signed record admitted with it
-  (``column_mismatch``).  Hold resolutions take their right from the hold
-  and are not checked again; the authority of records and limit changes is
-  not checked yet;
+  (``column_mismatch``).  Every record and limit change was signed by
+  someone its service lets sign it (:func:`~mutualcredit.domain.authority.record_rule`):
+  the admin, a coordinator of the collective it concerns, or for some key
+  records the member themselves (``not_authorised``); a role granted by a
+  record its author might not sign grants nothing.  Hold resolutions take
+  their right from the hold and are not checked again;
 - **money** — postings replayed in chain order against every limit as it
   stood at the time (``limit_exceeded``, ``limit_history_mismatch``); from the
   replayed totals, the invariants of :mod:`invariants` (``cached_totals``,
@@ -76,6 +79,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from mutualcredit.domain import checkpoints as documents
+from mutualcredit.domain.authority import may_sign_record, record_rule, roles_at
 from mutualcredit.domain.canonical import TAG_RECORD
 from mutualcredit.domain.errors import IntegrityProblem
 from mutualcredit.domain.events import EVENT_TYPES, event_hash, genesis_hash
@@ -161,6 +165,10 @@ class Verifier:
         # handle -> [role, collective, granted at event, revoked at event or None]
         self.roles: dict[str, list[list[Any]]] = defaultdict(list)
         self.admitted: set[str] = set()  # handles a signed member_added record admitted
+        self.member_collectives: dict[str, Any] = {}  # handle -> its signed collective
+        self.resource_collectives: dict[str, Any] = {}  # slug -> its signed collective
+        # (event, subject, type, signed body, author) of every record and limit change
+        self._authored: list[tuple[int, str, str, dict[str, Any], str]] = []
         self._event_bodies: list[tuple[int, str, str]] = []
         self._signers: Any = None
 
@@ -205,6 +213,7 @@ class Verifier:
                 owners[int(row.id)] = AccountFacts(row.name, row.kind, row.owner_kind,
                                                    row.owner, row.collective)
             self._member_accounts([(a.name, a.owner_kind, a.owner) for a in owners.values()])
+            self._record_authority({a.name: a.collective for a in owners.values()})
         context = Context(
             url=ledger.url.render_as_string(hide_password=False), network=ledger.network.id,
             keys={k: (row.handle, row.public_key) for k, row in self.keys.items()},
@@ -470,11 +479,13 @@ class Verifier:
                 self._event_body(seq, row.body_hash, subject)
                 documents_by_seq.append((seq, int(row.id), body or {}, row))
         documents_by_seq.sort(key=lambda item: item[0])
-        for seq, _record_id, body, _row in documents_by_seq:
+        for seq, _record_id, body, row in documents_by_seq:
             self._key_history(seq, body)
-            self._role_history(seq, body)
+            self._role_history(seq, body, str(row.author))
         for seq, record_id, body, row in documents_by_seq:
             self._check_signer(row.key_id, row.author, seq, row.created_at, f"record {record_id}")
+            self._authored.append((seq, f"record {record_id}", str(body.get("type")), body,
+                                   row.author))
             kind = body.get("type")
             if kind == "payment_request":
                 self.request_records[record_id] = (seq, body, row.body_hash)
@@ -499,17 +510,32 @@ class Verifier:
         elif kind == "key_revoked":
             self._revoke(body.get("public_key"), seq, body)
 
-    def _role_history(self, seq: int, body: dict[str, Any]) -> None:
+    def _role_history(self, seq: int, body: dict[str, Any], author: str) -> None:
         """Roles as the chain's signed records grant and revoke them (not the ``role`` table,
-        which anyone holding the file can edit): ``[role, collective, from, until]``."""
+        which anyone holding the file can edit): ``[role, collective, from, until]``.  A
+        record its author might not sign grants and revokes nothing (it is reported by
+        :meth:`_record_authority`)."""
         kind, handle = body.get("type"), str(body.get("handle"))
+        if kind == "resource_added":
+            self.resource_collectives.setdefault(str(body.get("slug")), body.get("collective"))
+            return
+        if kind not in ("member_added", "role_granted", "role_revoked"):
+            return
         if kind == "member_added":
             self.admitted.add(handle)
+            self.member_collectives.setdefault(handle, body.get("collective"))
+        rule = record_rule(str(kind), body, member_collective=self.member_collectives.get,
+                           account_collective=lambda name: None,
+                           resource_collective=lambda slug: None)
+        assert rule is not None
+        if not may_sign_record(author, roles_at(self.roles.get(author, ()), seq), rule, handle):
+            return
+        if kind == "member_added":
             if body.get("coordinator") is True:
                 self.roles[handle].append(["coordinator", body.get("collective"), seq, None])
         elif kind == "role_granted":
             self.roles[handle].append([body.get("role"), body.get("collective"), seq, None])
-        elif kind == "role_revoked":
+        else:
             for window in self.roles[handle]:
                 if window[:2] == [body.get("role"), body.get("collective")] and window[3] is None:
                     window[3] = seq
@@ -529,6 +555,27 @@ class Verifier:
                 self.problem("column_mismatch", f"account {name}",
                              f"{name} names {owner} as its owner, but no signed record admitted "
                              f"{owner} with it: it was edited", account=name)
+
+    def _record_authority(self, account_collectives: dict[str, str | None]) -> None:
+        """Each record and limit change was signed by someone its service would have let
+        sign it, with the roles the chain's signed records had granted at that point: a
+        role granted by a forged record is itself reported, and grants nothing."""
+        for seq, subject, kind, body, author in sorted(self._authored, key=lambda a: a[0]):
+            rule = record_rule(kind, body, member_collective=self.member_collectives.get,
+                               account_collective=account_collectives.get,
+                               resource_collective=self.resource_collectives.get)
+            if rule is None or may_sign_record(author, roles_at(self.roles.get(author, ()), seq),
+                                               rule, str(body.get("handle"))):
+                continue
+            who = "the admin" + (f" or a coordinator of {rule.collective}"
+                                 if rule.collective else "")
+            if not rule.roles_may:
+                who = "the member it is about"
+            elif rule.subject_may:
+                who += ", or the member it is about"
+            self.problem("not_authorised", subject,
+                         f"{subject} ({kind}, event {seq}) is signed by {author}, but only "
+                         f"{who} might sign it at that point of the chain", event=seq)
 
     def _revoke(self, public_key: Any, seq: int, body: dict[str, Any]) -> None:
         known = self.recorded.get(public_key) if isinstance(public_key, str) else None
@@ -577,6 +624,7 @@ class Verifier:
                              "signed body", event=seq, account=row.name)
             if seq is not None:
                 self._check_signer(row.key_id, row.author, seq, row.created_at, subject)
+                self._authored.append((seq, subject, "limit_change", body, row.author))
                 self._event_body(seq, row.body_hash, subject)
                 items.append((subject, seq, int(row.key_id), row.signature,
                               TAG_RECORD + b"\n" + row.body.encode()))

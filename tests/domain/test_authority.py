@@ -8,7 +8,13 @@ from typing import NamedTuple
 import pytest
 
 from mutualcredit.domain.amounts import Currency
-from mutualcredit.domain.authority import may_debit, mirrored, roles_at
+from mutualcredit.domain.authority import (
+    may_debit,
+    may_sign_record,
+    mirrored,
+    record_rule,
+    roles_at,
+)
 
 
 class Account(NamedTuple):
@@ -82,3 +88,47 @@ def test_clearing_legs_mirror(own, network, kind, expected) -> None:  # type: ig
     assert mirrored(kind, "cubo", postings, {"CUBO": CUBO, "CARD": CARD}, CARD,
                     kinds) is expected
     assert not mirrored(kind, "palafita", postings, {"CUBO": CUBO, "CARD": CARD}, CARD, kinds)
+
+
+LOOKUPS = {"member_collective": {"bia": "cubo"}.get,
+           "account_collective": {"members:bia": "cubo", "income:x": None}.get,
+           "resource_collective": {"estudio": "cubo"}.get}
+ADMIN, COORDINATOR, OTHER = [("admin", None)], [("coordinator", "cubo")], [("coordinator", "pala")]
+
+
+@pytest.mark.parametrize(("kind", "body", "author", "allowed"), [
+    ("currency_added", {}, ADMIN, True),
+    ("currency_added", {}, COORDINATOR, False),
+    ("member_added", {"handle": "novo", "collective": "cubo"}, COORDINATOR, True),
+    ("member_added", {"handle": "novo", "collective": "cubo"}, OTHER, False),
+    ("role_granted", {"handle": "bia", "role": "coordinator", "collective": "cubo"},
+     COORDINATOR, True),
+    ("role_granted", {"handle": "bia", "role": "admin", "collective": None}, COORDINATOR, False),
+    ("key_registered", {"handle": "bia"}, COORDINATOR, True),
+    ("key_registered", {"handle": "bia"}, OTHER, False),
+    ("limit_change", {"account": "members:bia"}, COORDINATOR, True),
+    ("limit_change", {"account": "income:x"}, COORDINATOR, False),  # a network account
+    ("account_added", {"owner": "network"}, COORDINATOR, False),
+    ("account_added", {"owner": "cubo"}, COORDINATOR, True),
+    ("resource_closed", {"slug": "estudio"}, COORDINATOR, True),
+    ("resource_closed", {"slug": "estudio"}, OTHER, False),
+])
+def test_who_may_sign_a_record(kind, body, author, allowed) -> None:  # type: ignore[no-untyped-def]
+    rule = record_rule(kind, body, **LOOKUPS)
+    assert rule is not None
+    assert may_sign_record("someone", author, rule, body.get("handle")) is allowed
+
+
+def test_a_key_is_rotated_by_its_holder_only_and_revoked_by_them_too() -> None:
+    rotated = record_rule("key_rotated", {"handle": "bia"}, **LOOKUPS)
+    revoked = record_rule("key_revoked", {"handle": "bia"}, **LOOKUPS)
+    assert rotated is not None and revoked is not None
+    assert may_sign_record("bia", [], rotated, "bia")
+    assert not may_sign_record("banco", ADMIN, rotated, "bia")
+    assert may_sign_record("bia", [], revoked, "bia")
+    assert may_sign_record("ana", COORDINATOR, revoked, "bia")
+    assert not may_sign_record("caio", [], revoked, "bia")
+
+
+def test_requests_are_not_decided_here() -> None:
+    assert record_rule("payment_request", {}, **LOOKUPS) is None

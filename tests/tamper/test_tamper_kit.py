@@ -26,6 +26,7 @@ from mutualcredit.services import audit, requests
 from mutualcredit.services.context import Ledger
 from mutualcredit.services.key_events import revoke_key
 from mutualcredit.services.keys import Signer
+from mutualcredit.services.records import sign_record
 from mutualcredit.services.verify import CheckpointInput, Problem, verify_ledger
 from tests.support import make_network
 
@@ -313,6 +314,33 @@ def test_a_coordinator_moving_their_own_collectives_money_is_not_a_problem(db, b
                               [("collectives:palafita:fund", "PALA", -100),
                                ("members:caio", "PALA", 100)])
     assert verify(path) == []
+
+
+def test_a_coordinator_granting_themselves_admin_gains_nothing(db, base: Base) -> None:  # type: ignore[no-untyped-def]
+    # caio signs, with his own valid key, a record making him the admin (and writes the role
+    # row, so the program would believe it), then moves Cubo's fund as "the admin".
+    connection, path = db
+    ledger = Ledger.open(str(path))
+    try:
+        record = sign_record(ledger, base.caio, "role_granted", "2030-01-01T00:00:00.000000Z",
+                             handle="caio", role="admin", collective=None)
+    finally:
+        ledger.engine.dispose()
+    key_id = connection.execute("SELECT id FROM key WHERE public_key = ?",
+                                (base.caio.public_key,)).fetchone()[0]
+    record_id = connection.execute(
+        "INSERT INTO record (type, author, body, body_hash, key_id, signature, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (record.type, record.author, record.body.split(b"\n", 1)[1].decode(), record.body_hash,
+         key_id, record.signature, record.document["created_at"])).lastrowid
+    append_event(connection, "role", record_id, record.body_hash, record.document["created_at"])
+    transfer_id = forge_with_registered_key(
+        connection, base, base.caio,
+        [("collectives:cubo:fund", "CUBO", -100), ("members:bia", "CUBO", 100)])
+    problems = verify(path)
+    assert [(p.code, p.subject) for p in problems] == [
+        ("not_authorised", f"record {record_id}"), ("not_authorised", f"transfer {transfer_id}")]
+    assert "only the admin might sign it" in problems[0].message
 
 
 def test_swap_the_order_of_two_events(db) -> None:  # type: ignore[no-untyped-def]

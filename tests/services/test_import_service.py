@@ -388,3 +388,14 @@ def test_the_register_lookup_finds_exactly_the_ids_asked_for(festival, monkeypat
             found = service.registered(connection, source, asked)
             assert found == {external_id: stored[external_id] for external_id in asked
                              if external_id in stored}
+
+
+def test_a_ledger_of_imports_by_an_importer_verifies_clean(festival):  # type: ignore[no-untyped-def]
+    # robo is Cubo's importer, not a coordinator: verify applies the importer's rights (income
+    # and cash accounts, and Cubo's issuance inside an import) as the chain granted them.
+    from mutualcredit.services.verify import verify_ledger
+
+    import_file(festival.ledger, festival["robo"], TICKETS, TICKET_RULES)
+    import_file(festival.ledger, festival["robo"], BAR, BAR_RULES)
+    report = verify_ledger(festival.ledger, workers=1)
+    assert report.problems == [] and report.transfers >= 193 + 180

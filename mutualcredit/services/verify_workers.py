@@ -28,6 +28,7 @@ signature, message)`` items.
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
@@ -114,6 +115,13 @@ class Facts:
     # When the range holds only plain movements (no holds, resolutions or forced reversals):
     # per account, the sum of its debits and of its credits over the range.
     sums: dict[int, list[int]] | None = None
+
+
+def _init_worker(context: Context) -> None:
+    """A pool worker's start: forked from a run that paused the cycle collector, it collects
+    again between ranges (each range pauses it while it runs)."""
+    gc.enable()
+    _init(context)
 
 
 def _init(context: Context) -> None:
@@ -582,7 +590,8 @@ class Pool:
         self.futures: list[Future[Facts]] = []
         self.executor: Executor | None = None
         if self.workers > 1:
-            self.executor = process_pool(self.workers, initializer=_init, initargs=(context,))
+            self.executor = process_pool(self.workers, initializer=_init_worker,
+                                         initargs=(context,))
         else:
             _init(context)
 

@@ -3,7 +3,7 @@
 Each worker process opens its own connection and checks a range of events'
 transfers by itself, so only ranges go out and only problems (and the few
 facts the main process needs: holds, resolutions, reversals, requests,
-batches) come back.  Per transfer, in this order:
+batches) come back.  Per transfer:
 
 1. its stored body hashes to its body hash (``body_hash_mismatch``);
 2. its columns say what the body says (``memo_mismatch``, ``column_mismatch``,
@@ -12,7 +12,10 @@ batches) come back.  Per transfer, in this order:
 4. the key that signed was the author's, registered by a signed record and
    not yet revoked at that point of the chain (``key_unknown``,
    ``author_mismatch``, ``key_not_yet_registered``, ``key_revoked``);
-5. the Ed25519 signature over the body (``signature_invalid``) — for the
+5. its author might move the money it moves out of each account, with the
+   roles the chain's signed records had granted at that point
+   (``not_authorised``; :mod:`~mutualcredit.domain.authority`);
+6. the Ed25519 signature over the body (``signature_invalid``) — for the
    whole range in one tight loop after the other checks, where Ed25519 runs
    measurably faster than interleaved with them.
 

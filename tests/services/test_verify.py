@@ -360,3 +360,22 @@ def test_authority_follows_the_roles_the_chain_granted(net: Net) -> None:
         connection.execute(text("UPDATE account SET owner = 'caio' WHERE name = 'members:bia'"))
     problems = verify_ledger(net.ledger, workers=1).problems
     assert [(p.code, p.subject) for p in problems] == [("column_mismatch", "account members:bia")]
+
+
+def test_a_role_revoked_by_the_chain_is_gone_even_if_the_role_table_says_otherwise(net: Net) -> None:  # noqa: E501
+    """Both reversals by caio fall in one worker's range; only the one after the signed
+    revocation is reported, though the edited role table let the writer take it."""
+    from mutualcredit.services.network import change_role
+
+    net.run("ana -> bia 5.00", "ana -> bia 2.00")
+    change_role(net.ledger, net["banco"], handle="caio", role="coordinator",
+                collective="cubo", grant=True)
+    reverse(net.ledger, net["caio"], transfer_id=1, reason="engano")
+    change_role(net.ledger, net["banco"], handle="caio", role="coordinator",
+                collective="cubo", grant=False)
+    with net.ledger.engine.begin() as connection:  # what someone holding the file does
+        connection.execute(text("UPDATE role SET revoked_at = NULL WHERE handle = 'caio'"))
+    late = reverse(net.ledger, net["caio"], transfer_id=2, reason="engano")
+    problems = verify_ledger(net.ledger, workers=1).problems
+    assert {(p.code, p.subject) for p in problems} == {
+        ("not_authorised", f"transfer {late.transfer_id}")}

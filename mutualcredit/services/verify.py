@@ -30,8 +30,10 @@ event, transfer, record, key or account it concerns:
   issuance; a clearing account only as a mirrored route; and a reversal only
   by the admin or a coordinator of an affected collective — each with the
   roles the chain's signed records had granted the author at that point
-  (``not_authorised``; the ``role`` table is not consulted); every member
-  account is owned by the member a signed record admitted with it
+  (``not_authorised``; the ``role`` table is not consulted); every account's
+  kind, owner and collective, and every currency's rate, are what the signed
+  record that made it says (a member's admission, a collective's creation, an
+  account, resource or currency added)
   (``column_mismatch``).  Every record and limit change was signed by
   someone its service lets sign it (:func:`~mutualcredit.domain.authority.record_rule`):
   the admin, a coordinator of the collective it concerns, or for some key
@@ -79,6 +81,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from mutualcredit.domain import checkpoints as documents
+from mutualcredit.domain.amounts import format_rate
 from mutualcredit.domain.authority import may_sign_record, record_rule, roles_at
 from mutualcredit.domain.canonical import TAG_RECORD
 from mutualcredit.domain.errors import IntegrityProblem
@@ -86,6 +89,7 @@ from mutualcredit.domain.events import EVENT_TYPES, event_hash, genesis_hash
 from mutualcredit.services import audit
 from mutualcredit.services.collector import without_cycle_collection
 from mutualcredit.services.context import Ledger
+from mutualcredit.services.network import account_kind
 
 RECORD_EVENT_TYPES = ("record", "key", "role")
 TRANSFER_EVENT_TYPES = ("transfer", "hold_resolution")
@@ -167,6 +171,9 @@ class Verifier:
         self.admitted: set[str] = set()  # handles a signed member_added record admitted
         self.member_collectives: dict[str, Any] = {}  # handle -> its signed collective
         self.resource_collectives: dict[str, Any] = {}  # slug -> its signed collective
+        # account name -> (kind, owner kind, owner, collective), as the record that made it says
+        self.signed_accounts: dict[str, tuple[Any, ...]] = {}
+        self.signed_currencies: dict[str, tuple[Any, Any]] = {}  # code -> (scale, rate text)
         # (event, subject, type, signed body, author) of every record and limit change
         self._authored: list[tuple[int, str, str, dict[str, Any], str]] = []
         self._event_bodies: list[tuple[int, str, str]] = []
@@ -212,8 +219,11 @@ class Verifier:
                                       ledger.currencies[row.currency].scale)
                 owners[int(row.id)] = AccountFacts(row.name, row.kind, row.owner_kind,
                                                    row.owner, row.collective)
-            self._member_accounts([(a.name, a.owner_kind, a.owner) for a in owners.values()])
-            self._record_authority({a.name: a.collective for a in owners.values()})
+            self._account_owners(list(owners.values()))
+            self._check_currencies()
+            self._record_authority({**{a.name: a.collective for a in owners.values()},
+                                    **{name: signed[3]
+                                       for name, signed in self.signed_accounts.items()}})
         context = Context(
             url=ledger.url.render_as_string(hide_password=False), network=ledger.network.id,
             keys={k: (row.handle, row.public_key) for k, row in self.keys.items()},
@@ -482,6 +492,8 @@ class Verifier:
         for seq, _record_id, body, row in documents_by_seq:
             self._key_history(seq, body)
             self._role_history(seq, body, str(row.author))
+            self._signed_account(body)
+            self._signed_currency(body)
         for seq, record_id, body, row in documents_by_seq:
             self._check_signer(row.key_id, row.author, seq, row.created_at, f"record {record_id}")
             self._authored.append((seq, f"record {record_id}", str(body.get("type")), body,
@@ -540,21 +552,82 @@ class Verifier:
                 if window[:2] == [body.get("role"), body.get("collective")] and window[3] is None:
                     window[3] = seq
 
-    def _member_accounts(self, rows: list[tuple[str, str, str | None]]) -> None:
-        """Each member's account is owned by that member, as a signed admission made it: the
-        owner column is what says whose money it is when authority is checked."""
-        owned = {name: (kind, owner) for name, kind, owner in rows}
+    def _account_owners(self, rows: Sequence[Any]) -> None:
+        """Each account's kind, owner and collective are what the signed record that made it
+        says — a member's admission, a collective's creation, an account or a resource
+        added — not an edit of the account table: they decide who may move its money.
+        ``rows``: the table's accounts (``AccountFacts``)."""
+        present = {row.name for row in rows}
         for handle in sorted(self.admitted):
             name = f"members:{handle}"
-            if owned.get(name) != ("member", handle):
+            if name not in present:
                 self.problem("column_mismatch", f"account {name}",
-                             f"{name} is not owned by {handle}, whom a signed record admitted "
-                             "with it: its owner was edited", account=name)
-        for name, kind, owner in rows:
-            if kind == "member" and (owner not in self.admitted or name != f"members:{owner}"):
-                self.problem("column_mismatch", f"account {name}",
-                             f"{name} names {owner} as its owner, but no signed record admitted "
-                             f"{owner} with it: it was edited", account=name)
+                             f"{name}, which a signed record admitted {handle} with, is not in "
+                             "the ledger: it was renamed or deleted", account=name)
+        for row in rows:
+            actual = (row.kind, row.owner_kind, row.owner, row.collective)
+            expected = self.signed_accounts.get(row.name)
+            if expected is None:
+                if row.kind == "member" or row.owner_kind == "member":
+                    self.problem("column_mismatch", f"account {row.name}",
+                                 f"{row.name} names {row.owner} as its owner, but no signed "
+                                 f"record admitted {row.owner} with it: it was edited",
+                                 account=row.name)
+            elif actual != expected:
+                self.problem("column_mismatch", f"account {row.name}",
+                             f"{row.name} is {_facts(actual)} in the account table but "
+                             f"{_facts(expected)} in the signed record that made it: it was "
+                             "edited", account=row.name)
+
+    def _signed_currency(self, body: dict[str, Any]) -> None:
+        """A currency's rate (and scale, where the record gives it) as the record that added
+        it says: a collective's own currency comes with the collective."""
+        kind = body.get("type")
+        if kind == "currency_added":
+            self.signed_currencies.setdefault(str(body.get("code")),
+                                              (body.get("scale"), body.get("rate")))
+        elif kind == "collective_added":
+            self.signed_currencies.setdefault(str(body.get("currency")),
+                                              (None, body.get("rate")))
+
+    def _check_currencies(self) -> None:
+        """Rates decide whether a payment's clearing legs mirror (who may debit clearing):
+        the currency table must say what the signed records said."""
+        for code, currency in sorted(self.ledger.currencies.items()):
+            signed = self.signed_currencies.get(code)
+            if signed is None:
+                continue
+            scale, rate = signed
+            if rate != format_rate(currency.rate) or scale not in (None, currency.scale):
+                self.problem("column_mismatch", f"currency {code}",
+                             f"currency {code} has scale {currency.scale} and rate "
+                             f"{format_rate(currency.rate)} in the currency table but "
+                             f"{'' if scale is None else f'scale {scale} and '}rate {rate} in "
+                             "the signed record that added it: it was edited")
+
+    def _signed_account(self, body: dict[str, Any]) -> None:
+        """What a record that makes accounts says they are: (kind, owner kind, owner,
+        collective) by name, the first record naming an account deciding."""
+        kind, accounts = body.get("type"), self.signed_accounts
+        if kind == "member_added":
+            handle, collective = str(body.get("handle")), body.get("collective")
+            accounts.setdefault(f"members:{handle}", ("member", "member", handle, collective))
+        elif kind == "collective_added":
+            slug = str(body.get("slug"))
+            accounts.setdefault(f"collectives:{slug}:fund", ("fund", "collective", slug, slug))
+            accounts.setdefault(f"collectives:{slug}:clearing",
+                                ("clearing", "collective", slug, slug))
+            accounts.setdefault(f"network:clearing:{slug}",
+                                ("network_clearing", "network", None, slug))
+        elif kind == "account_added":
+            name, owner = str(body.get("name")), body.get("owner")
+            accounts.setdefault(name, (account_kind(name), "network", None, None)
+                                if owner == "network" else
+                                (account_kind(name), "collective", owner, owner))
+        elif kind == "resource_added":
+            collective = body.get("collective")
+            accounts.setdefault(str(body.get("account")),
+                                ("resource", "collective", collective, collective))
 
     def _record_authority(self, account_collectives: dict[str, str | None]) -> None:
         """Each record and limit change was signed by someone its service would have let
@@ -741,6 +814,12 @@ class _MerkleWalk:
         for left in reversed(self.stack[:-1]):
             digest = node_hash(left, digest)
         return digest
+
+
+def _facts(facts: tuple[Any, ...]) -> str:
+    kind, owner_kind, owner, collective = facts
+    return (f"a {kind} account of {owner_kind} {owner or ''}".rstrip()
+            + (f" in {collective}" if collective else ""))
 
 
 def _document(body: str) -> dict[str, Any] | None:

@@ -343,6 +343,36 @@ def test_a_coordinator_granting_themselves_admin_gains_nothing(db, base: Base) -
     assert "only the admin might sign it" in problems[0].message
 
 
+def test_move_a_collectives_fund_to_another_collective_then_drain_it(db, base: Base) -> None:  # type: ignore[no-untyped-def]
+    # The account table says Cubo's fund belongs to Palafita, whose coordinator caio then
+    # moves its money with his valid key: the edit is named against the signed record that
+    # made the account.
+    connection, path = db
+    connection.execute("UPDATE account SET owner = 'palafita', collective = 'palafita' "
+                       "WHERE name = 'collectives:cubo:fund'")
+    forge_with_registered_key(connection, base, base.caio,
+                              [("collectives:cubo:fund", "CUBO", -100),
+                               ("members:bia", "CUBO", 100)])
+    problems = verify(path)
+    assert [(p.code, p.subject) for p in problems] == [
+        ("column_mismatch", "account collectives:cubo:fund")]
+    assert "a fund account of collective cubo in cubo in the signed record" in \
+        problems[0].message
+
+
+def test_change_a_currencys_rate(db) -> None:  # type: ignore[no-untyped-def]
+    # Rates decide whether clearing legs mirror, hence who may debit clearing accounts.
+    connection, path = db
+    connection.execute("UPDATE currency SET rate = '2' WHERE code = 'PALA'")
+    problems = verify(path)
+    assert problems[0].code == "column_mismatch" and problems[0].subject == "currency PALA"
+    assert "rate 2 in the currency table but rate 1 in the signed record" in problems[0].message
+    # At the edited rate Palafita's clearing legs no longer mirror: the payments routed
+    # through them are named too.
+    assert {(p.code, p.subject) for p in problems[1:]} == {
+        ("not_authorised", f"transfer {n}") for n in (2, 3, 7)}  # ana <-> caio
+
+
 def test_swap_the_order_of_two_events(db) -> None:  # type: ignore[no-untyped-def]
     connection, path = db
     connection.execute("UPDATE event SET seq = -1 WHERE seq = 9")

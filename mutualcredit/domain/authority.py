@@ -76,6 +76,23 @@ def may_debit(author: str, roles: Iterable[tuple[str, str | None]], account: Own
     return False
 
 
+def may_resolve(kind: str, author: str, hold_author: str, credited: Iterable[OwnedAccount],
+                roles: Iterable[tuple[str, str | None]]) -> bool:
+    """May ``author`` resolve (``post_hold``, ``void_hold``, ``expire_hold``) a hold placed by
+    ``hold_author`` that credits ``credited``?  Anyone may expire one (``verify`` checks it
+    was due); its author may post or void it (placing it already needed the right to debit
+    the payer, and posting moves no more than that); so may a member it credits, the admin,
+    or a coordinator of a collective whose account it credits."""
+    if kind == "expire_hold" or author == hold_author:
+        return True
+    credited = list(credited)
+    if any(account.owner_kind == "member" and account.owner == author for account in credited):
+        return True
+    return any(role == "admin" or (role == "coordinator" and any(
+        account.collective == collective for account in credited))
+        for role, collective in roles)
+
+
 def mirrored(kind: str, collective: str | None, postings: Mapping[str, tuple[str, int]],
              currencies: Mapping[str, Currency], card: Currency,
              account_kind: Callable[[str], str | None]) -> bool:

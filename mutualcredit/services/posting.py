@@ -41,7 +41,7 @@ from sqlalchemy import bindparam, insert, text
 from sqlalchemy.engine import Connection
 
 from mutualcredit.domain.amounts import format_amount
-from mutualcredit.domain.authority import CLEARING_KINDS, may_debit, mirrored
+from mutualcredit.domain.authority import CLEARING_KINDS, may_debit, may_resolve, mirrored
 from mutualcredit.domain.errors import IntegrityProblem, NotFound, Refused, UsageError
 from mutualcredit.domain.limits import AccountState, check_limits
 from mutualcredit.domain.transfers import (
@@ -539,21 +539,13 @@ class _Writer:
 
     def _authorise_resolution(self, draft: TransferDraft, hold: Any, held: Mapping[str, int]
                               ) -> None:
-        author = draft.author
-        # The author of a hold may void it, and may post it (in full or less): placing it
-        # already needed the right to debit the payer, and posting moves no more than that.
-        if draft.kind == "expire_hold" or (draft.kind in ("void_hold", "post_hold")
-                                           and author == hold.author):
-            return
         credited = [self.accounts[name] for name, amount in held.items() if amount > 0]
-        for account in credited:
-            if account.owner_kind == "member" and account.owner == author:
-                return
-        for role, collective in self._roles(author):
-            if role == "admin" or (role == "coordinator" and any(
-                    account.collective == collective for account in credited)):
-                return
-        raise NotAuthorised(f"{author} may not {draft.kind.replace('_hold', '')} hold {hold.id}")
+        author = draft.author
+        needs_roles = draft.kind != "expire_hold" and author != hold.author
+        if not may_resolve(draft.kind, author, hold.author, credited,
+                           self._roles(author) if needs_roles else ()):
+            raise NotAuthorised(
+                f"{author} may not {draft.kind.replace('_hold', '')} hold {hold.id}")
 
     def _check_post_amounts(self, draft: TransferDraft, held: Mapping[str, int],
                             hold_id: int) -> None:

@@ -38,8 +38,10 @@ event, transfer, record, key or account it concerns:
   someone its service lets sign it (:func:`~mutualcredit.domain.authority.record_rule`):
   the admin, a coordinator of the collective it concerns, or for some key
   records the member themselves (``not_authorised``); a role granted by a
-  record its author might not sign grants nothing.  Hold resolutions take
-  their right from the hold and are not checked again;
+  record its author might not sign grants nothing.  A hold is posted or
+  voided by its author, a member it credits, the admin or a coordinator of a
+  credited account's collective (:func:`~mutualcredit.domain.authority.may_resolve`),
+  and expired by anyone once due;
 - **money** — postings replayed in chain order against every limit as it
   stood at the time (``limit_exceeded``, ``limit_history_mismatch``); from the
   replayed totals, the invariants of :mod:`invariants` (``cached_totals``,
@@ -174,6 +176,7 @@ class Verifier:
         # account name -> (kind, owner kind, owner, collective), as the record that made it says
         self.signed_accounts: dict[str, tuple[Any, ...]] = {}
         self.signed_currencies: dict[str, tuple[Any, Any]] = {}  # code -> (scale, rate text)
+        self.account_facts: dict[int, Any] = {}  # account id -> AccountFacts, from the table
         # (event, subject, type, signed body, author) of every record and limit change
         self._authored: list[tuple[int, str, str, dict[str, Any], str]] = []
         self._event_bodies: list[tuple[int, str, str]] = []
@@ -219,6 +222,7 @@ class Verifier:
                                       ledger.currencies[row.currency].scale)
                 owners[int(row.id)] = AccountFacts(row.name, row.kind, row.owner_kind,
                                                    row.owner, row.collective)
+            self.account_facts = owners
             self._account_owners(list(owners.values()))
             self._check_currencies()
             self._record_authority({**{a.name: a.collective for a in owners.values()},

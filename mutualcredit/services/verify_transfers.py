@@ -25,6 +25,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from mutualcredit.domain.amounts import format_amount
+from mutualcredit.domain.authority import may_resolve, roles_at
 from mutualcredit.domain.transfers import batch_bytes
 from mutualcredit.services.keys import verify_signature
 from mutualcredit.services.verify_workers import Facts
@@ -225,7 +226,7 @@ class Replay:
 
     def finish(self, connection: Connection, facts: list[Facts]) -> None:
         holds = {h[0]: h for f in facts for h in f.holds}
-        resolutions: dict[Any, list[tuple[int, int, Any, str, str]]] = defaultdict(list)
+        resolutions: dict[Any, list[tuple[int, int, Any, str, str, str]]] = defaultdict(list)
         for item in sorted(r for f in facts for r in f.resolutions):
             resolutions[item[2]].append(item)
         self._holds(holds, resolutions)
@@ -239,13 +240,16 @@ class Replay:
     def _holds(self, holds: dict[int, Any], resolutions: dict[Any, list[Any]]) -> None:
         for hold_id, found in resolutions.items():
             if hold_id not in holds:
-                for transfer_id, seq, _hold, _kind, _at in found:
+                for transfer_id, seq, _hold, _kind, _at, _author in found:
                     self.problem("hold_resolution_invalid", f"transfer {transfer_id}",
                                  f"transfer {transfer_id} resolves {hold_id}, which is not a "
                                  "hold", event=seq)
-        for hold_id, (_id, status, resolved_at, expires_at) in holds.items():
+        for hold_id, (_id, status, resolved_at, expires_at, author, credited) in holds.items():
             found = resolutions.get(hold_id, [])
             subject = f"transfer {hold_id}"
+            for transfer_id, seq, _hold, kind, _at, resolver in found:
+                self._resolution_authority(transfer_id, seq, kind, resolver, hold_id, author,
+                                           credited)
             if len(found) > 1:
                 self.problem("hold_resolved_twice", subject,
                              f"hold {hold_id} is resolved {len(found)} times (transfers "
@@ -260,6 +264,19 @@ class Replay:
                 self.problem("hold_expired_early", f"transfer {found[0][0]}",
                              f"transfer {found[0][0]} expired hold {hold_id} at {found[0][4]}, "
                              f"before its expiry {expires_at}", event=found[0][1])
+
+    def _resolution_authority(self, transfer_id: int, seq: int, kind: str, author: str,
+                              hold_id: int, hold_author: str, credited: list[int]) -> None:
+        """The posting function's rule for resolving a hold, with the roles the chain's signed
+        records had granted the author at that point."""
+        owners = self.verifier.account_facts
+        accounts = [owners[account] for account in credited if account in owners]
+        if not may_resolve(kind, author, hold_author, accounts,
+                           roles_at(self.verifier.roles.get(author, ()), seq)):
+            self.problem("not_authorised", f"transfer {transfer_id}",
+                         f"transfer {transfer_id} (event {seq}, {kind}) resolves hold "
+                         f"{hold_id} of {hold_author}, which its author {author} might not "
+                         "at that point of the chain", event=seq)
 
     def _reversals(self, connection: Connection, reversals: list[tuple[int, Any, bool]]
                    ) -> None:

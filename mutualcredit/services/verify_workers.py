@@ -107,8 +107,11 @@ class Facts:
     signatures: int = 0
     transfers: int = 0
     problems: list[tuple[str, str, str, int | None, str | None]] = field(default_factory=list)
-    holds: list[tuple[int, str, str | None, str | None]] = field(default_factory=list)
-    resolutions: list[tuple[int, int, Any, str, str]] = field(default_factory=list)
+    # (id, status, resolved at, expires at, author, the accounts it credits)
+    holds: list[tuple[int, str, str | None, str | None, str, list[int]]] = field(
+        default_factory=list)
+    # (id, event, the hold it resolves, kind, created at, author)
+    resolutions: list[tuple[int, int, Any, str, str, str]] = field(default_factory=list)
     reversals: list[tuple[int, Any, bool]] = field(default_factory=list)
     accepts: list[tuple[int, int, str, str, dict[str, Any], Any]] = field(default_factory=list)
     batches: list[tuple[int, int, str, str, int]] = field(default_factory=list)
@@ -524,9 +527,11 @@ class _Checker:
         transfer_id, seq, created_at = row[0], row[1], row[12]
         facts = self.facts
         if kind == "hold":
-            facts.holds.append((transfer_id, row[3], row[16], row[13]))
+            facts.holds.append((transfer_id, row[3], row[16], row[13], row[4],
+                                [posting[1] for posting in stored if posting[3] > 0]))
         elif kind in RESOLUTIONS:
-            facts.resolutions.append((transfer_id, seq, refs.get("hold"), kind, created_at))
+            facts.resolutions.append((transfer_id, seq, refs.get("hold"), kind, created_at,
+                                      row[4]))
         elif kind == "reversal":
             facts.reversals.append((transfer_id, refs.get("reverses"), bool(meta.get("force"))))
         if "request" in refs:

@@ -10,6 +10,7 @@ import pytest
 from mutualcredit.domain.amounts import Currency
 from mutualcredit.domain.authority import (
     may_debit,
+    may_resolve,
     may_sign_record,
     mirrored,
     record_rule,
@@ -132,3 +133,20 @@ def test_a_key_is_rotated_by_its_holder_only_and_revoked_by_them_too() -> None:
 
 def test_requests_are_not_decided_here() -> None:
     assert record_rule("payment_request", {}, **LOOKUPS) is None
+
+
+BIA = Account("members:bia", "member", "member", "bia", "cubo")
+
+
+@pytest.mark.parametrize(("kind", "author", "roles", "allowed"), [
+    ("expire_hold", "anyone", [], True),  # when it is due: verify checks that apart
+    ("void_hold", "ana", [], True),  # the hold's own author
+    ("post_hold", "ana", [], True),
+    ("void_hold", "bia", [], True),  # the member it credits
+    ("post_hold", "caio", [], False),
+    ("void_hold", "caio", [("coordinator", "palafita")], False),
+    ("void_hold", "caio", [("coordinator", "cubo")], True),  # of the credited account
+    ("void_hold", "caio", [("admin", None)], True),
+])
+def test_who_may_resolve_a_hold(kind, author, roles, allowed) -> None:  # type: ignore[no-untyped-def]
+    assert may_resolve(kind, author, "ana", [BIA], roles) is allowed

@@ -379,3 +379,21 @@ def test_a_role_revoked_by_the_chain_is_gone_even_if_the_role_table_says_otherwi
     problems = verify_ledger(net.ledger, workers=1).problems
     assert {(p.code, p.subject) for p in problems} == {
         ("not_authorised", f"transfer {late.transfer_id}")}
+
+
+def test_resolving_someone_elses_hold_needs_a_right_the_chain_granted(net: Net) -> None:
+    """caio voids ana's hold to bia with a coordinator role of Cubo that only the edited role
+    table gives him: the writer took it, verify names it.  bia voiding the hold that pays
+    her (a member it credits) is her right."""
+    first = net.hold("ana", "bia", "4.00").transfer_id
+    second = net.hold("ana", "bia", "3.00").transfer_id
+    resolve_hold(net.ledger, net["bia"], hold_id=first, action="void")
+    with net.ledger.engine.begin() as connection:  # what someone holding the file does
+        connection.execute(text(
+            "INSERT INTO role (handle, role, collective, granted_at, granted_by) "
+            "VALUES ('caio', 'coordinator', 'cubo', '2026-01-01T00:00:00.000000Z', 'banco')"))
+    voided = resolve_hold(net.ledger, net["caio"], hold_id=second, action="void")
+    problems = verify_ledger(net.ledger, workers=1).problems
+    assert [(p.code, p.subject) for p in problems] == [
+        ("not_authorised", f"transfer {voided.transfer_id}")]
+    assert f"resolves hold {second} of ana" in problems[0].message

@@ -26,8 +26,8 @@ def test_demo_builds_a_network_and_shows_it(tmp_path: Path) -> None:
     assert "with passphrase 'demo'" in out
     for command in ("statement ana", "account list", "tx show 1"):
         assert f"mutualcredit --db mutualcredit-demo.db {command}" in out
-    # Everything the demo did (payments, imports by an importer, bookings, requests,
-    # settlement) is what the program allows: verify, authority included, finds it clean.
+    # Everything the demo did (payments, bookings, payment requests, imports by Cubo's
+    # importer) is what the program allows: verify, authority included, finds it clean.
     checked = demo(tmp_path, "--db", "mutualcredit-demo.db", "verify")
     assert checked.returncode == 0 and checked.stdout.endswith(": clean\n"), checked.stdout
     again = demo(tmp_path, "demo")

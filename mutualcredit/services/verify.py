@@ -171,7 +171,6 @@ class Verifier:
         # handle -> [role, collective, granted at event, revoked at event or None]
         self.roles: dict[str, list[list[Any]]] = defaultdict(list)
         self.admitted: set[str] = set()  # handles a signed member_added record admitted
-        self.member_collectives: dict[str, Any] = {}  # handle -> its signed collective
         self.resource_collectives: dict[str, Any] = {}  # slug -> its signed collective
         # account name -> (kind, owner kind, owner, collective), as the record that made it says
         self.signed_accounts: dict[str, tuple[Any, ...]] = {}
@@ -532,15 +531,11 @@ class Verifier:
         record its author might not sign grants and revokes nothing (it is reported by
         :meth:`_record_authority`)."""
         kind, handle = body.get("type"), str(body.get("handle"))
-        if kind == "resource_added":
-            self.resource_collectives.setdefault(str(body.get("slug")), body.get("collective"))
-            return
         if kind not in ("member_added", "role_granted", "role_revoked"):
             return
         if kind == "member_added":
             self.admitted.add(handle)
-            self.member_collectives.setdefault(handle, body.get("collective"))
-        rule = record_rule(str(kind), body, member_collective=self.member_collectives.get,
+        rule = record_rule(str(kind), body, member_collective=self._member_collective,
                            account_collective=lambda name: None,
                            resource_collective=lambda slug: None)
         assert rule is not None
@@ -632,13 +627,19 @@ class Verifier:
             collective = body.get("collective")
             accounts.setdefault(str(body.get("account")),
                                 ("resource", "collective", collective, collective))
+            self.resource_collectives.setdefault(str(body.get("slug")), collective)
+
+    def _member_collective(self, handle: str) -> str | None:
+        """The collective a signed record admitted ``handle`` to."""
+        signed = self.signed_accounts.get(f"members:{handle}")
+        return None if signed is None else signed[3]
 
     def _record_authority(self, account_collectives: dict[str, str | None]) -> None:
         """Each record and limit change was signed by someone its service would have let
         sign it, with the roles the chain's signed records had granted at that point: a
         role granted by a forged record is itself reported, and grants nothing."""
         for seq, subject, kind, body, author in sorted(self._authored, key=lambda a: a[0]):
-            rule = record_rule(kind, body, member_collective=self.member_collectives.get,
+            rule = record_rule(kind, body, member_collective=self._member_collective,
                                account_collective=account_collectives.get,
                                resource_collective=self.resource_collectives.get)
             if rule is None or may_sign_record(author, roles_at(self.roles.get(author, ()), seq),

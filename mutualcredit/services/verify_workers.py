@@ -207,7 +207,8 @@ def _check_range(first_seq: int, last_seq: int, only_signatures: bool) -> Facts:
         facts = Facts()
         checker = _Checker(facts)
         for row in rows:
-            checker.signature(row)
+            checker.queue_signature(row)
+        checker.verify_signatures()
         return facts
     facts = Facts()
     checker = _Checker(facts)
@@ -323,7 +324,7 @@ class _Checker:
             try:
                 if context.card in context.currencies and mirrored(
                         kind, account.collective, postings, context.currencies,
-                        context.currencies[context.card], self._kind_of):
+                        context.currencies[context.card], self.kinds.get):
                     return True
             except Refused:
                 pass  # not exactly convertible: no mirror
@@ -336,22 +337,12 @@ class _Checker:
             allowed = self.allowed[key] = may_debit(author, roles, account, kind, tuple)
         return allowed
 
-    def _kind_of(self, name: str) -> str | None:
-        return self.kinds.get(name)
-
-    def signature(self, row: tuple[Any, ...]) -> None:
-        """Check the signature of a transfer row."""
-        transfer_id, seq, signature, key_id = row[0], row[1], row[9], row[8]
-        if signature is None:
-            return
-        self.facts.signatures += 1
-        key = self.keys.get(key_id)
-        try:
-            if key is None:
-                raise InvalidSignature
-            key.verify(bytes.fromhex(signature), self.prefix + row[6].encode("utf-8"))
-        except (InvalidSignature, ValueError):
-            self._bad_signature(transfer_id, seq)
+    def queue_signature(self, row: tuple[Any, ...], message: bytes | None = None) -> None:
+        """Queue a transfer row's signature (over ``message``, its signed bytes, if known)
+        for :meth:`verify_signatures`; an unsigned row (one of a batch) has none."""
+        if row[9] is not None:
+            self.unverified.append((row[8], row[9], message if message is not None
+                                    else self.prefix + row[6].encode("utf-8"), row[0], row[1]))
 
     def verify_signatures(self) -> None:
         keys = self.keys
@@ -398,8 +389,8 @@ class _Checker:
             self.problem("body_invalid", f"transfer {transfer_id}", f"transfer {transfer_id}'s "
                          "body is not a transfer", seq)
             self.facts.moves.append((seq, transfer_id, kind, resolves_id, False, stored))
-            if signature is not None and seq > self.since:
-                self.unverified.append((key_id, signature, message, transfer_id, seq))
+            if seq > self.since:
+                self.queue_signature(row, message)
             return
         postings = self._postings(transfer_id, body_postings)
         if stored is None:
@@ -431,14 +422,15 @@ class _Checker:
                                      f"{account.name}, which its author {author} might not "
                                      "move at that point of the chain", seq)
                         break
-            if kind == "reversal" and not any(
-                    role == "admin" or (role == "coordinator" and collective in
-                                        self._collectives(stored))
-                    for role, collective in self._roles_at(author, seq)):
-                self.problem("not_authorised", f"transfer {transfer_id}",
-                             f"transfer {transfer_id} (event {seq}) reverses a transfer, but "
-                             f"its author {author} was neither the admin nor a coordinator of "
-                             "an affected collective at that point of the chain", seq)
+            if kind == "reversal":
+                affected = self._collectives(stored)
+                if not any(role == "admin" or (role == "coordinator" and collective in affected)
+                           for role, collective in self._roles_at(author, seq)):
+                    self.problem("not_authorised", f"transfer {transfer_id}",
+                                 f"transfer {transfer_id} (event {seq}) reverses a transfer, "
+                                 f"but its author {author} was neither the admin nor a "
+                                 "coordinator of an affected collective at that point of the "
+                                 "chain", seq)
         try:
             plain = _SIGNED_FIELDS(document) == _ROW_FIELDS(row) and \
                 document.get("expires_at") == expires_at
@@ -457,8 +449,8 @@ class _Checker:
         elif signature is None:
             self.problem("signature_invalid", f"transfer {transfer_id}",
                          f"transfer {transfer_id} is not signed", seq)
-        if signature is not None and seq > self.since:
-            self.unverified.append((key_id, signature, message, transfer_id, seq))
+        if seq > self.since:
+            self.queue_signature(row, message)
         if kind == "hold" or kind in RESOLUTIONS or kind == "reversal" or "request" in refs:
             self._facts(row, body_kind, refs, meta, stored)
         if status != "posted" and kind != "hold":

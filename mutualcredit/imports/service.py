@@ -1,4 +1,4 @@
-"""Importing an export into the ledger: validate the whole file, then post it exactly once.
+"""Importing an export into the ledger: validate every row, post each exactly once.
 
 The library API behind ``mutualcredit import``::
 
@@ -7,7 +7,8 @@ The library API behind ``mutualcredit import``::
     summary = import_file(ledger, signer, "tickets.csv", "tickets.toml")
     summary.imported, summary.already_imported, summary.batch_id
 
-A **run** is one call (one command).  It has two passes over the data:
+A **run** is one call (one command).  It validates and posts the data; how
+the two overlap depends on the database:
 
 1. **Validate.**  The file is streamed once through the reader and the row
    parser.  Each row's external id is checked against this file (an id twice
@@ -31,11 +32,22 @@ A **run** is one call (one command).  It has two passes over the data:
    register's rows, so a row is registered if and only if its transfer is in
    the ledger.
 
+On PostgreSQL (and for a dry run, or where there is no ``fork``) the two
+passes run one after the other: the whole file is validated before the
+first batch is written, and each batch is a transaction of its own.  On
+SQLite they overlap (:class:`_Streamed`): a forked helper validates and
+drafts the file while this process posts the rows drafted so far, batch by
+batch through the same posting function, in ONE write transaction that
+commits only once the whole file has been read — all or nothing, as before,
+in about two thirds of the time, at the price of the write lock being held
+for the whole run.
+
 A run killed at any moment (even ``kill -9``) leaves its committed batches
-whole and nothing of the batch in flight; running the same command again
-finds the committed rows *already imported* and posts the rest — every row
-exactly once.  Two runs at the same time behave the same way: whichever
-commits a row first imports it; the other counts it as already imported.
+whole (streamed: nothing at all) and nothing of the batch in flight; running
+the same command again finds the committed rows *already imported* and
+posts the rest — every row exactly once.  Two runs at the same time behave
+the same way: whichever commits a row first imports it; the other counts it
+as already imported.
 
 A row's **content** is the set of values the rules read from it (external id,
 date, amount, description, filter and placeholder fields), hashed with
@@ -50,6 +62,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import io
+import json
 import marshal
 import operator
 import os
@@ -75,7 +89,7 @@ from mutualcredit.imports.rules import Rules, load_rules
 from mutualcredit.persistence.bulk import bulk_insert, driver_rows, placeholders
 from mutualcredit.services.clock import iso, now
 from mutualcredit.services.collector import without_cycle_collection
-from mutualcredit.services.context import Ledger
+from mutualcredit.services.context import Ledger, begin_write
 from mutualcredit.services.keys import Signer
 from mutualcredit.services.posting import SignedTransfer
 
@@ -216,29 +230,54 @@ def _import_file(ledger: Ledger, signer: Signer, path: str | Path, rules_path: s
                             rejects=str(rejects) if rejects is not None else None)
     _require_import_role(ledger, signer.handle)
     report = progress or (lambda phase, done, total: None)
+    if not dry_run and _streams(ledger):
+        rejected_lines = _Streamed(ledger, signer, rules, summary, path, size_limit,
+                                   report).run()
+    else:
+        rejected_lines = _import_in_two_passes(ledger, signer, rules, summary, path, size_limit,
+                                               report)
+    summary.finished_at = iso(now())
+    _write_rejects(summary, rules, rejected_lines, rejects if skip_invalid else None)
+    return summary
+
+
+def _import_in_two_passes(ledger: Ledger, signer: Signer, rules: Rules, summary: ImportSummary,
+                          path: str | Path, size_limit: int, report: Progress
+                          ) -> list[tuple[int, int]]:
+    """Validate the whole file, then post it in batches of their own (see the module
+    docstring); also every dry run.  Returns the rejected rows' lines."""
     with tempfile.TemporaryFile(prefix="mutualcredit-import-") as spool:
-        signing = None if dry_run else _Signing(ledger, signer, rules.source, spool)
+        signing = None if summary.dry_run else _Signing(ledger, signer, rules.source, spool)
         try:
             validation = _Validation(ledger, rules, summary, path, size_limit, signing, report)
             validation.run()
-            if validation.fatal or (summary.problems_total and not skip_invalid):
-                summary.finished_at = iso(now())
-                raise ImportRefused(_refusal_message(summary, validation.fatal), summary)
+            _refuse_if_refused(summary, validation.fatal)
             _check_accounts(ledger, validation.accounts)
             if signing is not None:
                 signing.finish()
         finally:
             if signing is not None:
                 signing.close()
-        if dry_run:
+        if signing is None:
             summary.imported = validation.parsed
             summary.totals = dict(validation.totals)
         else:
             spool.seek(0)
-            _Poster(ledger, signer, rules, summary, validation, report).run(spool)
-    summary.finished_at = iso(now())
-    _write_rejects(summary, rules, validation.rejected_lines, rejects if skip_invalid else None)
-    return summary
+            _Poster(ledger, signer, rules, summary, signing.drafts, validation.parsed,
+                    report).run(spool)
+    return validation.rejected_lines
+
+
+def _refused(summary: ImportSummary, fatal: bool) -> bool:
+    """Whether nothing of the run may be written: a file-level problem, or problems in
+    rows (or conflicts) without ``skip_invalid``."""
+    return fatal or bool(summary.problems_total and not summary.skip_invalid)
+
+
+def _refuse_if_refused(summary: ImportSummary, fatal: bool) -> None:
+    if _refused(summary, fatal):
+        summary.finished_at = iso(now())
+        raise ImportRefused(_refusal_message(summary, fatal), summary)
 
 
 def _refusal_message(summary: ImportSummary, fatal: bool) -> str:
@@ -461,9 +500,14 @@ class _Validation:
         if len(self._pending) >= SPOOL_CHUNK_ROWS:
             self._flush_spool()
 
+    @property
+    def refused(self) -> bool:
+        """Whether nothing of this run will be written, whatever the rest of the file holds."""
+        return _refused(self.summary, self.fatal)
+
     def _flush_spool(self) -> None:
         if self._pending:
-            if self.signing is not None:
+            if self.signing is not None and not self.refused:  # refused rows need no bodies
                 self.signing.add(self._pending)
             self._pending = []
 
@@ -530,16 +574,19 @@ class _Signing:
     every check of the ledger and every write stay in the parent (pass 2).
     """
 
-    def __init__(self, ledger: Ledger, signer: Signer, source: str, spool: IO[bytes]) -> None:
+    def __init__(self, ledger: Ledger, signer: Signer, source: str, spool: IO[bytes], *,
+                 fork: bool = True, drafts: _Drafts | None = None,
+                 emit: Callable[[list[tuple[Any, ...]]], None] | None = None) -> None:
         self.ledger = ledger
         self.signer = signer
         self.source = source
         self.spool = spool
-        self.drafts = _Drafts(ledger, signer, source, iso(now()))
+        self.emit = emit or functools.partial(_write_frame, spool)  # a chunk of signed rows
+        self.drafts = drafts or _Drafts(ledger, signer, source, iso(now()))
         self.pid: int | None = None
         self._rows: Any = None  # the pipe's sending end, to the child
         self._result: Any = None  # the pipe's receiving end, from the child
-        if hasattr(os, "fork"):
+        if fork and hasattr(os, "fork"):
             self._start()
 
     def _start(self) -> None:
@@ -547,22 +594,16 @@ class _Signing:
 
         rows_in, rows_out = os.pipe()
         result_in, result_out = os.pipe()
-        for stream in (sys.stdout, sys.stderr):  # nothing buffered is written twice
-            if stream is not None:
-                stream.flush()
         self.spool.flush()
-        pid = os.fork()
-        if pid == 0:  # the child: sign until the parent closes the pipe, then exit
-            code = 1
-            try:
-                os.close(rows_out)
-                os.close(result_in)
-                code = self._child(Pipe(rows_in, writable=False), Pipe(result_out, readable=False))
-            finally:
-                os._exit(code)
+
+        def child() -> int:  # sign until the parent closes the pipe, then exit
+            os.close(rows_out)
+            os.close(result_in)
+            return self._child(Pipe(rows_in, writable=False), Pipe(result_out, readable=False))
+
+        self.pid = _fork(child)
         os.close(rows_in)
         os.close(result_out)
-        self.pid = pid
         self._rows = Pipe(rows_out, readable=False)
         self._result = Pipe(result_in, writable=False)
 
@@ -577,10 +618,7 @@ class _Signing:
         except EOFError:
             return 1  # the parent is gone: it will post nothing
         except BaseException as error:  # noqa: BLE001 - handed to the parent, which raises it
-            try:
-                result.send(error)
-            except Exception:  # noqa: BLE001 - an error that does not pickle
-                result.send(RuntimeError(f"{type(error).__name__}: {error}"))
+            _send_error(result, error)
             return 1
         result.send(None)
         return 0
@@ -604,9 +642,7 @@ class _Signing:
         for row in rows:
             item = sign(ledger, draft(row), signer, in_batch=True)
             signed.append((*row, item.body, item.body_hash, item.content_hash))
-        data = marshal.dumps(signed)
-        self.spool.write(len(data).to_bytes(8, "little"))
-        self.spool.write(data)
+        self.emit(signed)
 
     def finish(self) -> None:
         """Wait until every row sent is spooled; raise what went wrong in the child."""
@@ -671,30 +707,77 @@ class _Drafts:
 
 # -- pass 2: post in batches -------------------------------------------------------------------
 
-def _spooled(spool: IO[bytes]) -> Iterator[tuple[Any, ...]]:
-    """The spooled rows, in order.  Each chunk is its length and its marshal bytes:
-    ``marshal.load`` on a file reads it a few bytes per call, ``loads`` at once."""
+def _fork(work: Callable[[], int]) -> int:
+    """Fork a child that runs ``work`` and exits with its code; the child's pid."""
+    for stream in (sys.stdout, sys.stderr):  # nothing buffered is written twice
+        if stream is not None:
+            stream.flush()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            code = work()
+        finally:
+            os._exit(code)
+    return pid
+
+
+def _send_error(result: Any, error: BaseException) -> None:
+    """A child's error, to the parent that raises it."""
+    try:
+        result.send(error)
+    except Exception:  # noqa: BLE001 - an error that does not pickle
+        result.send(RuntimeError(f"{type(error).__name__}: {error}"))
+
+
+def _write_frame(stream: IO[bytes], value: Any) -> None:
+    data = marshal.dumps(value)
+    stream.write(len(data).to_bytes(8, "little"))
+    stream.write(data)
+
+
+def _frames(stream: IO[bytes]) -> Iterator[Any]:
+    """The values of a spool (or of a streamed run's pipe), in order.  Each frame is its
+    length and its marshal bytes: ``marshal.load`` on a file reads it a few bytes per
+    call, ``loads`` at once."""
     while True:
-        header = spool.read(8)
+        header = stream.read(8)
         if not header:
             return
-        yield from marshal.loads(spool.read(int.from_bytes(header, "little")))
+        size = int.from_bytes(header, "little")
+        data = stream.read(size)
+        if len(header) != 8 or len(data) != size:
+            raise EOFError("the spool ends inside a frame")
+        yield marshal.loads(data)
+
+
+def _spooled(spool: IO[bytes]) -> Iterator[tuple[Any, ...]]:
+    """The spooled rows, in order."""
+    for rows in _frames(spool):
+        yield from rows
 
 
 class _Poster:
-    """Pass 2: post the spooled rows in signed batches, registering each row atomically."""
+    """Post spooled rows in signed batches, registering each row atomically.
+
+    Each batch is a transaction of its own, or, given ``connection``, part of
+    the caller's (a streamed run's).  ``total`` is the number of rows to post,
+    ``None`` while a streamed run is still reading the file.
+    """
 
     def __init__(self, ledger: Ledger, signer: Signer, rules: Rules, summary: ImportSummary,
-                 validation: _Validation, progress: Progress) -> None:
+                 drafts: _Drafts, total: int | None, progress: Progress, *,
+                 connection: Connection | None = None) -> None:
         self.ledger = ledger
         self.signer = signer
         self.rules = rules
         self.summary = summary
-        self.total = validation.parsed
-        self.parts = max(1, -(-validation.parsed // IMPORT_BATCH_ROWS))
+        self.total = total
+        self.parts = None if total is None else max(1, -(-total // IMPORT_BATCH_ROWS))
         self.progress = progress
-        self.draft = validation.signing.drafts if validation.signing else _Drafts(
-            ledger, signer, rules.source, iso(now()))
+        self.draft = drafts
+        self.connection = connection
+        self.sizes: list[int] = []  # rows of each batch written
         self.done = 0
 
     def run(self, spool: IO[bytes]) -> None:
@@ -724,18 +807,20 @@ class _Poster:
 
             try:
                 post_signed_batch(self.ledger, items, self.signer, kind="import",
-                                  meta=self._meta(len(rows)), before=before, after=after)
-            except _Raced as raced:
+                                  meta=self._meta(len(rows), len(self.summary.batch_ids) + 1),
+                                  before=before, after=after, connection=self.connection)
+            except _Raced as raced:  # raised before the batch wrote anything
                 rows = self._drop_known(rows, raced.known)
                 continue
             except IntegrityError as error:  # PostgreSQL: another run registered a row first
-                if "import_row" not in str(error.orig):
-                    raise
+                if self.connection is not None or "import_row" not in str(error.orig):
+                    raise  # (in the caller's transaction, part of the batch may be written)
                 with self.ledger.read() as connection:
                     known = registered(connection, self.rules.source, [row[0] for row in rows])
                 rows = self._drop_known(rows, known)
                 continue
             self.summary.batch_ids += batch_ids
+            self.sizes.append(len(rows))
             self.summary.imported += len(rows)
             for row in rows:
                 for account, currency, amount in row[4]:
@@ -752,13 +837,24 @@ class _Poster:
             body=body, body_hash=body_hash, content_hash=transfer_hash,
             public_key=self.signer.public_key, signature=None)
 
-    def _meta(self, size: int) -> dict[str, Any]:
+    def _meta(self, size: int, part: int) -> dict[str, Any]:
         summary = self.summary
         return {"source": summary.source, "file": Path(summary.file).name,
                 "file_sha256": summary.file_sha256, "rules": Path(summary.rules).name,
                 "rules_sha256": summary.rules_sha256, "started_at": summary.started_at,
-                "part": len(summary.batch_ids) + 1, "parts": self.parts, "rows": size,
+                "part": part, "parts": self.parts, "rows": size,
                 "counts": {**summary.counts(), "imported": self.total}}
+
+    def complete_meta(self) -> None:
+        """A streamed run, at its end, in its transaction: its batches' provenance gets the
+        counts and parts known only now (the batch signature covers the transfers alone)."""
+        assert self.connection is not None
+        self.total, self.parts = self.summary.imported, len(self.summary.batch_ids)
+        statement = text("UPDATE batch SET meta = :meta WHERE id = :id")
+        for part, (batch_id, size) in enumerate(zip(self.summary.batch_ids, self.sizes,
+                                                    strict=True), start=1):
+            self.connection.execute(statement, {
+                "id": batch_id, "meta": json.dumps(self._meta(size, part), sort_keys=True)})
 
     def _before(self, connection: Connection, rows: list[tuple[Any, ...]]) -> None:
         known = registered(connection, self.rules.source, [row[0] for row in rows])
@@ -802,8 +898,192 @@ class _Poster:
                         f"by another run meanwhile with different values; "
                         f"{len(self.summary.batch_ids)} batches of this run were written",
                         self.summary)
-        self.total -= len(rows) - len(kept)
+        if self.total is not None:
+            self.total -= len(rows) - len(kept)
         return kept
+
+
+# -- one pass: validate and post at once (SQLite) ---------------------------------------------
+
+def _streams(ledger: Ledger) -> bool:
+    """Whether a run streams (:class:`_Streamed`): SQLite, where ``fork`` is, and no
+    connection of the ledger in use (none may cross the fork)."""
+    checked_out = getattr(ledger.engine.pool, "checkedout", None)
+    return (not ledger.is_postgres and hasattr(os, "fork") and checked_out is not None
+            and checked_out() == 0)
+
+
+class _Streamed:
+    """A SQLite import that validates and posts at once, in ONE write transaction.
+
+    SQLite writes one transaction at a time, and writing a row costs more than
+    reading, validating and drafting it, so posting only after the whole file
+    is validated (the two passes) leaves a core idle for most of a large
+    import.  Here a forked child reads, classifies and drafts the file — pass 1
+    and the bodies, by :class:`_Validation` and :class:`_Signing` — and sends
+    the new rows down a pipe, while this process posts them in batches, through
+    the one posting function, all in one write transaction.  When the child has
+    read the whole file the run commits; if the file has problems (without
+    ``skip_invalid``) or posting failed, it rolls back.  All or nothing as
+    before; a run killed at any moment (even ``kill -9``) leaves nothing.
+
+    The price: the ledger's write lock is held from the first batch to the end
+    of the file (about 40 s per million rows on the reference machine), while
+    other writers wait for it (``busy_timeout``); the two passes (PostgreSQL,
+    dry runs, systems without ``fork``) hold it one batch at a time.  No SQLite
+    connection crosses the fork (sqlite.org/howtocorrupt.html): the ledger's
+    pool is emptied first, and each process opens its own.
+    """
+
+    def __init__(self, ledger: Ledger, signer: Signer, rules: Rules, summary: ImportSummary,
+                 path: str | Path, size_limit: int, progress: Progress) -> None:
+        self.ledger = ledger
+        self.signer = signer
+        self.rules = rules
+        self.summary = summary
+        self.path = path
+        self.size_limit = size_limit
+        self.progress = progress
+        self.drafts = _Drafts(ledger, signer, rules.source, iso(now()))  # the same in both
+        self.poster: _Poster | None = None  # from the first batch on, in the transaction
+        self.transaction: Any = None
+        self.accounts: dict[str, str] = {}  # checked already
+
+    def run(self) -> list[tuple[int, int]]:
+        """Import the file; the rejected rows' lines."""
+        from multiprocessing.connection import Connection as Pipe
+
+        self.ledger.engine.dispose()
+        notes_in, notes_out = os.pipe()
+        result_in, result_out = os.pipe()
+        with tempfile.TemporaryFile(prefix="mutualcredit-import-") as spool:
+
+            def child() -> int:
+                os.close(notes_in)
+                os.close(result_in)
+                return self._child(spool, notes_out, Pipe(result_out, readable=False))
+
+            pid = _fork(child)
+            os.close(notes_out)
+            os.close(result_out)
+            try:
+                with open(notes_in, "rb") as notes, Pipe(result_in, writable=False) as result:
+                    return self._post(spool.fileno(), notes, result)
+            finally:
+                self._end(commit=False)
+                os.waitpid(pid, 0)
+
+    def _child(self, spool: IO[bytes], notes_fd: int, result: Any) -> int:
+        """Read, classify and draft the file.  The drafted rows go to the spool (a file,
+        so this never waits for the posting), each chunk announced down ``notes`` once
+        written, with the rows read so far; the outcome of pass 1 (or its error) goes
+        down ``result``."""
+        try:
+            with open(notes_fd, "wb") as notes:
+
+                def note(value: Any) -> None:
+                    _write_frame(notes, value)
+                    notes.flush()
+
+                def emit(rows: list[tuple[Any, ...]]) -> None:
+                    start = spool.tell()
+                    _write_frame(spool, rows)
+                    spool.flush()
+                    note((start, spool.tell() - start))
+
+                signing = _Signing(self.ledger, self.signer, self.rules.source, spool,
+                                   fork=False, drafts=self.drafts, emit=emit)
+                try:
+                    validation = _Validation(self.ledger, self.rules, self.summary, self.path,
+                                             self.size_limit, signing,
+                                             lambda phase, done, total: note(done))
+                    validation.run()
+                    signing.finish()
+                finally:
+                    signing.close()
+        except BrokenPipeError:
+            return 1  # the parent stopped reading: it raises its own error
+        except BaseException as error:  # noqa: BLE001 - handed to the parent, which raises it
+            _send_error(result, error)
+            return 1
+        result.send((self.summary, validation.fatal, validation.rejected_lines))
+        return 0
+
+    def _post(self, spool: int, notes: IO[bytes], result: Any) -> list[tuple[int, int]]:
+        failure: Exception | None = None
+        batch: list[tuple[Any, ...]] = []
+        for note in _frames(notes):
+            if note.__class__ is int:  # rows read so far
+                self.progress("validating", note, None)
+            elif failure is None:  # after a failure, the rest of pass 1 is only read
+                start, size = note
+                batch += next(_frames(io.BytesIO(os.pread(spool, size, start))))
+                while failure is None and len(batch) >= IMPORT_BATCH_ROWS:
+                    failure = self._write(batch[:IMPORT_BATCH_ROWS])
+                    del batch[:IMPORT_BATCH_ROWS]
+        try:
+            outcome = result.recv()
+        except EOFError:
+            outcome = RuntimeError("the validating process ended unexpectedly")
+        if isinstance(outcome, BaseException):
+            raise outcome
+        child, fatal, rejected_lines = outcome
+        self._merge(child)
+        # As in two passes: the file's problems first, then what posting ran into.
+        _refuse_if_refused(self.summary, fatal)
+        if failure is None and batch:
+            failure = self._write(batch)  # fewer than a batch's rows are left
+        if failure is not None:
+            raise failure
+        if self.poster is not None:
+            self.poster.complete_meta()
+        self._end(commit=True)
+        return rejected_lines
+
+    def _write(self, rows: list[tuple[Any, ...]]) -> Exception | None:
+        """Post one batch in the run's transaction (begun by the first); what went wrong."""
+        try:
+            fresh = {account: currency for row in rows for account, currency, _ in row[4]
+                     if account not in self.accounts}
+            _check_accounts(self.ledger, fresh)
+            self.accounts.update(fresh)
+            if self.poster is None:  # BEGIN IMMEDIATE: the write lock, until the run ends
+                connection, self.transaction = begin_write(self.ledger.engine)
+                self.poster = _Poster(self.ledger, self.signer, self.rules, self.summary,
+                                      self.drafts, None, self.progress, connection=connection)
+            self.poster._post(rows)
+        except Exception as error:  # noqa: BLE001 - raised once pass 1 has ended
+            self._end(commit=False)
+            return error
+        return None
+
+    def _end(self, *, commit: bool) -> None:
+        """Commit or roll back the run's transaction (if it began) and release the lock."""
+        if self.poster is None:
+            return
+        connection, self.poster = self.poster.connection, None
+        assert connection is not None
+        try:
+            if commit:
+                self.transaction.commit()
+            else:
+                self.transaction.rollback()
+                summary = self.summary  # what the posted batches had counted is undone
+                summary.imported, summary.batch_ids, summary.totals = 0, [], {}
+        finally:
+            connection.close()
+
+    def _merge(self, child: ImportSummary) -> None:
+        """Pass 1's counts and problems (the child's), with what posting found here."""
+        summary = self.summary
+        summary.file_sha256 = child.file_sha256
+        summary.read, summary.filtered = child.read, child.filtered
+        summary.rejected += child.rejected
+        summary.already_imported += child.already_imported
+        summary.conflicts += child.conflicts
+        summary.filtered_reasons = child.filtered_reasons
+        summary.problems = (child.problems + summary.problems)[:PROBLEMS_KEPT_MAX]
+        summary.problems_total += child.problems_total
 
 
 # -- rejects -----------------------------------------------------------------------------------

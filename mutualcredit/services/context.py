@@ -183,8 +183,34 @@ def run_write(engine: Engine, work: Callable[[Connection], T]) -> T:
                 continue
             if not is_retryable(error):
                 raise as_dbapi_error(engine, exception) from None
-            time.sleep(min(0.2, 0.002 * 2 ** min(attempt, 7)) * random.random())
+            time.sleep(_backoff(attempt))
     raise AssertionError("unreachable")
+
+
+def begin_write(engine: Engine) -> tuple[Connection, Any]:
+    """A write transaction for work that cannot be run again as a whole (a streamed
+    import consumes its input): only taking the write lock is retried, as
+    :func:`run_write` retries a whole write.  The caller commits or rolls back the
+    transaction returned, and closes the connection."""
+    for attempt in range(1, WRITE_ATTEMPTS_MAX + 1):
+        connection = engine.connect()
+        connection.execution_options(**WRITE)
+        try:
+            return connection, connection.begin()
+        except Exception as exception:
+            connection.close()
+            error = database_error(engine, exception)
+            if error is None:
+                raise
+            if attempt == WRITE_ATTEMPTS_MAX or not is_retryable(error):
+                raise as_dbapi_error(engine, exception) from None
+            time.sleep(_backoff(attempt))
+    raise AssertionError("unreachable")
+
+
+def _backoff(attempt: int) -> float:
+    """Seconds to wait before a write's next attempt: jittered, growing, at most 0.2."""
+    return min(0.2, 0.002 * 2 ** min(attempt, 7)) * random.random()
 
 
 def at_commit(connection: Connection, statement: str, parameters: Sequence[Any]) -> None:

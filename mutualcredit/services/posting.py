@@ -232,14 +232,18 @@ def post_batch(ledger: Ledger, drafts: Sequence[TransferDraft], signer: Signer, 
 
 def post_signed_batch(ledger: Ledger, items: Sequence[SignedTransfer], signer: Signer, *,
                       kind: str, meta: Mapping[str, Any] | None = None,
-                      before: Before | None = None, after: After | None = None
-                      ) -> list[PostResult]:
+                      before: Before | None = None, after: After | None = None,
+                      connection: Connection | None = None) -> list[PostResult]:
     """:func:`post_batch` for drafts already given their bodies by :func:`sign` (``in_batch``).
 
     A large import builds the bodies in a second process while it still reads
     the file; the batch signature, every check and the write happen here.
     Each body must still hash to its ``body_hash``: that hash is what the
     batch signature covers.
+
+    With ``connection`` the batch is written in the caller's write transaction
+    (a streamed import posts many batches in one, committed or rolled back as
+    a whole); otherwise in a transaction of its own, retried as every write is.
     """
     if not items:
         return []
@@ -257,6 +261,8 @@ def post_signed_batch(ledger: Ledger, items: Sequence[SignedTransfer], signer: S
                            signature=signer.sign(message), meta=dict(meta or {}))
     if not verify_signature(batch.public_key, batch.signature, message):
         raise SignatureInvalid("the batch signature does not verify")
+    if connection is not None:
+        return _post_hooked(connection, ledger, items, batch, before, after)
     return ledger.write(
         lambda connection: _post_hooked(connection, ledger, items, batch, before, after))
 

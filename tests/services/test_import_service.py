@@ -282,6 +282,114 @@ def test_large_files_post_in_several_whole_batches(festival, monkeypatch):  # ty
         sizes = [row[0] for row in connection.execute(text(
             "SELECT size FROM batch WHERE kind = 'import' ORDER BY id"))]
     assert sizes == [50, 50, 50, 43]
+    with festival.ledger.read() as connection:
+        metas = [json.loads(row[0]) for row in connection.execute(text(
+            "SELECT meta FROM batch WHERE kind = 'import' ORDER BY id"))]
+    # Streamed or not, every part knows the run's parts and final counts.
+    assert [(meta["part"], meta["parts"], meta["rows"]) for meta in metas] == [
+        (1, 4, 50), (2, 4, 50), (3, 4, 50), (4, 4, 43)]
+    assert all(meta["counts"] == summary.counts() for meta in metas)
+    assert all(meta["file_sha256"] == summary.file_sha256 for meta in metas)
+    festival.assert_consistent()
+
+
+def sqlite_only(net) -> None:  # type: ignore[no-untyped-def]
+    if net.ledger.is_postgres or not hasattr(os, "fork"):
+        pytest.skip("imports stream on SQLite, where fork is (PostgreSQL takes two passes)")
+
+
+def wait_at_line(monkeypatch, line: int, marker: Path) -> None:  # type: ignore[no-untyped-def]
+    """The row parser (in the helper reading the file) waits at ``line`` for ``marker``
+    (up to 20 s; a row the reader refuses never reaches the parser)."""
+    parse = service.RowParser.parse_checked
+
+    def waiting(self, record):  # type: ignore[no-untyped-def]
+        if record.line == line:
+            deadline = time.monotonic() + 20
+            while not marker.exists() and time.monotonic() < deadline:
+                time.sleep(0.01)
+        return parse(self, record)
+
+    monkeypatch.setattr(service.RowParser, "parse_checked", waiting)
+    monkeypatch.setattr(service, "IMPORT_BATCH_ROWS", 50)
+    monkeypatch.setattr(service, "CHUNK_ROWS", 10)
+    monkeypatch.setattr(service, "SPOOL_CHUNK_ROWS", 10)
+
+
+def test_a_problem_read_after_batches_were_posted_rolls_them_back(festival, monkeypatch, tmp_path):  # type: ignore[no-untyped-def]
+    # On SQLite the helper reads the file while this process posts: batches are written
+    # in the run's one transaction before the last line is read, and its problem undoes them.
+    sqlite_only(festival)
+    lines = ticket_lines()
+    lines[-1] = lines[-1].replace(";Aprovado;", ";Aprovado;;")  # an extra delimiter
+    path = write_tickets(tmp_path / "late.csv", lines)
+    marker = tmp_path / "posted"
+    wait_at_line(monkeypatch, len(lines), marker)  # the row before the bad one
+    events = count(festival, "SELECT COUNT(*) FROM event")
+    phases = []
+
+    def progress(phase: str, done: int, total: int | None) -> None:
+        phases.append(phase)
+        if phase == "posting":
+            marker.touch()
+
+    with pytest.raises(ImportRefused) as refused:
+        import_file(festival.ledger, festival["robo"], path, TICKET_RULES, progress=progress)
+    assert "posting" in phases and marker.exists()  # a batch was written, then undone
+    assert [problem.line for problem in refused.value.summary.problems] == [len(lines) + 1]
+    # Nothing was written, and the summary says so.
+    assert (refused.value.summary.imported, refused.value.summary.batch_ids,
+            refused.value.summary.totals) == (0, [], {})
+    assert count(festival, "SELECT COUNT(*) FROM batch") == 0
+    assert count(festival, "SELECT COUNT(*) FROM transfer") == 0
+    assert count(festival, "SELECT COUNT(*) FROM posting") == 0
+    assert count(festival, "SELECT COUNT(*) FROM import_row") == 0
+    assert count(festival, "SELECT COUNT(*) FROM event") == events
+    assert festival.ledger.engine.pool.checkedout() == 0
+    # The same file without its bad line imports whole.
+    summary = import_file(festival.ledger, festival["robo"], write_tickets(
+        tmp_path / "good.csv", lines[:-1]), TICKET_RULES)
+    assert summary.imported == 192
+    festival.assert_consistent()
+
+
+def test_the_files_problems_come_before_what_posting_ran_into(festival, monkeypatch, tmp_path):  # type: ignore[no-untyped-def]
+    # A batch is refused by the ledger (an account that does not exist) while the helper is
+    # still reading; the run reports the file's problems first, as when it validated first.
+    sqlite_only(festival)
+    lines = ticket_lines()
+    lines[-1] = lines[-1].replace(";Aprovado;", ";Aprovado;;")
+    path = write_tickets(tmp_path / "late.csv", lines)
+    marker = tmp_path / "refused"
+    wait_at_line(monkeypatch, len(lines), marker)  # the row before the bad one
+    check = service._check_accounts
+
+    def missing(ledger, accounts):  # type: ignore[no-untyped-def]
+        marker.touch()
+        raise AccountNotFound("account collectives:cubo:cash:plataforma does not exist",
+                              account="collectives:cubo:cash:plataforma")
+
+    monkeypatch.setattr(service, "_check_accounts", missing)
+    with pytest.raises(ImportRefused) as refused:
+        import_file(festival.ledger, festival["robo"], path, TICKET_RULES)
+    assert refused.value.summary.rejected == 1 and marker.exists()
+    with pytest.raises(AccountNotFound):  # the same file without its problem: the refusal
+        import_file(festival.ledger, festival["robo"], write_tickets(
+            tmp_path / "good.csv", lines[:-1]), TICKET_RULES)
+    assert count(festival, "SELECT COUNT(*) FROM transfer") == 0
+    monkeypatch.setattr(service, "_check_accounts", check)
+    assert import_file(festival.ledger, festival["robo"], path, TICKET_RULES,
+                       skip_invalid=True).imported == 192
+    festival.assert_consistent()
+
+
+def test_a_connection_in_use_makes_the_run_take_two_passes(festival):  # type: ignore[no-untyped-def]
+    # No SQLite connection may cross a fork: with one in use the run does not stream.
+    with festival.ledger.read() as connection:
+        connection.execute(text("SELECT 1"))
+        assert not service._streams(festival.ledger)
+        summary = import_file(festival.ledger, festival["robo"], TICKETS, TICKET_RULES)
+    assert summary.imported == 193
     festival.assert_consistent()
 
 

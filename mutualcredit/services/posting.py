@@ -204,13 +204,15 @@ def post_signed(ledger: Ledger, signed: SignedTransfer, *, before: Before | None
 
 
 def _post_hooked(connection: Connection, ledger: Ledger, items: Sequence[SignedTransfer],
-                 batch: BatchSignature | None, before: Before | None, after: After | None
-                 ) -> list[PostResult]:
+                 batch: BatchSignature | None, before: Before | None, after: After | None,
+                 *, own_transaction: bool = True) -> list[PostResult]:
     if before is not None:
         before(connection)
-    # With no ``after`` nothing follows the writer's statements: its last one may go with
-    # the COMMIT (the chain head is then never held across a round trip).
-    results = _post_all(connection, ledger, items, batch, final=after is None)
+    # With no ``after`` nothing follows the writer's statements in a transaction of their
+    # own (run_write's): the last one may go with the COMMIT (the chain head is then never
+    # held across a round trip).  In the caller's transaction, everything runs now.
+    results = _post_all(connection, ledger, items, batch,
+                        final=own_transaction and after is None)
     if after is not None:
         after(connection, results)
     return results
@@ -262,7 +264,8 @@ def post_signed_batch(ledger: Ledger, items: Sequence[SignedTransfer], signer: S
     if not verify_signature(batch.public_key, batch.signature, message):
         raise SignatureInvalid("the batch signature does not verify")
     if connection is not None:
-        return _post_hooked(connection, ledger, items, batch, before, after)
+        return _post_hooked(connection, ledger, items, batch, before, after,
+                            own_transaction=False)
     return ledger.write(
         lambda connection: _post_hooked(connection, ledger, items, batch, before, after))
 

@@ -14,6 +14,7 @@ from mutualcredit.domain.transfers import MalformedTransfer, Posting, TransferDr
 from mutualcredit.services import network as setup
 from mutualcredit.services import payments
 from mutualcredit.services.clock import iso
+from mutualcredit.services.context import begin_write
 from mutualcredit.services.keys import Signer
 from mutualcredit.services.posting import (
     AccountClosed,
@@ -26,6 +27,7 @@ from mutualcredit.services.posting import (
     SignatureInvalid,
     post_batch,
     post_signed,
+    post_signed_batch,
     sign,
 )
 from tests.support import Net
@@ -313,6 +315,36 @@ def test_batch_is_one_signature_and_all_or_nothing(net: Net) -> None:
     with pytest.raises(CreditLimitExceeded):
         post_batch(net.ledger, bad, net["banco"], kind="issuance")
     assert count_transfers(net) == before
+    net.assert_consistent()
+
+
+def test_batches_in_the_callers_transaction_are_written_by_its_commit(net: Net) -> None:
+    # A streamed import posts many batches in one transaction it commits itself: nothing
+    # may wait for run_write's COMMIT (on PostgreSQL a write's last statement goes with it).
+    items = [[sign(net.ledger, draft(net, "banco", ("collectives:cubo:fund", "CUBO", -100),
+                                     ("members:bia", "CUBO", 100), key=f"t{part}-{i}"),
+                   net["banco"], in_batch=True) for i in range(3)] for part in range(2)]
+    before = count_transfers(net)
+    connection, transaction = begin_write(net.ledger.engine)
+    try:
+        for batch in items:
+            post_signed_batch(net.ledger, batch, net["banco"], kind="issuance",
+                              connection=connection)
+        transaction.commit()
+    finally:
+        connection.close()
+    assert count_transfers(net) == before + 6
+    assert net.balance("bia") == "6.00"
+    connection, transaction = begin_write(net.ledger.engine)  # and a rollback undoes them
+    try:
+        post_signed_batch(net.ledger, [sign(net.ledger, draft(
+            net, "banco", ("collectives:cubo:fund", "CUBO", -100), ("members:bia", "CUBO", 100),
+            key="t-undone"), net["banco"], in_batch=True)], net["banco"], kind="issuance",
+            connection=connection)
+        transaction.rollback()
+    finally:
+        connection.close()
+    assert count_transfers(net) == before + 6
     net.assert_consistent()
 
 

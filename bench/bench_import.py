@@ -5,7 +5,9 @@ Each measured step runs in its own child process on a fresh SQLite ledger
 child) is its own.  On SQLite the import forks a helper that reads,
 validates and drafts the file while the importing process posts what it has
 drafted so far; the helper's own peak RSS is printed as "+ helper" (pages it
-shares with its parent count in both).
+shares with its parent count in both), and the peak of both processes'
+proportional set size together as "Pss of all" (shared pages split between
+them: the memory the import takes from the machine).
 Printed, for the same file in the same run:
 
 1. baseline: the parser alone (``parse_file``, no database);
@@ -21,11 +23,13 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import resource
 import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -39,14 +43,57 @@ def _child(step: str, path: str, folder: str, queue) -> None:  # type: ignore[no
     prepare = globals().get(f"prepare_{step}")
     if prepare is not None:  # setup that is not the step (a new ledger): before the clock
         prepare(folder)
+    footprint = _Footprint()
     started = time.perf_counter()
     result = globals()[f"step_{step}"](path, folder)
     seconds = time.perf_counter() - started
     queue.put((result, seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-               resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024))
+               resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, footprint.stop()))
 
 
-def measure(step: str, path: str, folder: str) -> tuple[str, float, float, float]:
+class _Footprint:
+    """The peak of this process's and its children's proportional set size together (Pss,
+    Linux): shared pages are split between the processes sharing them, so, unlike adding
+    their peak RSS, nothing is counted twice.  Sampled every 50 ms by a thread."""
+
+    def __init__(self) -> None:
+        self.peak = 0
+        self.running = Path("/proc/self/smaps_rollup").exists()
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        if self.running:
+            self.thread.start()
+
+    def stop(self) -> float | None:
+        if not self.running:
+            return None
+        self.running = False
+        self.thread.join()
+        return self.peak / 1024
+
+    def _sample(self) -> None:
+        me = os.getpid()
+        while self.running:
+            try:
+                children = Path(f"/proc/{me}/task/{me}/children").read_text().split()
+            except OSError:
+                children = []
+            self.peak = max(self.peak, sum(_pss(pid) for pid in [str(me), *children]))
+            time.sleep(0.05)
+
+
+def _pss(pid: str) -> int:
+    """KiB; 0 for a process that has just ended."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as rollup:
+            for line in rollup:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def measure(step: str, path: str, folder: str) -> tuple[str, float, float, float, float | None]:
     queue: multiprocessing.Queue = multiprocessing.Queue()
     process = multiprocessing.get_context("fork").Process(
         target=_child, args=(step, path, folder, queue))
@@ -166,10 +213,11 @@ def main() -> None:
                             ("sqlite", "baseline: parse + raw sqlite3 postings"),
                             ("import", "import (validate, sign, post)"),
                             ("reimport", "re-import (all already imported)")):
-            result, seconds, rss, helper = measure(step, path, folder)
+            result, seconds, rss, helper, together = measure(step, path, folder)
             helped = f" + helper {helper:5.1f} MiB" if helper else ""
+            both = f", Pss of all {together:5.1f} MiB" if helper and together else ""
             print(f"{label:40} {seconds:7.2f} s {rows / seconds:>10,.0f} rows/s "
-                  f"peak RSS {rss:6.1f} MiB{helped}  ({result})", flush=True)
+                  f"peak RSS {rss:6.1f} MiB{helped}{both}  ({result})", flush=True)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,11 @@ locks the two account rows in id order, inserts two posting rows and updates
 the two balances (no signature, no chain, no SQLAlchemy).  Figures are
 transfers/s over the wall time of all writers, the p50/p99 latency of one
 payment as its writer saw it, and the storage the ledger takes per transfer
-(tables and indexes).  ``--sqlite`` first runs the same payments on one
+(tables and indexes), and the CPU time one transfer took: its writer's
+(``time.process_time`` over its payments) plus the server's (every
+``postgres`` process, from ``/proc``, over the same window), with the rate
+all cores would give if they did nothing else (the *ceiling*: cores ÷ CPU
+per transfer).  ``--sqlite`` first runs the same payments on one
 SQLite file (raw baseline: ``sqlite3`` with ``BEGIN IMMEDIATE``), for the
 capacity model in ``docs/scaling.md``.
 """
@@ -77,14 +81,14 @@ def library_writer(url: str, members: list[tuple[str, bytes]], payments: int, ho
     latencies = []
     while time.time() < start:
         time.sleep(0.001)
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.process_time()
     for _ in range(payments):
         payer, payee = rng.sample(signers, 2)
         target = HOT if hot else payee.handle
         moment = time.perf_counter()
         pay(ledger, payer, payer=payer.handle, payee=target, amount=rng.randint(1, 500))
         latencies.append(time.perf_counter() - moment)
-    queue.put((began, time.perf_counter(), latencies))
+    queue.put((began, time.perf_counter(), latencies, time.process_time() - cpu))
 
 
 def raw_writer(url: str, members: list[tuple[str, bytes]], payments: int, hot: bool,
@@ -105,7 +109,7 @@ def raw_writer(url: str, members: list[tuple[str, bytes]], payments: int, hot: b
     latencies = []
     while time.time() < start:
         time.sleep(0.001)
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.process_time()
     for _ in range(payments):
         payer, payee = rng.sample(ids, 2)
         if hot:
@@ -126,7 +130,7 @@ def raw_writer(url: str, members: list[tuple[str, bytes]], payments: int, hot: b
                 (amount, payee))
         latencies.append(time.perf_counter() - moment)
     connection.close()
-    queue.put((began, time.perf_counter(), latencies))
+    queue.put((began, time.perf_counter(), latencies, time.process_time() - cpu))
 
 
 def raw_sqlite_writer(url: str, members: list[tuple[str, bytes]], payments: int, hot: bool,
@@ -144,7 +148,7 @@ def raw_sqlite_writer(url: str, members: list[tuple[str, bytes]], payments: int,
     latencies = []
     while time.time() < start:
         time.sleep(0.001)
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.process_time()
     for _ in range(payments):
         payer, payee = rng.sample(ids, 2)
         payee = hot_id if hot else payee
@@ -160,11 +164,14 @@ def raw_sqlite_writer(url: str, members: list[tuple[str, bytes]], payments: int,
         connection.execute("COMMIT")
         latencies.append(time.perf_counter() - moment)
     connection.close()
-    queue.put((began, time.perf_counter(), latencies))
+    queue.put((began, time.perf_counter(), latencies, time.process_time() - cpu))
 
 
-def run(kind: str, url: str, groups: list, payments: int, hot: bool) -> tuple[float, float,
-                                                                               float]:
+Result = tuple[float, float, float, float, float | None]
+"""transfers/s, p50 ms, p99 ms, the writers' CPU ms per transfer, the server's (or None)."""
+
+
+def run(kind: str, url: str, groups: list, payments: int, hot: bool) -> Result:
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
     target = {"library": library_writer, "raw": raw_writer, "raw_sqlite": raw_sqlite_writer}[kind]
@@ -173,7 +180,12 @@ def run(kind: str, url: str, groups: list, payments: int, hot: bool) -> tuple[fl
                  for group in groups]
     for process in processes:
         process.start()
+    while time.time() < start:
+        time.sleep(0.001)
+    server = server_cpu() if url.startswith("postgresql") else None
     results = [queue.get(timeout=600) for _ in processes]
+    if server is not None:
+        server = server_cpu() - server
     for process in processes:
         process.join()
         assert process.exitcode == 0, f"a writer failed ({process.exitcode})"
@@ -183,7 +195,29 @@ def run(kind: str, url: str, groups: list, payments: int, hot: bool) -> tuple[fl
     rate = len(latencies) / (ended - began)
     p50 = statistics.median(latencies) * 1000
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000
-    return rate, p50, p99
+    client = sum(r[3] for r in results) / len(latencies) * 1000
+    return rate, p50, p99, client, None if server is None else server / len(latencies) * 1000
+
+
+def server_cpu() -> float:
+    """CPU seconds used so far by every PostgreSQL process of this machine (backends and
+    background workers alike: the WAL writer and checkpointer work for the writers too),
+    with the processes that have ended (a backend whose client disconnected): the
+    postmaster that collected them holds their time as its children's."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        if name.startswith("postgres"):
+            fields = stat[stat.rindex(")") + 2:].split()
+            total += sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
+    return total / ticks
 
 
 def bytes_per_transfer(url: str, schema: str | None) -> float:
@@ -233,7 +267,8 @@ def main() -> None:
     print(f"signed payments on PostgreSQL, {payments} per writer, {os.cpu_count()} cores "
           "shared with the server")
     header = (f"{'writers':>7} {'accounts':>8} | {'library/s':>9} {'p50 ms':>7} {'p99 ms':>7} | "
-              f"{'raw/s':>7} {'p50 ms':>7} {'p99 ms':>7} | library/raw | bytes/transfer")
+              f"{'raw/s':>7} {'p50 ms':>7} {'p99 ms':>7} | library/raw | bytes/transfer | "
+              "library CPU ms/transfer: writers + server | raw CPU ms/transfer")
     print(header)
     if "--sqlite" in sys.argv:
         sqlite_scenarios(payments)
@@ -259,11 +294,20 @@ def main() -> None:
         show(writers, shape, library, raw, size)
 
 
-def show(writers: int, shape: str, library: tuple[float, float, float],
-         raw: tuple[float, float, float], size: float) -> None:
+def show(writers: int, shape: str, library: Result, raw: Result, size: float) -> None:
     print(f"{writers:>7} {shape:>8} | {library[0]:>9.0f} {library[1]:>7.2f} "
           f"{library[2]:>7.2f} | {raw[0]:>7.0f} {raw[1]:>7.2f} {raw[2]:>7.2f} | "
-          f"{library[0] / raw[0]:>11.2f} | {size:>14.0f}", flush=True)
+          f"{library[0] / raw[0]:>11.2f} | {size:>14.0f} | {cpu(library)} | {cpu(raw)}",
+          flush=True)
+
+
+def cpu(result: Result) -> str:
+    """CPU ms per transfer, writers + server, and the rate all cores would give at that."""
+    client, server = result[3], result[4]
+    if server is None:
+        return f"{client:5.2f} + -   "
+    ceiling = (os.cpu_count() or 1) * 1000 / (client + server)
+    return f"{client:5.2f} + {server:4.2f} = {client + server:4.2f} (ceiling {ceiling:5.0f}/s)"
 
 
 def sqlite_scenarios(payments: int) -> None:

@@ -62,7 +62,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import io
 import json
 import marshal
 import operator
@@ -258,7 +257,7 @@ def _import_in_two_passes(ledger: Ledger, signer: Signer, rules: Rules, summary:
         finally:
             if signing is not None:
                 signing.close()
-        if signing is None:
+        if signing is None:  # a dry run
             summary.imported = validation.parsed
             summary.totals = dict(validation.totals)
         else:
@@ -785,11 +784,12 @@ class _Poster:
         for row in _spooled(spool):
             batch.append(row)
             if len(batch) >= IMPORT_BATCH_ROWS:
-                self._post(batch)
+                self.post(batch)
                 batch = []
-        self._post(batch)
+        self.post(batch)
 
-    def _post(self, rows: list[tuple[Any, ...]]) -> None:
+    def post(self, rows: list[tuple[Any, ...]]) -> None:
+        """Post ``rows`` as one signed batch (less the rows another run registered meanwhile)."""
         from mutualcredit.services.posting import post_signed_batch
 
         while rows:
@@ -920,9 +920,10 @@ class _Streamed:
     reading, validating and drafting it, so posting only after the whole file
     is validated (the two passes) leaves a core idle for most of a large
     import.  Here a forked child reads, classifies and drafts the file — pass 1
-    and the bodies, by :class:`_Validation` and :class:`_Signing` — and sends
-    the new rows down a pipe, while this process posts them in batches, through
-    the one posting function, all in one write transaction.  When the child has
+    and the bodies, by :class:`_Validation` and :class:`_Signing` — writing the
+    new rows to a spool file and announcing each chunk down a pipe, while this
+    process posts them in batches, through the one posting function, all in
+    one write transaction.  When the child has
     read the whole file the run commits; if the file has problems (without
     ``skip_invalid``) or posting failed, it rolls back.  All or nothing as
     before; a run killed at any moment (even ``kill -9``) leaves nothing.
@@ -985,22 +986,19 @@ class _Streamed:
                     _write_frame(notes, value)
                     notes.flush()
 
-                def emit(rows: list[tuple[Any, ...]]) -> None:
+                def emit(rows: list[tuple[Any, ...]]) -> None:  # where the chunk lies
+                    data = marshal.dumps(rows)
                     start = spool.tell()
-                    _write_frame(spool, rows)
+                    spool.write(data)
                     spool.flush()
-                    note((start, spool.tell() - start))
+                    note((start, len(data)))
 
                 signing = _Signing(self.ledger, self.signer, self.rules.source, spool,
                                    fork=False, drafts=self.drafts, emit=emit)
-                try:
-                    validation = _Validation(self.ledger, self.rules, self.summary, self.path,
-                                             self.size_limit, signing,
-                                             lambda phase, done, total: note(done))
-                    validation.run()
-                    signing.finish()
-                finally:
-                    signing.close()
+                validation = _Validation(self.ledger, self.rules, self.summary, self.path,
+                                         self.size_limit, signing,
+                                         lambda phase, done, total: note(done))
+                validation.run()
         except BrokenPipeError:
             return 1  # the parent stopped reading: it raises its own error
         except BaseException as error:  # noqa: BLE001 - handed to the parent, which raises it
@@ -1017,7 +1015,10 @@ class _Streamed:
                 self.progress("validating", note, None)
             elif failure is None:  # after a failure, the rest of pass 1 is only read
                 start, size = note
-                batch += next(_frames(io.BytesIO(os.pread(spool, size, start))))
+                data = os.pread(spool, size, start)
+                if len(data) != size:
+                    raise EOFError("the spool ends inside a chunk of rows")
+                batch += marshal.loads(data)
                 while failure is None and len(batch) >= IMPORT_BATCH_ROWS:
                     failure = self._write(batch[:IMPORT_BATCH_ROWS])
                     del batch[:IMPORT_BATCH_ROWS]
@@ -1051,7 +1052,7 @@ class _Streamed:
                 connection, self.transaction = begin_write(self.ledger.engine)
                 self.poster = _Poster(self.ledger, self.signer, self.rules, self.summary,
                                       self.drafts, None, self.progress, connection=connection)
-            self.poster._post(rows)
+            self.poster.post(rows)
         except Exception as error:  # noqa: BLE001 - raised once pass 1 has ended
             self._end(commit=False)
             return error

@@ -73,6 +73,9 @@ def ids_statement(table: str, count: int) -> tuple[str, tuple[()]]:
             f"FROM generate_series(1, {count:d})", ())
 
 
+# What a guarded statement's writes test: the guard's last table, ``ok`` (see append_statement).
+GUARD_HOLDS = "(SELECT ok FROM ok)"
+
 # At most this many rows go into one combined statement (PostgreSQL takes 65,535 parameters).
 COMBINED_ROWS_MAX = 1_000
 
@@ -84,6 +87,14 @@ class EventSeq:
     number: int
 
 
+@dataclass(frozen=True, slots=True)
+class Sql:
+    """A column value the server computes: an SQL expression of the statement's own
+    common table expressions (e.g. an id drawn by a guard's ``ids``), never user data."""
+
+    expression: str
+
+
 # domain.events.event_bytes, built by the server: b"mutualcredit/event/v1\n" + RFC 8785 JSON of
 # {"body_hash", "seq", "type"} (a hex digest, an integer and a word from EVENT_TYPES, so plain
 # concatenation is the canonical form).  verify recomputes every hash in Python.
@@ -92,9 +103,11 @@ _EVENT_BYTES_SQL = (
     "|| '\",\"seq\":' || (h.seq + e.number) || ',\"type\":\"' || e.type || '\"}', 'UTF8')")
 
 
-def append_statement(events: Sequence[tuple[str, int, str, str]],
+def append_statement(events: Sequence[tuple[str, int | Sql, str, str]],
                      tables: Sequence[tuple[str, Sequence[str], Sequence[tuple[Any, ...]]]],
-                     also: Sequence[tuple[str, Sequence[Any]]] = ()) -> tuple[str, list[Any]]:
+                     also: Sequence[tuple[str, Sequence[Any]]] = (), *,
+                     guard: Sequence[tuple[str, Sequence[Any]]] = (),
+                     returning: str = "") -> tuple[str, list[Any]]:
     """PostgreSQL: ONE statement that locks the chain head, appends ``events`` with their
     hashes computed by the server, inserts ``tables`` and runs the ``also`` statements.
 
@@ -105,18 +118,32 @@ def append_statement(events: Sequence[tuple[str, int, str, str]],
     statement, so sent in one round trip with the COMMIT (:func:`context.at_commit`) the
     head is held only while the server executes and flushes.  Foreign keys between the
     rows of one statement are checked at its end, so parents and children may go together.
+
+    ``guard`` are common table expressions ``(definition, parameters)`` put first, the
+    last of them named ``ok`` (one boolean column ``ok``): unless it holds, the head is
+    not locked and nothing is written — every insert selects its rows only when it holds,
+    and ``also`` statements must test it themselves.  A subject id may then be an
+    :class:`Sql` expression of the guard's tables.  ``returning`` is the main statement's
+    ``RETURNING`` list (no row comes back when the guard fails).
     """
     assert events
     assert sum(len(rows) for _, _, rows in tables) + len(events) <= COMBINED_ROWS_MAX
-    parameters: list[Any] = []
+    parameters: list[Any] = [value for _, values_guard in guard for value in values_guard]
+    parts = [definition for definition, _ in guard]
+    gate = f" AND {GUARD_HOLDS}" if guard else ""
     values = []
     for number, (type_, subject_id, body_hash, created_at) in enumerate(events, start=1):
         assert type_ in EVENT_TYPES, type_
         assert len(body_hash) == 64 and body_hash.isalnum() and body_hash == body_hash.lower()
-        values.append(f"({number}, %s::text, %s::bigint, %s::text, %s::text)")
-        parameters += [type_, subject_id, body_hash, created_at]
-    parts = [
-        "head AS (SELECT seq, chain_hash FROM chain_head WHERE id = 1 FOR UPDATE)",
+        if isinstance(subject_id, Sql):
+            values.append(f"({number}, %s::text, ({subject_id.expression})::bigint, %s::text, "
+                          "%s::text)")
+            parameters += [type_, body_hash, created_at]
+        else:
+            values.append(f"({number}, %s::text, %s::bigint, %s::text, %s::text)")
+            parameters += [type_, subject_id, body_hash, created_at]
+    parts += [
+        f"head AS (SELECT seq, chain_hash FROM chain_head WHERE id = 1{gate} FOR UPDATE)",
         f"ev (number, type, subject_id, body_hash, created_at) AS (VALUES {', '.join(values)})",
         "evh AS (SELECT e.number, h.seq + e.number AS seq, e.type, e.subject_id, e.body_hash, "
         f"e.created_at, encode(sha256({_EVENT_BYTES_SQL}), 'hex') AS event_hash "
@@ -140,17 +167,28 @@ def append_statement(events: Sequence[tuple[str, int, str, str]],
                 if isinstance(value, EventSeq):
                     assert 1 <= value.number <= len(events)
                     cells.append(f"(SELECT seq FROM evh WHERE number = {value.number:d})")
+                elif isinstance(value, Sql):
+                    cells.append(f"({value.expression})")
                 else:
                     cells.append("%s")
                     parameters.append(value)
             rendered.append(f"({', '.join(cells)})")
-        parts.append(f"w{index} AS (INSERT INTO {table} ({', '.join(columns)}) "
-                     f"VALUES {', '.join(rendered)})")
+        into = f"INSERT INTO {table} ({', '.join(columns)})"
+        if not guard:
+            parts.append(f"w{index} AS ({into} VALUES {', '.join(rendered)})")
+        elif len(rows) == 1:  # the server takes each value's type from its column
+            parts.append(f"w{index} AS ({into} SELECT {rendered[0][1:-1]} WHERE {GUARD_HOLDS})")
+        else:  # VALUES of several rows type a column of NULLs as text: none allowed here
+            assert all(value is not None for row in rows for value in row), table
+            parts.append(f"w{index} AS ({into} SELECT * FROM (VALUES {', '.join(rendered)}) "
+                         f"AS v WHERE {GUARD_HOLDS})")
     for index, (statement, values_also) in enumerate(also):
         parts.append(f"a{index} AS ({statement})")
         parameters.extend(values_also)
     statement = (
         f"WITH RECURSIVE {', '.join(parts)} UPDATE chain_head SET (seq, chain_hash) = "
         "(SELECT v.seq, c.chain_hash FROM evh v JOIN chain c ON c.number = v.number "
-        "ORDER BY v.number DESC LIMIT 1) WHERE id = 1")
+        f"ORDER BY v.number DESC LIMIT 1) WHERE id = 1{gate}")
+    if returning:
+        statement += f" RETURNING {returning}"
     return statement, parameters

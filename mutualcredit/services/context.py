@@ -213,15 +213,22 @@ def _backoff(attempt: int) -> float:
     return min(0.2, 0.002 * 2 ** min(attempt, 7)) * random.random()
 
 
-def at_commit(connection: Connection, statement: str, parameters: Sequence[Any]) -> None:
+def at_commit(connection: Connection, statement: str, parameters: Sequence[Any]
+              ) -> list[tuple[Any, ...]]:
     """PostgreSQL: run ``statement`` when the write commits, in the COMMIT's round trip.
 
     Only for a write's last statements (nothing after them may read what they write):
     :func:`run_write` sends them and the COMMIT together in pipeline mode, so a lock
     they take (the chain head) is held while the server executes and flushes, never
-    while a message travels to the client and back.
+    while a message travels to the client and back.  A write that sends nothing
+    before (a payment's one statement) then costs one round trip: the driver's
+    ``BEGIN`` goes in the same pipeline.
+
+    Returns the list that receives the statement's rows once the write has committed.
     """
-    connection.info.setdefault(AT_COMMIT, []).append((statement, tuple(parameters)))
+    rows: list[tuple[Any, ...]] = []
+    connection.info.setdefault(AT_COMMIT, []).append((statement, tuple(parameters), rows))
+    return rows
 
 
 def _commit_with_pending(connection: Connection) -> None:
@@ -229,14 +236,19 @@ def _commit_with_pending(connection: Connection) -> None:
     if not pending:
         return  # the transaction's context commits as usual
     driver: Any = connection.connection.dbapi_connection  # a psycopg connection
+    answers = []
     with driver.pipeline():
-        cursor = driver.cursor()
-        for statement, parameters in pending:
+        for statement, parameters, rows in pending:
+            cursor = driver.cursor()  # one each: a cursor keeps only its last result
             cursor.execute(statement, parameters)
+            answers.append((cursor, rows))
         # COMMIT as a plain statement: the pipeline's closing sync is its only round trip
         # (driver.commit() would sync once more); the context's commit then finds the
         # session idle and sends nothing.
-        cursor.execute("COMMIT", prepare=False)
+        driver.cursor().execute("COMMIT", prepare=False)
+    for cursor, rows in answers:  # every result arrived with the sync
+        if cursor.description is not None:
+            rows.extend(cursor.fetchall())
 
 
 def database_error(engine: Engine, exception: BaseException) -> Any:

@@ -1,6 +1,7 @@
 """Signed payments on PostgreSQL: 1, 4 and 8 writer processes, and one hot account.
 
-Run with ``python bench/bench_postgres.py [payments per writer] [--sqlite]``
+Run with ``python bench/bench_postgres.py [payments per writer] [--sqlite] [--full-path]
+[--only WRITERS:SHAPE ...]``
 against the server in ``MUTUALCREDIT_TEST_PG_URL`` (default
 ``postgresql+psycopg://postgres@127.0.0.1:5432/test``).  Each scenario gets a
 fresh schema with a network of one collective, 16 members per writer (credit
@@ -28,7 +29,10 @@ payment as its writer saw it, and the storage the ledger takes per transfer
 all cores would give if they did nothing else (the *ceiling*: cores ÷ CPU
 per transfer).  ``--sqlite`` first runs the same payments on one
 SQLite file (raw baseline: ``sqlite3`` with ``BEGIN IMMEDIATE``), for the
-capacity model in ``docs/scaling.md``.
+capacity model in ``docs/scaling.md``.  ``--full-path`` also runs each scenario's payments
+with the one-statement path turned off (``posting.ONE_STATEMENT``): every payment then
+takes the full path of four round trips, as every write did before; its row says ``full``
+(its bytes/transfer column is the library's).  ``--only 8:spread`` runs that scenario only.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ PG_URL = os.environ.get("MUTUALCREDIT_TEST_PG_URL",
 PAYMENTS_DEFAULT = 400
 MEMBERS_PER_WRITER = 16
 SCENARIOS = ((1, "spread"), (4, "spread"), (8, "spread"), (4, "hot"), (8, "hot"))
+FULL_PATH_VARIABLE = "MUTUALCREDIT_BENCH_FULL_PATH"  # 1: writers take the full posting path
 
 
 def libpq(url: str) -> str:
@@ -68,7 +73,10 @@ def library_writer(url: str, members: list[tuple[str, bytes]], payments: int, ho
                    start: float, queue) -> None:  # type: ignore[no-untyped-def]
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+    from mutualcredit.services import posting
     from mutualcredit.services.context import Ledger
+
+    posting.ONE_STATEMENT = os.environ.get(FULL_PATH_VARIABLE) != "1"
     from mutualcredit.services.keys import Signer, public_hex
     from mutualcredit.services.payments import pay
 
@@ -174,7 +182,9 @@ Result = tuple[float, float, float, float, float | None]
 def run(kind: str, url: str, groups: list, payments: int, hot: bool) -> Result:
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
-    target = {"library": library_writer, "raw": raw_writer, "raw_sqlite": raw_sqlite_writer}[kind]
+    os.environ[FULL_PATH_VARIABLE] = "1" if kind == "full" else "0"  # spawned writers inherit it
+    target = {"library": library_writer, "full": library_writer, "raw": raw_writer,
+              "raw_sqlite": raw_sqlite_writer}[kind]
     start = time.time() + 3.0  # every writer has imported and connected by then
     processes = [context.Process(target=target, args=(url, group, payments, hot, start, queue))
                  for group in groups]
@@ -272,7 +282,11 @@ def main() -> None:
     print(header)
     if "--sqlite" in sys.argv:
         sqlite_scenarios(payments)
+    chosen = [value for option, value in zip(sys.argv, sys.argv[1:], strict=False)
+              if option == "--only"]
     for writers, shape in SCENARIOS:
+        if chosen and f"{writers}:{shape}" not in chosen:
+            continue
         url, schema = postgres_schema_url()
         try:
             groups = build_network(url, writers)
@@ -288,10 +302,16 @@ def main() -> None:
             library = run("library", url, groups, payments, shape == "hot")
             check(url, before + writers * payments)
             size = bytes_per_transfer(url, schema)
+            full = None
+            if "--full-path" in sys.argv:
+                full = run("full", url, groups, payments, shape == "hot")
+                check(url, before + 2 * writers * payments)
             raw = run("raw", url, groups, payments, shape == "hot")
         finally:
             drop_postgres_schema(schema)
         show(writers, shape, library, raw, size)
+        if full is not None:
+            show(writers, "full", full, raw, size)
 
 
 def show(writers: int, shape: str, library: Result, raw: Result, size: float) -> None:

@@ -153,18 +153,47 @@ def guard_connect(engine: Engine, url: URL) -> None:
 
 
 def run_write(engine: Engine, work: Callable[[Connection], T]) -> T:
+    return _retried(engine, lambda: _write_once(engine, work))
+
+
+def run_statement(engine: Engine, statement: str, parameters: Sequence[Any]
+                  ) -> list[tuple[Any, ...]]:
+    """PostgreSQL: ONE statement as a transaction of its own (autocommit) — one round trip,
+    and no BEGIN or COMMIT for the server to run — retried as :func:`run_write` retries a
+    write; the rows it returns.  The statement must hold every check of the write itself."""
+    return _retried(engine, lambda: _statement_once(engine, statement, parameters))
+
+
+def _write_once(engine: Engine, work: Callable[[Connection], T]) -> T:
+    with engine.connect() as connection:
+        connection.execution_options(**WRITE)
+        try:
+            with connection.begin():
+                result = work(connection)
+                _commit_with_pending(connection)
+        finally:
+            connection.info.pop(AT_COMMIT, None)
+        return result
+
+
+def _statement_once(engine: Engine, statement: str, parameters: Sequence[Any]
+                    ) -> list[tuple[Any, ...]]:
+    with engine.connect() as connection:
+        driver: Any = connection.connection.dbapi_connection  # a psycopg connection
+        driver.autocommit = True
+        try:
+            cursor = driver.execute(statement, tuple(parameters))
+            return list(cursor.fetchall()) if cursor.description is not None else []
+        finally:
+            if not driver.closed:
+                driver.autocommit = False
+
+
+def _retried(engine: Engine, attempt_once: Callable[[], T]) -> T:
     unique_violations = 0
     for attempt in range(1, WRITE_ATTEMPTS_MAX + 1):
         try:
-            with engine.connect() as connection:
-                connection.execution_options(**WRITE)
-                try:
-                    with connection.begin():
-                        result = work(connection)
-                        _commit_with_pending(connection)
-                finally:
-                    connection.info.pop(AT_COMMIT, None)
-                return result
+            return attempt_once()
         except Exception as exception:
             error = database_error(engine, exception)
             if error is None:
@@ -213,22 +242,15 @@ def _backoff(attempt: int) -> float:
     return min(0.2, 0.002 * 2 ** min(attempt, 7)) * random.random()
 
 
-def at_commit(connection: Connection, statement: str, parameters: Sequence[Any]
-              ) -> list[tuple[Any, ...]]:
+def at_commit(connection: Connection, statement: str, parameters: Sequence[Any]) -> None:
     """PostgreSQL: run ``statement`` when the write commits, in the COMMIT's round trip.
 
     Only for a write's last statements (nothing after them may read what they write):
     :func:`run_write` sends them and the COMMIT together in pipeline mode, so a lock
     they take (the chain head) is held while the server executes and flushes, never
-    while a message travels to the client and back.  A write that sends nothing
-    before (a payment's one statement) then costs one round trip: the driver's
-    ``BEGIN`` goes in the same pipeline.
-
-    Returns the list that receives the statement's rows once the write has committed.
+    while a message travels to the client and back.
     """
-    rows: list[tuple[Any, ...]] = []
-    connection.info.setdefault(AT_COMMIT, []).append((statement, tuple(parameters), rows))
-    return rows
+    connection.info.setdefault(AT_COMMIT, []).append((statement, tuple(parameters)))
 
 
 def _commit_with_pending(connection: Connection) -> None:
@@ -236,19 +258,14 @@ def _commit_with_pending(connection: Connection) -> None:
     if not pending:
         return  # the transaction's context commits as usual
     driver: Any = connection.connection.dbapi_connection  # a psycopg connection
-    answers = []
     with driver.pipeline():
-        for statement, parameters, rows in pending:
-            cursor = driver.cursor()  # one each: a cursor keeps only its last result
+        cursor = driver.cursor()
+        for statement, parameters in pending:
             cursor.execute(statement, parameters)
-            answers.append((cursor, rows))
         # COMMIT as a plain statement: the pipeline's closing sync is its only round trip
         # (driver.commit() would sync once more); the context's commit then finds the
         # session idle and sends nothing.
-        driver.cursor().execute("COMMIT", prepare=False)
-    for cursor, rows in answers:  # every result arrived with the sync
-        if cursor.description is not None:
-            rows.extend(cursor.fetchall())
+        cursor.execute("COMMIT", prepare=False)
 
 
 def database_error(engine: Engine, exception: BaseException) -> Any:

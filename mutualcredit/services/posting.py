@@ -75,7 +75,7 @@ from mutualcredit.services.chain import (
     append_statement,
     lock_head,
 )
-from mutualcredit.services.context import Ledger, at_commit
+from mutualcredit.services.context import Ledger, at_commit, run_statement
 from mutualcredit.services.keys import Signer, verify_signature
 
 ACCOUNT_COLUMNS = (
@@ -818,8 +818,9 @@ def account_facts(ledger: Ledger, names: Iterable[str]) -> dict[str, AccountFact
 
 
 def _post_one_statement(ledger: Ledger, signed: SignedTransfer) -> PostResult | None:
-    """PostgreSQL: validate and write a lone payment, hold or fee in ONE statement, sent
-    with the transaction's BEGIN and COMMIT in one round trip (the full path takes four).
+    """PostgreSQL: validate and write a lone payment, hold or fee in ONE statement, its own
+    transaction (:func:`context.run_statement`): one round trip, where the full path takes
+    four.
 
     What never changes is checked here with the full path's own functions: the kind, the
     accounts' currencies, and that the author owns every account debited (or the debit is
@@ -847,7 +848,7 @@ def _post_one_statement(ledger: Ledger, signed: SignedTransfer) -> PostResult | 
                 or may_debit(draft.author, (), account, draft.kind, lambda: ())):
             return None
     statement, parameters = _one_statement(signed, accounts)
-    rows = ledger.write(lambda connection: at_commit(connection, statement, parameters))
+    rows = run_statement(ledger.engine, statement, parameters)
     if not rows:
         return None
     return PostResult(transfer_id=int(rows[0][0]), replayed=False)

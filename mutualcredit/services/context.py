@@ -178,8 +178,9 @@ def _write_once(engine: Engine, work: Callable[[Connection], T]) -> T:
 
 def _statement_once(engine: Engine, statement: str, parameters: Sequence[Any]
                     ) -> list[tuple[Any, ...]]:
-    with engine.connect() as connection:
-        driver: Any = connection.connection.dbapi_connection  # a psycopg connection
+    pooled = engine.raw_connection()  # the pool's checkout (and ping after idling) only
+    try:
+        driver: Any = pooled.dbapi_connection  # a psycopg connection
         driver.autocommit = True
         try:
             cursor = driver.execute(statement, tuple(parameters))
@@ -187,6 +188,8 @@ def _statement_once(engine: Engine, statement: str, parameters: Sequence[Any]
         finally:
             if not driver.closed:
                 driver.autocommit = False
+    finally:
+        pooled.close()  # back to the pool
 
 
 def _retried(engine: Engine, attempt_once: Callable[[], T]) -> T:

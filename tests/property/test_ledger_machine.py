@@ -13,6 +13,7 @@ import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -21,7 +22,7 @@ from mutualcredit.domain.errors import Refused
 from mutualcredit.services import network as setup
 from mutualcredit.services import payments
 from mutualcredit.services.queries import list_accounts
-from tests.support import make_network
+from tests.support import drop_postgres_schema, make_network, postgres_schema_url
 
 MEMBERS = {"ana": ("cubo", "CUBO", -10000), "bia": ("cubo", "CUBO", 0),
            "caio": ("palafita", "PALA", -5000)}
@@ -78,10 +79,7 @@ class Model:
 class LedgerMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        # tmpfs when there is one: fsync is free there, and this machine runs many examples.
-        self.folder = tempfile.TemporaryDirectory(dir="/dev/shm" if Path("/dev/shm").is_dir()
-                                                  else None)
-        self.net = make_network(str(Path(self.folder.name) / "ledger.db"))
+        self.net = make_network(self.new_database())
         self.model = Model()
         self.holds: dict[int, dict[str, int]] = {}
         self.posted: dict[int, dict[str, int]] = {}
@@ -89,9 +87,18 @@ class LedgerMachine(RuleBasedStateMachine):
         self.writes: list[tuple[str, str, int, str, int]] = []
         self.clock = datetime.now(UTC)
 
+    def new_database(self) -> str:
+        # tmpfs when there is one: fsync is free there, and this machine runs many examples.
+        self.folder = tempfile.TemporaryDirectory(dir="/dev/shm" if Path("/dev/shm").is_dir()
+                                                  else None)
+        return str(Path(self.folder.name) / "ledger.db")
+
+    def drop_database(self) -> None:
+        self.folder.cleanup()
+
     def teardown(self) -> None:
         self.net.ledger.engine.dispose()
-        self.folder.cleanup()
+        self.drop_database()
 
     @rule(payer=st.sampled_from(sorted(MEMBERS)), payee=st.sampled_from(sorted(MEMBERS)),
           amount=st.integers(1, 15_000))
@@ -201,3 +208,22 @@ class LedgerMachine(RuleBasedStateMachine):
 TestLedgerMachine = LedgerMachine.TestCase
 TestLedgerMachine.settings = settings(max_examples=80, stateful_step_count=25, deadline=None,
                                       suppress_health_check=[HealthCheck.too_slow])
+
+
+class PostgresLedgerMachine(LedgerMachine):
+    """The same rules on PostgreSQL, where a lone payment or hold whose payer signs takes
+    the one-statement path (``posting._post_one_statement``) and every refusal, replay and
+    resolution the full path: the two must keep the same ledger between them."""
+
+    def new_database(self) -> str:
+        url, self.schema = postgres_schema_url()
+        return url
+
+    def drop_database(self) -> None:
+        drop_postgres_schema(self.schema)
+
+
+TestPostgresLedgerMachine = pytest.mark.postgres(PostgresLedgerMachine.TestCase)
+TestPostgresLedgerMachine.settings = settings(
+    max_examples=12, stateful_step_count=25, deadline=None,
+    suppress_health_check=[HealthCheck.too_slow])

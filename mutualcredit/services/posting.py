@@ -787,8 +787,8 @@ def _mirrored(draft: TransferDraft, account: OwnedAccount,
 
 # -- one statement (PostgreSQL) ---------------------------------------------------------------
 
-# The kinds a lone transfer of may be written by one statement: beyond the accounts' status
-# and limits, what _Writer._apply checks of them depends only on facts that never change.
+# The kinds of lone transfer that one statement may write: beyond the accounts' status and
+# limits, what _Writer._apply checks of them depends only on facts that never change.
 ONE_STATEMENT_KINDS = ("payment", "hold", "fee")
 ONE_STATEMENT = True  # False: every write takes the full path (tests compare the two)
 
@@ -844,9 +844,9 @@ def _post_one_statement(ledger: Ledger, signed: SignedTransfer) -> PostResult | 
         if account.currency != posting.currency:
             return None
         if posting.amount < 0 and not (
-                account.kind in CLEARING_KINDS and _mirrored(draft, account, accounts, ledger)
+                (account.kind in CLEARING_KINDS and _mirrored(draft, account, accounts, ledger))
                 or may_debit(draft.author, (), account, draft.kind, lambda: ())):
-            return None
+            return None  # a role would decide (the admin's, a coordinator's): the full path
     statement, parameters = _one_statement(signed, accounts)
     rows = run_statement(ledger.engine, statement, parameters)
     if not rows:

@@ -73,7 +73,7 @@ def ids_statement(table: str, count: int) -> tuple[str, tuple[()]]:
             f"FROM generate_series(1, {count:d})", ())
 
 
-# What a guarded statement's writes test: the guard's last table, ``ok`` (see append_statement).
+# What a guarded statement's writes test: the guard's table ``ok`` (see append_statement).
 GUARD_HOLDS = "(SELECT ok FROM ok)"
 
 # At most this many rows go into one combined statement (PostgreSQL takes 65,535 parameters).
@@ -119,8 +119,8 @@ def append_statement(events: Sequence[tuple[str, int | Sql, str, str]],
     head is held only while the server executes and flushes.  Foreign keys between the
     rows of one statement are checked at its end, so parents and children may go together.
 
-    ``guard`` are common table expressions ``(definition, parameters)`` put first, the
-    last of them named ``ok`` (one boolean column ``ok``): unless it holds, the head is
+    ``guard`` are common table expressions ``(definition, parameters)`` put first, one
+    of them named ``ok`` (one boolean column ``ok``): unless it holds, the head is
     not locked and nothing is written — every insert selects its rows only when it holds,
     and ``also`` statements must test it themselves.  A subject id may then be an
     :class:`Sql` expression of the guard's tables.  ``returning`` is the main statement's
@@ -135,13 +135,10 @@ def append_statement(events: Sequence[tuple[str, int | Sql, str, str]],
     for number, (type_, subject_id, body_hash, created_at) in enumerate(events, start=1):
         assert type_ in EVENT_TYPES, type_
         assert len(body_hash) == 64 and body_hash.isalnum() and body_hash == body_hash.lower()
-        if isinstance(subject_id, Sql):
-            values.append(f"({number}, %s::text, ({subject_id.expression})::bigint, %s::text, "
-                          "%s::text)")
-            parameters += [type_, body_hash, created_at]
-        else:
-            values.append(f"({number}, %s::text, %s::bigint, %s::text, %s::text)")
-            parameters += [type_, subject_id, body_hash, created_at]
+        parameters.append(type_)
+        subject = _cell(subject_id, parameters, len(events))
+        values.append(f"({number}, %s::text, {subject}::bigint, %s::text, %s::text)")
+        parameters += [body_hash, created_at]
     parts += [
         f"head AS (SELECT seq, chain_hash FROM chain_head WHERE id = 1{gate} FOR UPDATE)",
         f"ev (number, type, subject_id, body_hash, created_at) AS (VALUES {', '.join(values)})",
@@ -162,16 +159,7 @@ def append_statement(events: Sequence[tuple[str, int | Sql, str, str]],
         rendered = []
         for row in rows:
             assert len(row) == len(columns)
-            cells = []
-            for value in row:
-                if isinstance(value, EventSeq):
-                    assert 1 <= value.number <= len(events)
-                    cells.append(f"(SELECT seq FROM evh WHERE number = {value.number:d})")
-                elif isinstance(value, Sql):
-                    cells.append(f"({value.expression})")
-                else:
-                    cells.append("%s")
-                    parameters.append(value)
+            cells = [_cell(value, parameters, len(events)) for value in row]
             rendered.append(f"({', '.join(cells)})")
         into = f"INSERT INTO {table} ({', '.join(columns)})"
         if not guard:
@@ -192,3 +180,15 @@ def append_statement(events: Sequence[tuple[str, int | Sql, str, str]],
     if returning:
         statement += f" RETURNING {returning}"
     return statement, parameters
+
+
+def _cell(value: Any, parameters: list[Any], events: int) -> str:
+    """One value of :func:`append_statement`: a parameter (added to ``parameters``), an
+    event's seq, or an expression of the statement's own tables."""
+    if isinstance(value, EventSeq):
+        assert 1 <= value.number <= events
+        return f"(SELECT seq FROM evh WHERE number = {value.number:d})"
+    if isinstance(value, Sql):
+        return f"({value.expression})"
+    parameters.append(value)
+    return "%s"

@@ -221,23 +221,20 @@ def _retried(engine: Engine, attempt_once: Callable[[], T]) -> T:
 
 def begin_write(engine: Engine) -> tuple[Connection, Any]:
     """A write transaction for work that cannot be run again as a whole (a streamed
-    import consumes its input): only taking the write lock is retried, as
-    :func:`run_write` retries a whole write.  The caller commits or rolls back the
-    transaction returned, and closes the connection."""
-    for attempt in range(1, WRITE_ATTEMPTS_MAX + 1):
-        connection = engine.connect()
-        connection.execution_options(**WRITE)
-        try:
-            return connection, connection.begin()
-        except Exception as exception:
-            connection.close()
-            error = database_error(engine, exception)
-            if error is None:
-                raise
-            if attempt == WRITE_ATTEMPTS_MAX or not is_retryable(error):
-                raise as_dbapi_error(engine, exception) from None
-            time.sleep(_backoff(attempt))
-    raise AssertionError("unreachable")
+    import consumes its input): only taking the write lock is retried, in the loop that
+    retries every write.  The caller commits or rolls back the transaction returned, and
+    closes the connection."""
+    return _retried(engine, lambda: _begin_once(engine))
+
+
+def _begin_once(engine: Engine) -> tuple[Connection, Any]:
+    connection = engine.connect()
+    connection.execution_options(**WRITE)
+    try:
+        return connection, connection.begin()
+    except BaseException:
+        connection.close()
+        raise
 
 
 def _backoff(attempt: int) -> float:

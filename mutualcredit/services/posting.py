@@ -480,13 +480,10 @@ class _Writer:
             if posting.amount > 0:
                 continue
             account = self.accounts[posting.account]
-            if account.kind in CLEARING_KINDS and _mirrored(draft, account, self.accounts,
-                                                            self.ledger):
-                continue
-            if may_debit(author, (), account, draft.kind, lambda: ()) or may_debit(
+            if _debit_needs_no_role(draft, account, self.accounts, self.ledger) or may_debit(
                     author, self._roles(author), account, draft.kind,
                     lambda: self._affected(draft)):
-                continue  # the roles are read only when owning the account does not decide
+                continue  # the roles are read only when they decide
             raise NotAuthorised(
                 f"{author} may not move money out of {account.name}", account=account.name)
 
@@ -603,7 +600,8 @@ class _Writer:
         ids = allocate_ids(connection, self.ledger, "transfer", len(self.items))
         head = lock_head(connection, self.ledger)
         first_seq = head[0] + 1
-        rows = [self._transfer_row(item, status, batch_id, transfer_id, first_seq + index)
+        rows = [transfer_row(item, status, batch_id, transfer_id, first_seq + index,
+                             self.keys[item.draft.author])
                 for index, (item, status, transfer_id)
                 in enumerate(zip(self.items, statuses, ids, strict=True))]
         bulk_insert(connection, "transfer", TRANSFER_COLUMNS, rows)
@@ -648,7 +646,8 @@ class _Writer:
                      "WHERE id = :id AND status = 'pending'"),
                 {"status": status, "at": resolved_at, "id": hold_id})
         accounts = self.accounts
-        transfers = [self._transfer_row(item, status, batch_id, transfer_id, EventSeq(number))
+        transfers = [transfer_row(item, status, batch_id, transfer_id, EventSeq(number),
+                                  self.keys[item.draft.author])
                      for number, (item, status, transfer_id)
                      in enumerate(zip(self.items, statuses, ids, strict=True), start=1)]
         postings = [(transfer_id, accounts[p.account].id, p.currency, p.amount)
@@ -692,11 +691,6 @@ class _Writer:
             "meta": json.dumps(dict(batch.meta), sort_keys=True),
             "created_at": self.items[0].draft.created_at,
         }).scalar_one())
-
-    def _transfer_row(self, item: SignedTransfer, status: str, batch_id: int | None,
-                      transfer_id: int, event_seq: int | EventSeq) -> tuple[Any, ...]:
-        return transfer_row(item, status, batch_id, transfer_id, event_seq,
-                            self.keys[item.draft.author])
 
     def _write_totals(self) -> None:
         changed = [account for account in self.accounts.values() if account.dirty]
@@ -777,6 +771,14 @@ def _held_postings(body: str, ledger: Ledger) -> dict[str, int]:
     return {posting.account: posting.amount for posting in held_postings(body, ledger)}
 
 
+def _debit_needs_no_role(draft: TransferDraft, account: OwnedAccount,
+                         accounts: Mapping[str, OwnedAccount], ledger: Ledger) -> bool:
+    """May the author of ``draft`` debit ``account`` whatever roles they hold: it is theirs,
+    or it is a clearing account in the mirrored route of a payment?"""
+    return (account.kind in CLEARING_KINDS and _mirrored(draft, account, accounts, ledger)) \
+        or may_debit(draft.author, (), account, draft.kind, lambda: ())
+
+
 def _mirrored(draft: TransferDraft, account: OwnedAccount,
               accounts: Mapping[str, OwnedAccount], ledger: Ledger) -> bool:
     """:func:`~mutualcredit.domain.authority.mirrored` for a draft."""
@@ -843,9 +845,7 @@ def _post_one_statement(ledger: Ledger, signed: SignedTransfer) -> PostResult | 
         account = accounts[posting.account]
         if account.currency != posting.currency:
             return None
-        if posting.amount < 0 and not (
-                (account.kind in CLEARING_KINDS and _mirrored(draft, account, accounts, ledger))
-                or may_debit(draft.author, (), account, draft.kind, lambda: ())):
+        if posting.amount < 0 and not _debit_needs_no_role(draft, account, accounts, ledger):
             return None  # a role would decide (the admin's, a coordinator's): the full path
     statement, parameters = _one_statement(signed, accounts)
     rows = run_statement(ledger.engine, statement, parameters)

@@ -137,7 +137,7 @@ def step_sqlite(path: str, folder: str) -> str:
 
 
 def _ledger(folder: str):  # type: ignore[no-untyped-def]
-    from mutualcredit.imports.demo import ACCOUNTS
+    from mutualcredit.imports.demo import add_festival_accounts
     from mutualcredit.services import network as setup
     from mutualcredit.services.context import Ledger
     from mutualcredit.services.keys import Signer
@@ -152,10 +152,7 @@ def _ledger(folder: str):  # type: ignore[no-untyped-def]
         name="bench", card="CARD", admin="banco"), importer, setup.new_network_id())
     setup.add_collective(ledger, importer, slug="cubo", name="Cubo", currency="CUBO",
                          rate=Fraction(1))
-    setup.add_currency(ledger, importer, code="BRL", scale=2, rate=Fraction(1))
-    for name, currency, owner, lower in ACCOUNTS:
-        setup.add_account(ledger, importer, name=name, currency=currency, owner=owner,
-                          limit_lower=lower, limit_upper=None)
+    add_festival_accounts(ledger, importer)
     from cryptography.hazmat.primitives.serialization import (
         Encoding,
         NoEncryption,

@@ -141,6 +141,28 @@ def collective_add(
         f"added collective {slug} ({document['currency']})")
 
 
+@collective_app.command("issuance")
+def collective_issuance(
+    slug: str,
+    against: str = typer.Option(..., "--against", help="The currency of the income (BRL)."),
+    rate: str = typer.Option(..., "--rate", help="Card issued per unit of that income."),
+    into: str = typer.Option(..., "--into", help="The collective's account it is issued into."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Fix how imports may issue a collective's card (the admin only): the rate against
+    income and the account credited.  A rules file's [issuance] must say the same."""
+    from mutualcredit.domain.amounts import format_rate, parse_rate
+    from mutualcredit.services.network import set_issuance
+
+    ledger = common.open_ledger()
+    fixed = set_issuance(ledger, common.acting_signer(ledger), collective=slug,
+                         against=against, rate=parse_rate(rate), into=into)
+    document = {"collective": fixed.collective, "against": fixed.against,
+                "rate": format_rate(fixed.rate), "into": fixed.into}
+    common.print_json(document) if json_output else typer.echo(
+        f"{slug}'s card is issued at {document['rate']} per {against} of income, into {into}")
+
+
 @collective_app.command("list")
 def collective_list(json_output: bool = JSON_OPTION) -> None:
     """List the collectives."""

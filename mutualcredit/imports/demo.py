@@ -36,13 +36,22 @@ ACCOUNTS = (
 )
 
 
-def step_imports(demo) -> None:  # type: ignore[no-untyped-def]
-    ledger, admin = demo.ledger, demo.signers["banco"]
+def add_festival_accounts(ledger, admin: Signer) -> None:  # type: ignore[no-untyped-def]
+    """As the admin: BRL, the accounts the example rules files name, and the signed issuance
+    record that lets Cubo's card be issued 1:1 against the bar's Reais (a rules file's
+    ``[issuance]`` must say the same, or the import is refused)."""
     if "BRL" not in ledger.currencies:
         setup.add_currency(ledger, admin, code="BRL", scale=2, rate=Fraction(1))
     for name, currency, owner, lower in ACCOUNTS:
         setup.add_account(ledger, admin, name=name, currency=currency, owner=owner,
                           limit_lower=lower, limit_upper=None)
+    setup.set_issuance(ledger, admin, collective="cubo", against="BRL", rate=Fraction(1),
+                       into="collectives:cubo:fund")
+
+
+def step_imports(demo) -> None:  # type: ignore[no-untyped-def]
+    ledger, admin = demo.ledger, demo.signers["banco"]
+    add_festival_accounts(ledger, admin)
     importer = Signer.generate(IMPORTER)
     demo.signers[IMPORTER] = importer
     setup.add_member(ledger, admin, handle=IMPORTER, name="Cubo's nightly import",

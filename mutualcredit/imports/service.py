@@ -228,6 +228,7 @@ def _import_file(ledger: Ledger, signer: Signer, path: str | Path, rules_path: s
                             rules_sha256=_sha256_file(rules_path), started_at=iso(now()),
                             rejects=str(rejects) if rejects is not None else None)
     _require_import_role(ledger, signer.handle)
+    _require_issuance(ledger, rules)
     report = progress or (lambda phase, done, total: None)
     if not dry_run and _streams(ledger):
         rejected_lines = _Streamed(ledger, signer, rules, summary, path, size_limit,
@@ -306,6 +307,36 @@ def _require_import_role(ledger: Ledger, handle: str) -> None:
     if not roles & set(IMPORT_ROLES):
         raise NotAuthorised(f"{handle} may not import: it needs the importer, coordinator or "
                             "admin role")
+
+
+def _require_issuance(ledger: Ledger, rules: Rules) -> None:
+    """A rules file's ``[issuance]`` says what the admin's signed issuance record says — the
+    rate, the income's currency and the account credited — or nothing is imported (the
+    posting function would refuse each row; this names the cause once, up front)."""
+    from mutualcredit.services.posting import NotAuthorised, issuance_record
+
+    issuance = rules.issuance
+    if issuance is None:
+        return
+    segments = issuance.debit.split(":")
+    collective = segments[1] if len(segments) == 3 and segments[0] == "collectives" and \
+        segments[2] == "issuance" else None
+    if collective is None:
+        raise NotAuthorised(f"issuance.debit {issuance.debit} is not a collective's issuance "
+                            "account (collectives:SLUG:issuance)", code="issuance_not_authorised")
+    with ledger.read() as connection:
+        record = issuance_record(connection, collective)
+    if record is None:
+        raise NotAuthorised(f"{collective} has no signed issuance record: the admin fixes it "
+                            f"with 'collective issuance {collective} --against … --rate … "
+                            "--into …'", code="issuance_not_authorised")
+    if (record.against, record.rate, record.into) != (rules.currency, issuance.rate,
+                                                      issuance.credit):
+        raise NotAuthorised(
+            f"the rules file issues {collective}'s card at {issuance.rate} per "
+            f"{rules.currency} into {issuance.credit}, but its signed issuance record says "
+            f"{record.rate} per {record.against} into {record.into}",
+            code="issuance_not_authorised")
 
 
 def _check_accounts(ledger: Ledger, accounts: dict[str, str]) -> None:

@@ -21,6 +21,7 @@ from mutualcredit.domain.amounts import (
     validate_currency_code,
     validate_scale,
 )
+from mutualcredit.domain.authority import Issuance, account_shape_problem, is_clearing_name
 from mutualcredit.domain.errors import NotFound, Refused, UsageError
 from mutualcredit.domain.events import genesis_hash
 from mutualcredit.domain.names import (
@@ -356,6 +357,12 @@ def add_account(ledger: Ledger, signer: Signer, *, name: str, currency: str, own
             collective_row(connection, collective)
         require(connection, signer.handle, what=f"add accounts for {owner}",
                 collective=collective)
+        issuers = {str(slug) for (slug,) in connection.execute(
+            text("SELECT slug FROM collective WHERE currency = :c"), {"c": currency})}
+        problem = account_shape_problem(name, owner, currency, issuers=lambda code: issuers,
+                                        network_card=ledger.network.card)
+        if problem is not None:
+            raise Refused(problem, code="account_invalid", account=name)
         insert_account(connection, name=name, currency=currency,
                        owner_kind="network" if collective is None else "collective",
                        owner=collective, collective=collective, kind=account_kind(name),
@@ -363,6 +370,36 @@ def add_account(ledger: Ledger, signer: Signer, *, name: str, currency: str, own
         write_record(connection, ledger, record)
 
     ledger.write(work)
+
+
+def set_issuance(ledger: Ledger, signer: Signer, *, collective: str, against: str,
+                 rate: Fraction, into: str) -> Issuance:
+    """Fix, by the admin's signed ``issuance_set`` record, how ``collective``'s card is issued
+    in imports: ``rate`` card per unit of ``against`` income, credited to ``into`` (an
+    account of the collective in its own card).  A later record replaces it."""
+    validate_handle(collective, what="collective slug")
+    validate_currency_code(against)
+    validate_account_name(into)
+    if rate <= 0:
+        raise UsageError("an issuance rate must be greater than zero", code="invalid_rate")
+    created_at = iso(now())
+    record = sign_record(ledger, signer, "issuance_set", created_at, collective=collective,
+                         against=against, rate=format_rate(rate), into=into)
+
+    def work(connection: Connection) -> None:
+        require(connection, signer.handle, what="fix how a collective's card is issued")
+        card = collective_row(connection, collective).currency
+        ledger.currency(against)
+        target = account_row(connection, into)
+        if target.collective != collective or target.owner_kind != "collective" or \
+                target.currency != card or target.kind in ("clearing", "issuance"):
+            raise Refused(f"{into} is not an account of {collective} in its card {card}",
+                          code="issuance_invalid", account=into)
+        account_row(connection, f"collectives:{collective}:issuance")
+        write_record(connection, ledger, record)
+
+    ledger.write(work)
+    return Issuance(collective=collective, against=against, rate=rate, into=into)
 
 
 def account_row(connection: Connection, name: str):  # type: ignore[no-untyped-def]
@@ -482,8 +519,10 @@ def set_limit(ledger: Ledger, signer: Signer, *, account: str, reason: str,
             connection.execute(text("SELECT id FROM account WHERE id = :i FOR UPDATE"),
                                {"i": row.id})
             row = account_row(connection, account)
+        # A clearing account's limits bound what its collective may owe the network: the
+        # network's risk, set by the admin alone.
         require(connection, signer.handle, what=f"change limits of {account}",
-                collective=row.collective)
+                collective=None if is_clearing_name(account) else row.collective)
         new_lower = row.limit_lower if limit_lower is UNCHANGED else limit_lower
         new_upper = row.limit_upper if limit_upper is UNCHANGED else limit_upper
         assert new_lower is None or isinstance(new_lower, int), new_lower

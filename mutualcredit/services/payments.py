@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from mutualcredit.domain.authority import RoutePoint, route_postings
 from mutualcredit.domain.errors import NotFound, Refused, UsageError
 from mutualcredit.domain.names import validate_idempotency_key, validate_text
 from mutualcredit.domain.transfers import Posting, TransferDraft
@@ -78,7 +79,9 @@ def resolve_account(ledger: Ledger, reference: str) -> AccountInfo:
 
 def route(ledger: Ledger, payer: AccountInfo, payee: AccountInfo, amount: int
           ) -> tuple[Posting, ...]:
-    """The postings of a payment of ``amount`` (payer's currency) from ``payer`` to ``payee``."""
+    """The postings of a payment of ``amount`` (payer's currency) from ``payer`` to ``payee``:
+    :func:`~mutualcredit.domain.authority.route_postings`, the one form of a route that the
+    posting function and ``verify`` accept."""
     for account in (payer, payee):
         if account.status != "open":
             raise AccountClosed(f"account {account.name} is closed", account=account.name)
@@ -87,44 +90,16 @@ def route(ledger: Ledger, payer: AccountInfo, payee: AccountInfo, amount: int
             raise CurrencyMismatch(
                 f"{payee.name} is in {payee.currency} but this payment moves {payer.currency} "
                 f"from {payer.name}", account=payee.name)
-        return (Posting(account=payer.name, currency=payer.currency, amount=-amount),
-                Posting(account=payee.name, currency=payee.currency, amount=amount))
-    card = ledger.card
-    postings: list[Posting] = []
-    card_amount = _leg_out(ledger, payer, amount, postings)
-    if payee.collective is None:
-        _require_currency(payee, card.code)
-        postings.append(Posting(account=payee.name, currency=card.code, amount=card_amount))
-        return tuple(postings)
-    home = _home_currency(ledger, payee.collective)
-    _require_currency(payee, home)
-    payee_amount = ledger.currencies[home].from_card_minor(card_amount, card=card)
-    postings += [
-        Posting(account=f"network:clearing:{payee.collective}", currency=card.code,
-                amount=card_amount),
-        Posting(account=f"collectives:{payee.collective}:clearing", currency=home,
-                amount=-payee_amount),
-        Posting(account=payee.name, currency=home, amount=payee_amount),
-    ]
-    return tuple(postings)
-
-
-def _leg_out(ledger: Ledger, payer: AccountInfo, amount: int, postings: list[Posting]) -> int:
-    card = ledger.card
-    if payer.collective is None:
-        _require_currency(payer, card.code)
-        postings.append(Posting(account=payer.name, currency=card.code, amount=-amount))
-        return amount
-    home = _home_currency(ledger, payer.collective)
-    _require_currency(payer, home)
-    card_amount = ledger.currencies[home].to_card_minor(amount, card=card)
-    postings += [
-        Posting(account=payer.name, currency=home, amount=-amount),
-        Posting(account=f"collectives:{payer.collective}:clearing", currency=home, amount=amount),
-        Posting(account=f"network:clearing:{payer.collective}", currency=card.code,
-                amount=-card_amount),
-    ]
-    return card_amount
+    else:
+        for account in (payer, payee):
+            _require_currency(account, ledger.card.code if account.collective is None
+                              else _home_currency(ledger, account.collective))
+    postings = route_postings(
+        RoutePoint(payer.name, payer.collective, payer.currency),
+        RoutePoint(payee.name, payee.collective, payee.currency),
+        amount, ledger.currencies, ledger.card)
+    return tuple(Posting(account=account, currency=currency, amount=value)
+                 for account, currency, value in postings)
 
 
 def _home_currency(ledger: Ledger, collective: str) -> str:

@@ -42,11 +42,15 @@ from sqlalchemy.engine import Connection
 
 from mutualcredit.domain.amounts import format_amount
 from mutualcredit.domain.authority import (
-    CLEARING_KINDS,
+    Denial,
+    Issuance,
+    Leg,
     OwnedAccount,
-    may_debit,
     may_resolve,
-    mirrored,
+    parse_issuance,
+    reverses_exactly,
+    scaled_exactly,
+    transfer_denial,
 )
 from mutualcredit.domain.errors import IntegrityProblem, NotFound, Refused, UsageError
 from mutualcredit.domain.limits import AccountState, check_limits
@@ -421,6 +425,7 @@ class _Writer:
         self.keys = keys
         self.batch = batch
         self.roles: dict[str, list[tuple[str, str | None]]] = {}
+        self.issuances: dict[str, Issuance | None] = {}
         self.holds: dict[int, Any] = {}
         self.resolved_holds: list[tuple[int, str, str]] = []
         self.prefetched = accounts  # loaded and locked with the key look-ups
@@ -475,21 +480,20 @@ class _Writer:
         return "pending" if pending else "posted"
 
     def _authorise(self, draft: TransferDraft) -> None:
-        author = draft.author
-        for posting in draft.postings:
-            if posting.amount > 0:
-                continue
-            account = self.accounts[posting.account]
-            if _debit_needs_no_role(draft, account, self.accounts, self.ledger) or may_debit(
-                    author, self._roles(author), account, draft.kind,
-                    lambda: self._affected(draft)):
-                continue  # the roles are read only when they decide
-            raise NotAuthorised(
-                f"{author} may not move money out of {account.name}", account=account.name)
+        """The one authority rule (:func:`~mutualcredit.domain.authority.transfer_denial`),
+        first with no roles, so the author's roles are read only when they decide."""
+        denial = transfer_denial_of(draft, self.accounts, self.ledger, (),
+                                    lambda collective: self._issuance(collective))
+        if denial is not None:
+            denial = transfer_denial_of(draft, self.accounts, self.ledger,
+                                        self._roles(draft.author), self._issuance)
+        if denial is not None:
+            raise NotAuthorised(denial.message, account=denial.account)
 
-    def _affected(self, draft: TransferDraft) -> set[str]:
-        return {collective for p in draft.postings
-                if (collective := self.accounts[p.account].collective) is not None}
+    def _issuance(self, collective: str) -> Issuance | None:
+        if collective not in self.issuances:
+            self.issuances[collective] = issuance_record(self.connection, collective)
+        return self.issuances[collective]
 
     def _roles(self, author: str) -> list[tuple[str, str | None]]:
         if author not in self.roles:
@@ -501,11 +505,6 @@ class _Writer:
     def _check_reversal(self, draft: TransferDraft) -> None:
         original_id = draft.refs.get("reverses")
         assert original_id is not None, "a reversal names what it reverses"
-        affected = self._affected(draft)
-        if not any(role == "admin" or (role == "coordinator" and collective in affected)
-                   for role, collective in self._roles(draft.author)):
-            raise NotAuthorised(f"{draft.author} may not reverse transfer {original_id}: it "
-                                "needs the admin or a coordinator of an affected collective")
         row = self.connection.execute(
             text("SELECT id, kind, status FROM transfer WHERE id = :id"), {"id": original_id}
         ).one_or_none()
@@ -522,6 +521,13 @@ class _Writer:
                 for other in self.items):
             raise Refused(f"transfer {original_id} was already reversed by transfer {already}",
                           code="already_reversed", reversal_id=already)
+        original = driver_rows(self.connection, "SELECT a.name, p.currency, p.amount FROM posting "
+                               "p JOIN account a ON a.id = p.account_id WHERE p.transfer_id = ?",
+                               (original_id,))
+        if not reverses_exactly([(n, c, int(a)) for n, c, a in original],
+                                [(p.account, p.currency, p.amount) for p in draft.postings]):
+            raise Refused(f"a reversal of transfer {original_id} must move exactly the opposite "
+                          "of its postings", code="reversal_mismatch")
 
     # -- holds ------------------------------------------------------------------------------
 
@@ -575,13 +581,11 @@ class _Writer:
 
     def _check_post_amounts(self, draft: TransferDraft, held: Mapping[str, int],
                             hold_id: int) -> None:
-        for posting in draft.postings:
-            limit = held.get(posting.account)
-            if limit is None or (limit > 0) != (posting.amount > 0) or abs(
-                    posting.amount) > abs(limit):
-                raise Refused(
-                    f"posting {posting.account} {posting.amount:+d} exceeds what hold "
-                    f"{hold_id} holds", code="post_exceeds_hold")
+        if not scaled_exactly([(name, self.accounts[name].currency, amount)
+                               for name, amount in held.items()],
+                              [(p.account, p.currency, p.amount) for p in draft.postings]):
+            raise Refused(f"posting hold {hold_id} must move every one of its postings in the "
+                          "same proportion, at most what it holds", code="post_exceeds_hold")
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -771,20 +775,26 @@ def _held_postings(body: str, ledger: Ledger) -> dict[str, int]:
     return {posting.account: posting.amount for posting in held_postings(body, ledger)}
 
 
-def _debit_needs_no_role(draft: TransferDraft, account: OwnedAccount,
-                         accounts: Mapping[str, OwnedAccount], ledger: Ledger) -> bool:
-    """May the author of ``draft`` debit ``account`` whatever roles they hold: it is theirs,
-    or it is a clearing account in the mirrored route of a payment?"""
-    return (account.kind in CLEARING_KINDS and _mirrored(draft, account, accounts, ledger)) \
-        or may_debit(draft.author, (), account, draft.kind, lambda: ())
+def transfer_denial_of(draft: TransferDraft, accounts: Mapping[str, OwnedAccount],
+                       ledger: Ledger, roles: Iterable[tuple[str, str | None]],
+                       issuance: Callable[[str], Issuance | None]) -> Denial | None:
+    """:func:`~mutualcredit.domain.authority.transfer_denial` for a draft whose accounts are
+    loaded."""
+    return transfer_denial(
+        author=draft.author, roles=roles, kind=draft.kind,
+        legs=[Leg(accounts[p.account], p.currency, p.amount) for p in draft.postings],
+        currencies=ledger.currencies, card=ledger.card, issuance=issuance,
+        force=draft.kind == "reversal" and bool(draft.meta.get("force")))
 
 
-def _mirrored(draft: TransferDraft, account: OwnedAccount,
-              accounts: Mapping[str, OwnedAccount], ledger: Ledger) -> bool:
-    """:func:`~mutualcredit.domain.authority.mirrored` for a draft."""
-    return mirrored(draft.kind, account.collective,
-                    {p.account: (p.currency, p.amount) for p in draft.postings},
-                    ledger.currencies, ledger.card, lambda name: accounts[name].kind)
+def issuance_record(connection: Connection, collective: str) -> Issuance | None:
+    """The collective's issuance as the admin's last signed ``issuance_set`` record fixes it
+    (its body is signed: ``verify`` finds an edit)."""
+    found = None
+    for (body,) in driver_rows(connection, "SELECT body FROM record WHERE type = "
+                               "'issuance_set' ORDER BY id", ()):
+        found = parse_issuance(json.loads(body), collective) or found
+    return found
 
 
 # -- one statement (PostgreSQL) ---------------------------------------------------------------
@@ -845,8 +855,8 @@ def _post_one_statement(ledger: Ledger, signed: SignedTransfer) -> PostResult | 
         account = accounts[posting.account]
         if account.currency != posting.currency:
             return None
-        if posting.amount < 0 and not _debit_needs_no_role(draft, account, accounts, ledger):
-            return None  # a role would decide (the admin's, a coordinator's): the full path
+    if transfer_denial_of(draft, accounts, ledger, (), lambda collective: None) is not None:
+        return None  # a role would decide (the admin's, a coordinator's): the full path
     statement, parameters = _one_statement(signed, accounts)
     rows = run_statement(ledger.engine, statement, parameters)
     if not rows:

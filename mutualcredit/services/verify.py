@@ -23,14 +23,18 @@ event, transfer, record, key or account it concerns:
   (``batch_signature_invalid``, ``batch_mismatch``); keys in the key table
   match the signed key records (``key_not_recorded``, ``key_missing``,
   ``key_revocation_mismatch``);
-- **authority** — money moved out of an account was moved by someone the
-  posting function's rule (:func:`~mutualcredit.domain.authority.may_debit`)
-  allowed: the member, the admin, a coordinator of its collective (or of an
-  affected one, reversing), an importer for income, cash and, in an import,
-  issuance; a clearing account only as a mirrored route; and a reversal only
-  by the admin or a coordinator of an affected collective — each with the
-  roles the chain's signed records had granted the author at that point
-  (``not_authorised``; the ``role`` table is not consulted); every account's
+- **authority** — every transfer was signed by someone the posting
+  function's own rule (:func:`~mutualcredit.domain.authority.transfer_denial`)
+  allowed, with the roles and issuance records the chain's signed records had
+  in force at that point (``not_authorised``; the ``role`` table is not
+  consulted): clearing accounts only as the exact route of one payment,
+  imports only within the importer's collective and issuing its card only as
+  the admin's signed issuance record says, settlements by the admin, a
+  reversal by a coordinator of an affected collective and the exact opposite
+  of its original (``reversal_mismatch``), forced only within that
+  collective; a posted hold moves its postings in one proportion
+  (``post_mismatch``); every account's name, owner and currency agree
+  (``account_invalid``); every account's
   kind, owner and collective, and every currency's rate, are what the signed
   record that made it says (a member's admission, a collective's creation, an
   account, resource or currency added)
@@ -84,7 +88,14 @@ from sqlalchemy.engine import Connection
 
 from mutualcredit.domain import checkpoints as documents
 from mutualcredit.domain.amounts import format_rate
-from mutualcredit.domain.authority import may_sign_record, record_rule, roles_at
+from mutualcredit.domain.authority import (
+    account_shape_problem,
+    is_admin,
+    may_sign_record,
+    parse_issuance,
+    record_rule,
+    roles_at,
+)
 from mutualcredit.domain.canonical import TAG_RECORD
 from mutualcredit.domain.errors import IntegrityProblem
 from mutualcredit.domain.events import EVENT_TYPES, event_hash, genesis_hash
@@ -170,6 +181,8 @@ class Verifier:
         self.recorded: dict[str, KeyRecord] = {}
         # handle -> [role, collective, granted at event, revoked at event or None]
         self.roles: dict[str, list[list[Any]]] = defaultdict(list)
+        self.issuances: dict[str, list[tuple[int, Any]]] = defaultdict(list)
+        self.collective_cards: dict[str, str] = {}
         self.admitted: set[str] = set()  # handles a signed member_added record admitted
         self.resource_collectives: dict[str, Any] = {}  # slug -> its signed collective
         # account name -> (kind, owner kind, owner, collective), as the record that made it says
@@ -224,6 +237,7 @@ class Verifier:
             self.account_facts = owners
             self._account_owners(list(owners.values()))
             self._check_currencies()
+            self._account_shapes()
             self._record_authority({**{a.name: a.collective for a in owners.values()},
                                     **{name: signed[3]
                                        for name, signed in self.signed_accounts.items()}})
@@ -231,7 +245,8 @@ class Verifier:
             url=ledger.url.render_as_string(hide_password=False), network=ledger.network.id,
             keys={k: (row.handle, row.public_key) for k, row in self.keys.items()},
             windows=self.windows(), accounts=accounts, since=since, owners=owners,
-            roles=dict(self.roles), currencies=dict(ledger.currencies), card=ledger.network.card)
+            roles=dict(self.roles), currencies=dict(ledger.currencies), card=ledger.network.card,
+            issuances=dict(self.issuances))
         pool = Pool(context, workers=self.workers)
         try:
             pool.transfers(1, head_size)
@@ -495,6 +510,7 @@ class Verifier:
         for seq, _record_id, body, row in documents_by_seq:
             self._key_history(seq, body)
             self._role_history(seq, body, str(row.author))
+            self._issuance_history(seq, body, str(row.author))
             self._signed_account(body)
             self._signed_currency(body)
         for seq, record_id, body, row in documents_by_seq:
@@ -551,6 +567,34 @@ class Verifier:
                 if window[:2] == [body.get("role"), body.get("collective")] and window[3] is None:
                     window[3] = seq
 
+    def _issuance_history(self, seq: int, body: dict[str, Any], author: str) -> None:
+        """Issuances as the admin's signed ``issuance_set`` records fix them; one signed by
+        anyone else fixes nothing (and is reported by :meth:`_record_authority`)."""
+        if body.get("type") != "issuance_set" or not is_admin(
+                roles_at(self.roles.get(author, ()), seq)):
+            return
+        collective = str(body.get("collective"))
+        issuance = parse_issuance(body, collective)
+        if issuance is not None:
+            self.issuances[collective].append((seq, issuance))
+
+    def _account_shapes(self) -> None:
+        """Every account a signed record added agrees with its name: its owner and its
+        currency (:func:`~mutualcredit.domain.authority.account_shape_problem`)."""
+        cards: dict[str, set[str]] = defaultdict(set)
+        for slug, currency in self.collective_cards.items():
+            cards[currency].add(slug)
+        for seq, subject, kind, body, _author in self._authored:
+            if kind != "account_added":
+                continue
+            problem = account_shape_problem(
+                str(body.get("name")), str(body.get("owner")), str(body.get("currency")),
+                issuers=lambda code: cards.get(code, ()),
+                network_card=self.ledger.network.card)
+            if problem is not None:
+                self.problem("account_invalid", subject, f"{subject} (event {seq}): {problem}",
+                             event=seq, account=str(body.get("name")))
+
     def _account_owners(self, rows: Sequence[Any]) -> None:
         """Each account's kind, owner and collective are what the signed record that made it
         says — a member's admission, a collective's creation, an account or a resource
@@ -588,6 +632,7 @@ class Verifier:
         elif kind == "collective_added":
             self.signed_currencies.setdefault(str(body.get("currency")),
                                               (None, body.get("rate")))
+            self.collective_cards.setdefault(str(body.get("slug")), str(body.get("currency")))
 
     def _check_currencies(self) -> None:
         """Rates decide whether a payment's clearing legs mirror (who may debit clearing):

@@ -25,7 +25,12 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from mutualcredit.domain.amounts import format_amount
-from mutualcredit.domain.authority import may_resolve, roles_at
+from mutualcredit.domain.authority import (
+    may_resolve,
+    reverses_exactly,
+    roles_at,
+    scaled_exactly,
+)
 from mutualcredit.domain.transfers import batch_bytes
 from mutualcredit.services.keys import verify_signature
 from mutualcredit.services.verify_workers import Facts
@@ -160,6 +165,11 @@ class Replay:
                 else:
                     account[PENDING_CREDITS] -= amount
             if kind == "post_hold":
+                if not scaled_exactly([row[1:] for row in held], [row[1:] for row in moves]):
+                    self.problem("post_mismatch", f"transfer {transfer_id}",
+                                 f"transfer {transfer_id} (event {seq}) posts hold "
+                                 f"{resolves_id} with postings that are not the hold's, in one "
+                                 "proportion, at most what it held", event=seq)
                 for _transfer, account_id, _currency, amount in moves:
                     state[account_id][DEBITS if amount < 0 else CREDITS] += abs(amount)
             return
@@ -278,6 +288,27 @@ class Replay:
                          f"{hold_id} of {hold_author}, which its author {author} might not "
                          "at that point of the chain", event=seq)
 
+    def _reversal_postings(self, connection: Connection, by_original: dict[Any, list[int]]
+                           ) -> None:
+        """Each reversal moves exactly the opposite of its original (the posting rows are the
+        signed ones: the workers compared them)."""
+        wanted = {reversal for found in by_original.values() for reversal in found}
+        if not wanted:
+            return
+        postings: dict[int, list[tuple[int, str, int]]] = defaultdict(list)
+        for transfer_id, account_id, currency, amount in connection.execute(text(
+                "SELECT transfer_id, account_id, currency, amount FROM posting WHERE transfer_id "
+                "IN (SELECT id FROM transfer WHERE kind = 'reversal') OR transfer_id IN (SELECT "
+                "reverses_id FROM transfer WHERE kind = 'reversal')")):
+            postings[int(transfer_id)].append((int(account_id), currency, int(amount)))
+        for original, found in by_original.items():
+            for reversal in found:
+                if isinstance(original, int) and not reverses_exactly(
+                        postings.get(original, []), postings.get(reversal, [])):
+                    self.problem("reversal_mismatch", f"transfer {reversal}",
+                                 f"transfer {reversal} reverses {original} but does not move "
+                                 "exactly the opposite of its postings")
+
     def _reversals(self, connection: Connection, reversals: list[tuple[int, Any, bool]]
                    ) -> None:
         by_original: dict[Any, list[int]] = defaultdict(list)
@@ -289,6 +320,7 @@ class Replay:
                     "SELECT id, kind, status FROM transfer WHERE kind != 'reversal' AND id IN "
                     "(SELECT reverses_id FROM transfer WHERE kind = 'reversal')")):
                 kinds[int(transfer_id)] = (kind, status)
+        self._reversal_postings(connection, by_original)
         for original, found in by_original.items():
             if len(found) > 1:
                 self.problem("reversed_twice", f"transfer {original}",

@@ -44,9 +44,15 @@ import orjson
 from cryptography.exceptions import InvalidSignature
 
 from mutualcredit.domain.amounts import Currency
-from mutualcredit.domain.authority import CLEARING_KINDS, may_debit, mirrored, roles_at
+from mutualcredit.domain.authority import (
+    CLEARING_KINDS,
+    Denial,
+    Issuance,
+    Leg,
+    roles_at,
+    transfer_denial,
+)
 from mutualcredit.domain.canonical import TAG_TRANSFER
-from mutualcredit.domain.errors import Refused
 from mutualcredit.domain.transfers import content_hash, content_of
 from mutualcredit.services.collector import without_cycle_collection
 
@@ -98,6 +104,8 @@ class Context:
     roles: dict[str, list[list[Any]]] = field(default_factory=dict)
     currencies: dict[str, Currency] = field(default_factory=dict)
     card: str = ""
+    # collective -> [(event, its issuance)], as the admin's signed records fixed them
+    issuances: dict[str, list[tuple[int, Issuance]]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -122,6 +130,16 @@ class Facts:
     # When the range holds only plain movements (no holds, resolutions or forced reversals):
     # per account, the sum of its debits and of its credits over the range.
     sums: dict[int, list[int]] | None = None
+
+
+def issuance_at(issuances: dict[str, list[tuple[int, Issuance]]], collective: str, seq: int
+                ) -> Issuance | None:
+    """The collective's issuance in force at event ``seq``: the last record before it."""
+    found = None
+    for start, issuance in issuances.get(collective, ()):
+        if start < seq:
+            found = issuance
+    return found
 
 
 def _init_worker(context: Context) -> None:
@@ -264,10 +282,6 @@ class _Checker:
         self.prefix = TAG_TRANSFER + b"\n"
         self.network = self.context.network
         self.owners = self.context.owners
-        self.kinds = {account.name: account.kind for account in self.owners.values()}
-        # (account, kind, the author's roles) -> may they debit it: imports ask the same
-        # question a million times
-        self.allowed: dict[tuple[Any, ...], bool] = {}
         self.role_spans: dict[str, tuple[int, int, tuple[tuple[str, str | None], ...]]] = {}
         self.since = self.context.since
         self.signed: list[tuple[int, int, str, int]] = []  # the signed postings, as rows
@@ -309,33 +323,28 @@ class _Checker:
         self.role_spans[handle] = (first, last, roles)
         return roles
 
-    def _collectives(self, stored: list[tuple[int, int, str, int]]) -> set[str]:
+    def _denial(self, author: str, kind: str, seq: int, forced: bool,
+                stored: list[tuple[int, int, str, int]]) -> Denial | None:
+        """The posting function's rule (:func:`transfer_denial`) with the roles and issuance
+        records the chain's signed records had in force at event ``seq``."""
         owners = self.owners
-        return {collective for _t, account_id, _c, _a in stored
-                if account_id in owners and (collective := owners[account_id].collective)}
-
-    def _may_debit(self, author: str, account: AccountFacts, kind: str, seq: int,
-                   stored: list[tuple[int, int, str, int]]) -> bool:
-        if account.kind in CLEARING_KINDS:
-            owners = self.owners
-            postings = {owners[a].name: (currency, amount) for _t, a, currency, amount in stored
-                        if a in owners}
-            context = self.context
-            try:
-                if context.card in context.currencies and mirrored(
-                        kind, account.collective, postings, context.currencies,
-                        context.currencies[context.card], self.kinds.get):
-                    return True
-            except Refused:
-                pass  # not exactly convertible: no mirror
-        roles = self._roles_at(author, seq)
-        if kind == "reversal":
-            return may_debit(author, roles, account, kind, lambda: self._collectives(stored))
-        key = (account.name, kind, roles)
-        allowed = self.allowed.get(key)
-        if allowed is None:
-            allowed = self.allowed[key] = may_debit(author, roles, account, kind, tuple)
-        return allowed
+        if all(account_id in owners and (amount > 0 or (
+                owners[account_id].owner_kind == "member" and owners[account_id].owner == author))
+               and owners[account_id].kind not in CLEARING_KINDS
+               for _t, account_id, _c, amount in stored) and kind in ("payment", "hold", "fee"):
+            return None  # the author's own money, no clearing: no role decides
+        if any(account_id not in owners for _t, account_id, _c, _a in stored):
+            return None  # an unknown account is a postings problem
+        context = self.context
+        if context.card not in context.currencies:
+            return Denial(None, "the network card is not a currency of the ledger")
+        return transfer_denial(
+            author=author, roles=self._roles_at(author, seq), kind=kind,
+            legs=[Leg(owners[account_id], currency, amount)
+                  for _t, account_id, currency, amount in stored],
+            currencies=context.currencies, card=context.currencies[context.card],
+            issuance=lambda collective: issuance_at(context.issuances, collective, seq),
+            force=forced)
 
     def queue_signature(self, row: tuple[Any, ...], message: bytes | None = None) -> None:
         """Queue a transfer row's signature (over ``message``, its signed bytes, if known)
@@ -409,28 +418,12 @@ class _Checker:
         forced = kind == "reversal" and isinstance(meta, dict) and bool(meta.get("force"))
         self.facts.moves.append((seq, transfer_id, kind, resolves_id, forced, stored))
         if kind not in RESOLUTIONS:  # a resolution's right comes from its hold
-            owners = self.owners
-            for _transfer, account_id, _currency, amount in stored:
-                if amount < 0:
-                    account = owners.get(account_id)
-                    if account is None or (account.owner_kind == "member"
-                                           and account.owner == author):
-                        continue  # an unknown account is a postings problem
-                    if not self._may_debit(author, account, kind, seq, stored):
-                        self.problem("not_authorised", f"transfer {transfer_id}",
-                                     f"transfer {transfer_id} (event {seq}) moves money out of "
-                                     f"{account.name}, which its author {author} might not "
-                                     "move at that point of the chain", seq)
-                        break
-            if kind == "reversal":
-                affected = self._collectives(stored)
-                if not any(role == "admin" or (role == "coordinator" and collective in affected)
-                           for role, collective in self._roles_at(author, seq)):
-                    self.problem("not_authorised", f"transfer {transfer_id}",
-                                 f"transfer {transfer_id} (event {seq}) reverses a transfer, "
-                                 f"but its author {author} was neither the admin nor a "
-                                 "coordinator of an affected collective at that point of the "
-                                 "chain", seq)
+            denial = self._denial(author, kind, seq, forced, stored)
+            if denial is not None:
+                self.problem("not_authorised", f"transfer {transfer_id}",
+                             f"transfer {transfer_id} (event {seq}, {kind}) was signed by "
+                             f"{author}, who might not sign it at that point of the chain: "
+                             f"{denial.message}", seq)
         try:
             plain = _SIGNED_FIELDS(document) == _ROW_FIELDS(row) and \
                 document.get("expires_at") == expires_at

@@ -9,12 +9,19 @@ import pytest
 
 from mutualcredit.domain.amounts import Currency
 from mutualcredit.domain.authority import (
+    Issuance,
+    Leg,
+    RoutePoint,
+    account_shape_problem,
     may_debit,
     may_resolve,
     may_sign_record,
-    mirrored,
     record_rule,
+    reverses_exactly,
     roles_at,
+    route_postings,
+    scaled_exactly,
+    transfer_denial,
 )
 
 
@@ -30,11 +37,8 @@ ANA = Account("members:ana", "member", "member", "ana", "cubo")
 CUBO_FUND = Account("collectives:cubo:fund", "fund", "collective", "cubo", "cubo")
 CUBO_CASH = Account("collectives:cubo:cash:bar", "cash", "collective", "cubo", "cubo")
 CUBO_ISSUANCE = Account("collectives:cubo:issuance", "issuance", "collective", "cubo", "cubo")
-INCOME = Account("income:festivals:grito", "income", "network", None, None)
-
-
-def nobody() -> set[str]:
-    raise AssertionError("the affected collectives are asked only for a reversal")
+CUBO_INCOME = Account("income:festivals:grito", "income", "collective", "cubo", "cubo")
+NETWORK_INCOME = Account("income:network", "income", "network", None, None)
 
 
 @pytest.mark.parametrize(("author", "roles", "account", "kind", "allowed"), [
@@ -44,22 +48,17 @@ def nobody() -> set[str]:
     ("bia", [("coordinator", "cubo")], ANA, "payment", False),  # not a member's money
     ("bia", [("coordinator", "cubo")], CUBO_FUND, "payment", True),
     ("bia", [("coordinator", "palafita")], CUBO_FUND, "payment", False),
-    ("bia", [("importer", None)], INCOME, "import", True),
+    ("bia", [("importer", None)], NETWORK_INCOME, "import", True),
+    ("bia", [("importer", None)], CUBO_INCOME, "import", False),  # not the network's
     ("bia", [("importer", "cubo")], CUBO_CASH, "import", True),
+    ("bia", [("importer", "cubo")], CUBO_CASH, "payment", False),  # only inside an import
     ("bia", [("importer", "palafita")], CUBO_CASH, "import", False),
-    ("bia", [("importer", "cubo")], CUBO_ISSUANCE, "import", True),
-    ("bia", [("importer", "cubo")], CUBO_ISSUANCE, "payment", False),  # only inside an import
-    ("bia", [("importer", None)], CUBO_ISSUANCE, "import", False),  # only the collective's
+    ("bia", [("importer", "cubo")], CUBO_ISSUANCE, "import", False),  # the issuance rule's
+    ("bia", [("coordinator", "cubo")], CUBO_ISSUANCE, "payment", False),  # no minting
     ("bia", [("importer", "cubo")], CUBO_FUND, "import", False),
 ])
 def test_who_may_debit(author, roles, account, kind, allowed) -> None:  # type: ignore[no-untyped-def]
-    assert may_debit(author, roles, account, kind, nobody) is allowed
-
-
-def test_a_coordinator_of_an_affected_collective_may_reverse_any_of_its_accounts() -> None:
-    coordinator = [("coordinator", "cubo")]
-    assert may_debit("bia", coordinator, ANA, "reversal", lambda: {"cubo"})
-    assert not may_debit("bia", coordinator, ANA, "reversal", lambda: {"palafita"})
+    assert may_debit(author, roles, account, kind) is allowed
 
 
 def test_roles_in_force_at_an_event() -> None:
@@ -71,24 +70,159 @@ def test_roles_in_force_at_an_event() -> None:
 
 CARD = Currency(code="CARD", scale=2)
 CUBO = Currency(code="CUBO", scale=2, rate=Fraction(1, 2))
+PALA = Currency(code="PALA", scale=2)
+BRL = Currency(code="BRL", scale=2)
+CURRENCIES = {"CARD": CARD, "CUBO": CUBO, "PALA": PALA, "BRL": BRL}
+CAIO = Account("members:caio", "member", "member", "caio", "pala")
+MAL = Account("members:mal", "member", "member", "mal", "c")
 
 
-def kinds(name: str) -> str:
-    return "clearing" if name.startswith("collectives:") else "network_clearing"
+def clearing(collective: str) -> tuple[Account, Account]:
+    return (Account(f"collectives:{collective}:clearing", "clearing", "collective", collective,
+                    collective),
+            Account(f"network:clearing:{collective}", "network_clearing", "network", None,
+                    collective))
 
 
-@pytest.mark.parametrize(("own", "network", "kind", "expected"), [
-    (-1000, 500, "payment", True),  # 10.00 CUBO are worth 5.00 CARD
-    (-1000, 400, "payment", False),
-    (-1000, 500, "settlement", False),  # only payments route through clearing
+CUBO_CLEARING, NET_CUBO = clearing("cubo")
+PALA_CLEARING, NET_PALA = clearing("pala")
+A_CLEARING, NET_A = clearing("a")
+D_CLEARING, NET_D = clearing("d")
+ISSUANCE = Issuance(collective="cubo", against="BRL", rate=Fraction(1),
+                    into="collectives:cubo:fund")
+CUBO_BOX = Account("collectives:cubo:cash:caixa-1", "cash", "collective", "cubo", "cubo")
+MASSA_BOX = Account("collectives:massa:cash:box", "cash", "collective", "massa", "massa")
+NETWORK_FUND = Account("network:fund:brl", "other", "network", None, None)
+IMPORTER = [("importer", "cubo")]
+
+
+def denied(author: str, roles, kind: str, *legs: tuple[Account, str, int],  # type: ignore[no-untyped-def]
+           force: bool = False, issuance: Issuance | None = ISSUANCE) -> bool:
+    return transfer_denial(author=author, roles=roles, kind=kind,
+                           legs=[Leg(*leg) for leg in legs], currencies=CURRENCIES, card=CARD,
+                           issuance=lambda collective: issuance if collective == "cubo" else None,
+                           force=force) is not None
+
+
+# ana (CUBO, worth half a CARD) pays caio (PALA) 10.00 CUBO: the route of DESIGN.md.
+ROUTE = ((ANA, "CUBO", -1000), (CUBO_CLEARING, "CUBO", 1000), (NET_CUBO, "CARD", -500),
+         (NET_PALA, "CARD", 500), (PALA_CLEARING, "PALA", -500), (CAIO, "PALA", 500))
+
+
+def test_a_payment_routed_through_clearing_is_the_payers_to_sign() -> None:
+    assert not denied("ana", [], "payment", *ROUTE)
+    assert not denied("ana", [], "hold", *ROUTE)
+    assert denied("caio", [], "payment", *ROUTE)  # not his money
+
+
+def test_route_postings_is_the_route() -> None:
+    legs = route_postings(RoutePoint("members:ana", "cubo", "CUBO"),
+                          RoutePoint("members:caio", "pala", "PALA"), 1000, CURRENCIES, CARD)
+    assert sorted(legs) == sorted((a.name, c, v) for a, c, v in ROUTE)
+
+
+@pytest.mark.parametrize("legs", [
+    # issue 15, case 1: with no role, mal moves debt between collectives a and d
+    ((NET_A, "CARD", -40000), (A_CLEARING, "CARD", 40000)),
+    ((D_CLEARING, "CARD", -40000), (NET_D, "CARD", 40000)),
+    # ... and both in one four-leg transfer, a and d sharing a currency
+    ((NET_A, "CARD", -40000), (A_CLEARING, "CARD", 40000), (D_CLEARING, "CARD", -40000),
+     (NET_D, "CARD", 40000)),
+    # a route padded with a second mirrored pair
+    ROUTE + ((NET_A, "CARD", -100), (A_CLEARING, "CARD", 100)),
+    # a route whose payee side is one centavo more than the rates give
+    ROUTE[:4] + ((PALA_CLEARING, "PALA", -501), (CAIO, "PALA", 501)),
+    # a one-sided clearing transfer: the positions no longer sum to zero
+    ((ANA, "CUBO", -1000), (CUBO_CLEARING, "CUBO", 1000)),
 ])
-def test_clearing_legs_mirror(own, network, kind, expected) -> None:  # type: ignore[no-untyped-def]
-    # The collective's leg moves one way and the network's the other, by the same card value.
-    postings = {"collectives:cubo:clearing": ("CUBO", own),
-                "network:clearing:cubo": ("CARD", network)}
-    assert mirrored(kind, "cubo", postings, {"CUBO": CUBO, "CARD": CARD}, CARD,
-                    kinds) is expected
-    assert not mirrored(kind, "palafita", postings, {"CUBO": CUBO, "CARD": CARD}, CARD, kinds)
+def test_clearing_legs_move_only_as_one_payments_route(legs) -> None:  # type: ignore[no-untyped-def]
+    owner = legs[0][0].owner if legs[0][0].owner_kind == "member" else "mal"
+    assert denied(owner or "mal", [], "payment", *legs)
+    assert denied("mal", [("coordinator", "a"), ("coordinator", "d")], "payment", *legs)
+
+
+def test_clearing_legs_alone_are_the_admins_settlement() -> None:
+    legs = ((NET_A, "CARD", -1000), (NET_D, "CARD", 1000))
+    assert denied("bia", [("coordinator", "a")], "settlement", *legs)
+    assert not denied("banco", [("admin", None)], "settlement", *legs)
+    assert denied("bia", IMPORTER, "import", (NET_CUBO, "CARD", -1), (NETWORK_FUND, "CARD", 1))
+
+
+SALE = ((CUBO_INCOME, "BRL", -10000), (CUBO_BOX, "BRL", 10000))
+
+
+def test_an_import_issues_the_card_as_the_signed_record_says() -> None:
+    issued = ((CUBO_ISSUANCE, "CUBO", -10000), (CUBO_FUND, "CUBO", 10000))
+    assert not denied("imp", IMPORTER, "import", *SALE, *issued)
+    assert not denied("imp", IMPORTER, "import", *SALE)  # issuing nothing is allowed
+    # issue 15, case 2: a rate of 1000 in the rules file
+    assert denied("imp", IMPORTER, "import", *SALE, (CUBO_ISSUANCE, "CUBO", -10000000),
+                  (CUBO_FUND, "CUBO", 10000000))
+    # ... issued into the importer's own account
+    assert denied("imp", IMPORTER, "import", *SALE, (CUBO_ISSUANCE, "CUBO", -10000),
+                  (Account("members:imp", "member", "member", "imp", "cubo"), "CUBO", 10000))
+    # ... issuance with no income leg at all
+    assert denied("imp", IMPORTER, "import", (CUBO_ISSUANCE, "CUBO", -10000),
+                  (CUBO_FUND, "CUBO", 10000))
+    # ... with no signed record, or by a coordinator outside an import
+    assert denied("imp", IMPORTER, "import", *SALE, *issued, issuance=None)
+    assert denied("bia", [("coordinator", "cubo")], "payment", *issued)
+
+
+def test_an_importer_touches_only_its_collectives_accounts() -> None:
+    # issue 15, case 3: cubo's Reais sent to massa's cash box
+    assert denied("imp", IMPORTER, "import", (CUBO_BOX, "BRL", -100), (MASSA_BOX, "BRL", 100))
+    assert not denied("imp", IMPORTER, "import", (CUBO_INCOME, "BRL", -100),
+                      (NETWORK_FUND, "BRL", 100))  # the network fund's share
+    assert denied("imp", IMPORTER, "payment", (CUBO_BOX, "BRL", -100), (ANA, "BRL", 100))
+    assert denied("ana", [], "import", *SALE)  # an import needs an importer or coordinator
+
+
+def test_reversals_by_a_coordinator_of_an_affected_collective() -> None:
+    reversal = tuple((account, currency, -amount) for account, currency, amount in ROUTE)
+    assert not denied("bia", [("coordinator", "cubo")], "reversal", *reversal)
+    assert denied("bia", [("coordinator", "massa")], "reversal", *reversal)
+    # issue 15, case 7: forcing it past pala's member's limit is the admin's
+    assert denied("bia", [("coordinator", "cubo")], "reversal", *reversal, force=True)
+    assert not denied("banco", [("admin", None)], "reversal", *reversal, force=True)
+    inside = ((CUBO_FUND, "CUBO", -100), (ANA, "CUBO", 100))
+    assert not denied("bia", [("coordinator", "cubo")], "reversal", *inside, force=True)
+
+
+def test_a_reversal_is_the_exact_opposite() -> None:
+    original = [("members:ana", "CUBO", -100), ("members:bia", "CUBO", 100)]
+    assert reverses_exactly(original, [("members:bia", "CUBO", -100),
+                                       ("members:ana", "CUBO", 100)])
+    assert not reverses_exactly(original, [("members:caio", "CUBO", -100),
+                                           ("members:ana", "CUBO", 100)])
+
+
+def test_a_posted_hold_moves_its_postings_in_one_proportion() -> None:
+    held = [(a.name, c, v) for a, c, v in ROUTE]
+    assert scaled_exactly(held, held)
+    assert scaled_exactly(held, [(a, c, v // 2) for a, c, v in held])
+    # the payee posting only the CARD legs of a hold moves debt between collectives
+    assert not scaled_exactly(held, held[2:4])
+    assert not scaled_exactly(held, [(a, c, v * 2) for a, c, v in held])
+    assert not scaled_exactly(held, [held[0], held[1], *((a, c, v // 2) for a, c, v in held[2:])])
+
+
+@pytest.mark.parametrize(("name", "owner", "currency", "problem"), [
+    ("collectives:cubo:fund2", "massa", "MASSA", True),  # issue 15, case 4: lies about owner
+    ("income:massa:x", "massa", "CUBO", True),  # another collective's card
+    ("income:massa:x", "massa", "MASSA", False),
+    ("income:massa:x", "massa", "BRL", False),  # a currency the admin added
+    ("income:massa:x", "massa", "CARD", False),
+    ("network:fund:x", "cubo", "CARD", True),
+    ("network:fund:cubo", "network", "CUBO", True),
+    ("collectives:cubo:cash:box", "cubo", "BRL", False),
+])
+def test_an_accounts_name_owner_and_currency_agree(name, owner, currency, problem) -> None:  # type: ignore[no-untyped-def]
+    issuers = {"CUBO": {"cubo"}, "MASSA": {"massa"}, "CARD": {"x"}}
+    found = account_shape_problem(name, owner, currency,
+                                  issuers=lambda code: issuers.get(code, set()),
+                                  network_card="CARD")
+    assert (found is not None) is problem
 
 
 LOOKUPS = {"member_collective": {"bia": "cubo"}.get,
@@ -109,6 +243,12 @@ ADMIN, COORDINATOR, OTHER = [("admin", None)], [("coordinator", "cubo")], [("coo
     ("key_registered", {"handle": "bia"}, OTHER, False),
     ("limit_change", {"account": "members:bia"}, COORDINATOR, True),
     ("limit_change", {"account": "income:x"}, COORDINATOR, False),  # a network account
+    # issue 15, case 6: a collective's clearing limit is the network's risk
+    ("limit_change", {"account": "network:clearing:cubo"}, COORDINATOR, False),
+    ("limit_change", {"account": "network:clearing:cubo"}, ADMIN, True),
+    ("limit_change", {"account": "collectives:cubo:clearing"}, COORDINATOR, False),
+    ("issuance_set", {"collective": "cubo"}, COORDINATOR, False),
+    ("issuance_set", {"collective": "cubo"}, ADMIN, True),
     ("account_added", {"owner": "network"}, COORDINATOR, False),
     ("account_added", {"owner": "cubo"}, COORDINATOR, True),
     ("resource_closed", {"slug": "estudio"}, COORDINATOR, True),

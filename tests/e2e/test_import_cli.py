@@ -14,7 +14,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from mutualcredit.imports.demo import ACCOUNTS
+from mutualcredit.imports.demo import add_festival_accounts
 from mutualcredit.imports.examples import (
     RULES_BAR,
     RULES_TICKETS,
@@ -46,10 +46,7 @@ def ledger_dir(tmp_path_factory):  # type: ignore[no-untyped-def]
         name="Rede", card="CARD", admin="banco"), admin, network_id)
     setup.add_collective(ledger, admin, slug="cubo", name="Cubo", currency="CUBO",
                          rate=Fraction(1))
-    setup.add_currency(ledger, admin, code="BRL", scale=2, rate=Fraction(1))
-    for name, currency, owner, lower in ACCOUNTS:
-        setup.add_account(ledger, admin, name=name, currency=currency, owner=owner,
-                          limit_lower=lower, limit_upper=None)
+    add_festival_accounts(ledger, admin)
     robo = Signer.generate("robo")
     setup.add_member(ledger, admin, handle="robo", collective="cubo", public_key=robo.public_key)
     setup.change_role(ledger, admin, handle="robo", role="importer", collective="cubo",

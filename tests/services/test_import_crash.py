@@ -20,16 +20,14 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from fractions import Fraction
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
 from mutualcredit.imports import ParsedRow, load_rules, parse_file
-from mutualcredit.imports.demo import ACCOUNTS
+from mutualcredit.imports.demo import add_festival_accounts
 from mutualcredit.imports.examples import RULES_TICKETS, example
-from mutualcredit.services import network as setup
 from tests.support import make_network
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,10 +57,7 @@ def test_killed_imports_leave_whole_batches_and_a_rerun_completes_exactly_once(t
 
     net = make_network(str(tmp_path / "ledger.db"))
     admin = net["banco"]
-    setup.add_currency(net.ledger, admin, code="BRL", scale=2, rate=Fraction(1))
-    for name, currency, owner, lower in ACCOUNTS:
-        setup.add_account(net.ledger, admin, name=name, currency=currency, owner=owner,
-                          limit_lower=lower, limit_upper=None)
+    add_festival_accounts(net.ledger, admin)
     key_file = tmp_path / "key"
     key_file.write_bytes(admin.private_key.private_bytes(Encoding.Raw, PrivateFormat.Raw,
                                                          NoEncryption()))

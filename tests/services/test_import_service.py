@@ -24,7 +24,7 @@ from sqlalchemy import text
 
 from mutualcredit.domain.transfers import batch_bytes
 from mutualcredit.imports import service
-from mutualcredit.imports.demo import ACCOUNTS
+from mutualcredit.imports.demo import add_festival_accounts
 from mutualcredit.imports.examples import (
     RULES_BAR,
     RULES_TICKETS,
@@ -48,10 +48,7 @@ HEADER = ("Número do pedido;Data do pedido;Nome do comprador;E-mail;Tipo de ing
 def festival(net):  # type: ignore[no-untyped-def]
     """The test network plus BRL, the accounts the example rules expect and an importer."""
     admin = net["banco"]
-    setup.add_currency(net.ledger, admin, code="BRL", scale=2, rate=Fraction(1))
-    for name, currency, owner, lower in ACCOUNTS:
-        setup.add_account(net.ledger, admin, name=name, currency=currency, owner=owner,
-                          limit_lower=lower, limit_upper=None)
+    add_festival_accounts(net.ledger, admin)
     net.add_member("robo", "cubo")
     setup.change_role(net.ledger, admin, handle="robo", role="importer", collective="cubo",
                       grant=True)
@@ -455,10 +452,13 @@ def test_a_network_wide_importer_may_not_issue_a_collectives_card(festival):  # 
     festival.add_member("rede", "palafita")
     setup.change_role(festival.ledger, festival["banco"], handle="rede", role="importer",
                       collective=None, grant=True)
-    assert import_file(festival.ledger, festival["rede"], TICKETS, TICKET_RULES).imported == 193
-    with pytest.raises(NotAuthorised, match="rede may not move money out of "
-                                            "collectives:cubo:issuance"):
-        import_file(festival.ledger, festival["rede"], BAR, BAR_RULES)
+    # Issue 15: an importer touches only its own collective's accounts; one with no
+    # collective, only the network's — not Cubo's income, nor (so) Cubo's card.
+    for export, rules in ((TICKETS, TICKET_RULES), (BAR, BAR_RULES)):
+        with pytest.raises(NotAuthorised, match="rede may not move money out of "
+                                                "income:festivals:grito-rock-2026"):
+            import_file(festival.ledger, festival["rede"], export, rules)
+    assert count(festival, "SELECT count(*) FROM transfer WHERE kind = 'import'") == 0
 
 
 def test_a_missing_account_is_named_before_anything_is_written(net):  # type: ignore[no-untyped-def]

@@ -14,9 +14,14 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
-from mutualcredit.domain.errors import InvalidAmount, Refused, UsageError
+from mutualcredit.domain.errors import AmountTooLarge, InvalidAmount, Refused, UsageError
 
-AMOUNT_MAX = 10**15  # minor units; sums of many stay far inside a signed 64-bit column
+# The largest amount, in minor units, that anything may carry: a parsed amount, a limit, a
+# price, and each of an account's four totals (posted and pending debits and credits).
+# 10**15 centavos are ten trillion reais; 9,223 such totals still sum inside a signed 64-bit
+# column (2**63 - 1 is about 9.2 * 10**18), so balances, positions and report sums over
+# thousands of accounts never overflow the database's BIGINT.
+AMOUNT_MAX = 10**15
 SCALE_MAX = 6
 CURRENCY_CODE_RE = re.compile(r"^[A-Z][A-Z0-9]{1,9}$")
 _AMOUNT_RE = re.compile(r"^([0-9]+)(?:[.,]([0-9]+))?$")
@@ -95,11 +100,12 @@ def parse_amount(text: str, *, scale: int, allow_zero: bool = False) -> int:
             f"amount {shown!r} has {len(fraction)} decimals; at most {scale} are allowed",
             text=text,
         )
-    if len(whole) > 18:
-        raise InvalidAmount(f"amount {shown!r} is too large", text=text)
+    if len(whole.lstrip("0")) > 18:
+        raise AmountTooLarge(f"amount {shown!r} is too large; at most "
+                             f"{format_amount(AMOUNT_MAX, scale)}", text=text)
     minor = int(whole) * 10**scale + int(fraction.ljust(scale, "0") or "0")
     if minor > AMOUNT_MAX:
-        raise InvalidAmount(
+        raise AmountTooLarge(
             f"amount {shown!r} is too large; at most {format_amount(AMOUNT_MAX, scale)}",
             text=text,
         )

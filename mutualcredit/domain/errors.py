@@ -78,6 +78,12 @@ class InvalidAmount(UsageError):
     code = "invalid_amount"
 
 
+class AmountTooLarge(InvalidAmount):
+    """An amount, or an account's total, would pass ``amounts.AMOUNT_MAX`` (exit 2)."""
+
+    code = "amount_too_large"
+
+
 class InvalidName(UsageError):
     code = "invalid_name"
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mutualcredit.domain.amounts import format_amount
-from mutualcredit.domain.errors import Refused
+from mutualcredit.domain.amounts import AMOUNT_MAX, format_amount
+from mutualcredit.domain.errors import AmountTooLarge, Refused
 
 
 class CreditLimitExceeded(Refused):
@@ -70,3 +70,18 @@ def check_limits(state: AccountState, *, amount: int) -> None:
                 would_reach=high,
                 limit=state.limit_upper,
             )
+
+
+def check_total(*, account: str, total: int, amount: int, what: str) -> None:
+    """Refuse a movement of ``amount`` that would take one of ``account``'s totals (``what``:
+    posted or pending, debits or credits, in minor units) past :data:`AMOUNT_MAX`.
+
+    Bounding each total keeps every balance and every sum of balances far inside the
+    database's signed 64-bit integers, so an overflow is a refusal, never a crash.
+    """
+    after = total + abs(amount)
+    if after > AMOUNT_MAX:
+        raise AmountTooLarge(
+            f"{account} would have {after} minor units of {what}; at most {AMOUNT_MAX}",
+            account=account, would_reach=after, limit=AMOUNT_MAX,
+        )

@@ -217,7 +217,8 @@ class AmountParser:
         minor = int(whole) * 10**self.scale + int(fraction.ljust(self.scale, "0") or "0")
         if minor > AMOUNT_MAX:
             limit = format_amount(AMOUNT_MAX, self.scale)
-            raise FieldInvalid(f"amount {text!r} is too large; at most {limit}", "amount")
+            raise FieldInvalid(f"amount {text!r} is too large; at most {limit}",
+                               "amount_too_large")
         if len(self._cache) >= CACHE_SIZE_MAX:
             self._cache.clear()
         self._cache[text] = minor = -minor if sign else minor

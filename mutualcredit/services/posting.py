@@ -53,7 +53,7 @@ from mutualcredit.domain.authority import (
     transfer_denial,
 )
 from mutualcredit.domain.errors import IntegrityProblem, NotFound, Refused, UsageError
-from mutualcredit.domain.limits import AccountState, check_limits
+from mutualcredit.domain.limits import AccountState, check_limits, check_total
 from mutualcredit.domain.transfers import (
     TRANSFERS_PER_BATCH_MAX,
     Posting,
@@ -739,6 +739,10 @@ def _event_type(item: SignedTransfer) -> str:
 
 
 def _move(account: _Account, amount: int, *, pending: bool) -> None:
+    # The one place totals grow: each stays at most AMOUNT_MAX (refused before it changes).
+    what = ("pending " if pending else "posted ") + ("debits" if amount < 0 else "credits")
+    total = getattr(account, what.replace(" ", "_"))
+    check_total(account=account.name, total=total, amount=amount, what=what)
     account.dirty = True
     if pending:
         if amount < 0:

@@ -93,8 +93,12 @@ def init_network(engine_url: str, settings: NetworkSettings, admin_signer: Signe
     with engine.begin() as connection:
         _insert_network(connection, settings, network_id, genesis, record, created_at)
     ledger = Ledger.from_engine(engine, url)
-    fields = {name: value for name, value in record.items()
-              if name not in ("created_at", "network")}
+    # The defaults every later member and collective takes their limits from are signed
+    # with the network, so ``verify`` can take them from here rather than the network table.
+    fields = {**{name: value for name, value in record.items()
+                 if name not in ("created_at", "network")},
+              "member_limit_lower": settings.member_limit_lower,
+              "clearing_limit": settings.clearing_limit}
     admin_record = sign_record(ledger, admin_signer, "network_created", created_at, **fields)
     ledger.write(lambda connection: write_record(connection, ledger, admin_record))
     return ledger

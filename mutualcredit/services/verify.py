@@ -46,8 +46,15 @@ event, transfer, record, key or account it concerns:
   voided by its author, a member it credits, the admin or a coordinator of a
   credited account's collective (:func:`~mutualcredit.domain.authority.may_resolve`),
   and expired by anyone once due;
+- **state tables** — every row the writers read (network defaults,
+  currencies, collectives, members, accounts' currencies, statuses and limits,
+  roles, resources, settlements) is what the signed records that made and
+  changed it say (``column_mismatch``, ``row_not_recorded``, ``row_missing``;
+  :mod:`verify_tables`);
 - **money** — postings replayed in chain order against every limit as it
-  stood at the time (``limit_exceeded``, ``limit_history_mismatch``); from the
+  stood at the time, starting from the limits the signed record that made the
+  account gave it, never the table's
+  (``limit_exceeded``, ``limit_history_mismatch``); from the
   replayed totals, the invariants of :mod:`invariants` (``cached_totals``,
   ``zero_sum``, ``positions``; its current-limit check is replaced by the
   historical one, and its hold and reversal checks by the stricter ones
@@ -189,6 +196,12 @@ class Verifier:
         self.signed_accounts: dict[str, tuple[Any, ...]] = {}
         self.signed_currencies: dict[str, tuple[Any, Any]] = {}  # code -> (scale, rate text)
         self.account_facts: dict[int, Any] = {}  # account id -> AccountFacts, from the table
+        # [handle, role, collective, granted at, granted by, revoked at, revoked by]: the role
+        # table's rows as the signed records made them
+        self.role_rows: list[list[Any]] = []
+        self.signed_records: list[tuple[int, int, dict[str, Any], str]] = []
+        self.creation: dict[str, Any] = {}
+        self.signed_state: Any = None  # verify_tables.SignedState
         # (event, subject, type, signed body, author) of every record and limit change
         self._authored: list[tuple[int, str, str, dict[str, Any], str]] = []
         self._event_bodies: list[tuple[int, str, str]] = []
@@ -241,6 +254,7 @@ class Verifier:
             self._record_authority({**{a.name: a.collective for a in owners.values()},
                                     **{name: signed[3]
                                        for name, signed in self.signed_accounts.items()}})
+            self._compare_tables(connection)
         context = Context(
             url=ledger.url.render_as_string(hide_password=False), network=ledger.network.id,
             keys={k: (row.handle, row.public_key) for k, row in self.keys.items()},
@@ -267,6 +281,17 @@ class Verifier:
         finally:
             pool.close()
         return self.report
+
+    def _compare_tables(self, connection: Connection) -> None:
+        """The state tables the writers read, against the signed records (:mod:`verify_tables`)."""
+        from mutualcredit.services import verify_tables
+
+        network = self.ledger.network
+        self.signed_state = verify_tables.fold(
+            self.creation, self.signed_records, card_scale=self.ledger.card.scale,
+            default_lower=network.member_limit_lower, default_clearing=network.clearing_limit)
+        verify_tables.compare_tables(connection, self.signed_state, self.problem,
+                                     dict(self.ledger.currencies), self.role_rows)
 
     def windows(self) -> dict[str, Any]:
         from mutualcredit.services.verify_workers import KeyWindow
@@ -392,6 +417,9 @@ class Verifier:
         self.recorded[str(creation.get("admin_key", ""))] = KeyRecord(
             handle=str(creation.get("admin")), introduced=0)
         self.roles[str(creation.get("admin"))].append(["admin", None, 0, None])
+        self.creation = creation
+        self.role_rows.append([creation.get("admin"), "admin", None, creation.get("created_at"),
+                               creation.get("admin"), None, None])
 
     def _subjects(self, connection: Connection) -> None:
         """Which event holds each record and limit change."""
@@ -507,6 +535,8 @@ class Verifier:
                 self._event_body(seq, row.body_hash, subject)
                 documents_by_seq.append((seq, int(row.id), body or {}, row))
         documents_by_seq.sort(key=lambda item: item[0])
+        self.signed_records = [(seq, record_id, body, str(row.author))
+                               for seq, record_id, body, row in documents_by_seq]
         for seq, _record_id, body, row in documents_by_seq:
             self._key_history(seq, body)
             self._role_history(seq, body, str(row.author))
@@ -557,15 +587,25 @@ class Verifier:
         assert rule is not None
         if not may_sign_record(author, roles_at(self.roles.get(author, ()), seq), rule, handle):
             return
+        at = body.get("created_at")
         if kind == "member_added":
             if body.get("coordinator") is True:
                 self.roles[handle].append(["coordinator", body.get("collective"), seq, None])
+                self.role_rows.append([handle, "coordinator", body.get("collective"), at,
+                                       author, None, None])
         elif kind == "role_granted":
             self.roles[handle].append([body.get("role"), body.get("collective"), seq, None])
+            self.role_rows.append([handle, body.get("role"), body.get("collective"), at,
+                                   author, None, None])
         else:
             for window in self.roles[handle]:
                 if window[:2] == [body.get("role"), body.get("collective")] and window[3] is None:
                     window[3] = seq
+            for row in self.role_rows:
+                if row[:3] == [handle, body.get("role"), body.get("collective")] and \
+                        row[5] is None:
+                    row[5], row[6] = at, author
+                    break
 
     def _issuance_history(self, seq: int, body: dict[str, Any], author: str) -> None:
         """Issuances as the admin's signed ``issuance_set`` records fix them; one signed by

@@ -63,27 +63,37 @@ class Replay:
 
     def _load_accounts(self) -> None:
         history = self.verifier.limit_history
+        signed = self.verifier.signed_state.limits
         self.ids: dict[str, int] = {}
         self.cached: dict[int, tuple[int, int, int, int]] = {}
         self.kinds: dict[int, str] = {}
         for row in self.connection.execute(text(
                 "SELECT id, name, currency, kind, limit_lower, limit_upper, posted_debits, "
                 "posted_credits, pending_debits, pending_credits FROM account")):
-            lower, upper = row.limit_lower, row.limit_upper
+            # The limits it starts from are those of the signed record that made it (an
+            # account no record made is reported as such, and starts from the table's).
+            lower, upper = signed.get(row.name, (row.limit_lower, row.limit_upper))
             changes = sorted(history.get(row.name, []))
+            final = (lower, upper)
             if changes:
-                lower, upper = changes[0][1], changes[0][3]
+                if (changes[0][1], changes[0][3]) != (lower, upper):
+                    self.problem("limit_history_mismatch", f"account {row.name}",
+                                 f"the limit change at event {changes[0][0]} starts from other "
+                                 f"limits than the signed record that made {row.name} gave it",
+                                 event=changes[0][0], account=row.name)
+                final = (changes[-1][2], changes[-1][4])
                 for previous, current in zip(changes, changes[1:], strict=False):
                     if (previous[2], previous[4]) != (current[1], current[3]):
                         self.problem("limit_history_mismatch", f"account {row.name}",
                                      f"the limit change at event {current[0]} starts from other "
                                      f"limits than event {previous[0]} set", event=current[0],
                                      account=row.name)
-                if (changes[-1][2], changes[-1][4]) != (row.limit_lower, row.limit_upper):
-                    self.problem("limit_history_mismatch", f"account {row.name}",
-                                 f"{row.name}'s limits are not those its last signed limit "
-                                 f"change (event {changes[-1][0]}) set: they were edited",
-                                 account=row.name)
+            if final != (row.limit_lower, row.limit_upper):
+                self.problem("limit_history_mismatch", f"account {row.name}",
+                             f"{row.name}'s limits in the account table are not those its "
+                             "signed records set"
+                             + (f" (last changed at event {changes[-1][0]})" if changes else "")
+                             + ": they were edited", account=row.name)
             account_id = int(row.id)
             self.state[account_id] = [0, 0, 0, 0, lower, upper]
             self.names[account_id] = row.name

@@ -39,6 +39,7 @@ class Base:
     bia_old: Signer  # revoked: the attacker kept a copy of the key file
     checkpoint: dict
     caio: Signer  # a coordinator of Palafita, with a valid key
+    ana: Signer  # a coordinator of Cubo with a line of 100.00, with a valid key
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +59,7 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Base:
     assert verify_ledger(net.ledger, workers=1).problems == []
     net.ledger.engine.dispose()
     return Base(path=path, network=net.ledger.network.id, scales=net.ledger.scales(),
-                bia_old=bia_old, checkpoint=checkpoint, caio=net["caio"])
+                bia_old=bia_old, checkpoint=checkpoint, caio=net["caio"], ana=net["ana"])
 
 
 @pytest.fixture
@@ -450,3 +451,65 @@ def test_every_problem_names_its_event_or_account(db, base: Base) -> None:  # ty
     assert problems and all(p.event is not None or p.account is not None or p.subject in (
         "CUBO", "PALA", "CARD", "network:clearing") for p in problems), problems
     assert TAG_TRANSFER == b"mutualcredit/transfer/v1"
+
+
+def _through_the_program(path: Path, work) -> None:  # type: ignore[no-untyped-def]
+    """Let the program write on the edited copy, as it would for the next user."""
+    ledger = Ledger.open(str(path))
+    try:
+        work(ledger)
+    finally:
+        ledger.engine.dispose()
+
+
+def test_widen_a_members_limit_in_the_table_then_pay_past_the_signed_one(db, base: Base) -> None:  # type: ignore[no-untyped-def]
+    # ana's signed line is 100.00; the table says 999,999.99, so the writer lets her pay
+    # 5,000.00.  verify replays with the signed limit and names both.
+    from mutualcredit.services import payments
+
+    connection, path = db
+    connection.execute("UPDATE account SET limit_lower = -99999999 WHERE name = 'members:ana'")
+    _through_the_program(path, lambda ledger: payments.pay(
+        ledger, base.ana, payer="ana", payee="bia", amount=500_000))
+    problems = verify(path)
+    assert [(p.code, p.account) for p in problems] == [
+        ("limit_history_mismatch", "members:ana"), ("limit_exceeded", "members:ana")]
+    assert "past its limit of -100.00 CUBO" in problems[1].message
+
+
+def test_widen_a_collectives_default_line_before_admitting_a_member(db, base: Base) -> None:  # type: ignore[no-untyped-def]
+    # The collective's default line (unsigned member limit) is read when a member is admitted.
+    connection, path = db
+    connection.execute("UPDATE collective SET member_limit_lower = -5000000 WHERE slug = 'cubo'")
+    connection.execute("UPDATE network SET member_limit_lower = -5000000")
+    problems = verify(path)
+    assert [(p.code, p.subject) for p in problems] == [
+        ("column_mismatch", "network"), ("column_mismatch", "collective cubo")]
+    assert "member_limit_lower -5000000 (signed: 0)" in problems[0].message
+
+
+def test_widen_a_clearing_limit_in_the_table(db) -> None:  # type: ignore[no-untyped-def]
+    connection, path = db
+    connection.execute("UPDATE account SET limit_lower = -999999999, limit_upper = 999999999 "
+                       "WHERE name = 'network:clearing:cubo'")
+    problems = verify(path)
+    assert [(p.code, p.account) for p in problems] == [
+        ("limit_history_mismatch", "network:clearing:cubo")]
+
+
+def test_close_or_rename_behind_the_programs_back(db) -> None:  # type: ignore[no-untyped-def]
+    connection, path = db
+    connection.execute("UPDATE account SET status = 'closed' WHERE name = 'members:bia'")
+    connection.execute("UPDATE member SET name = 'Someone else' WHERE handle = 'caio'")
+    problems = verify(path)
+    assert [(p.code, p.subject) for p in problems] == [
+        ("column_mismatch", "member caio"), ("column_mismatch", "account members:bia")]
+
+
+def test_grant_a_role_in_the_table(db) -> None:  # type: ignore[no-untyped-def]
+    # The writer asks the role table who may act: a row no signed record made is named.
+    connection, path = db
+    connection.execute("INSERT INTO role (handle, role, collective, granted_at, granted_by) "
+                       "VALUES ('bia', 'admin', NULL, '2026-01-01T00:00:00.000000Z', 'banco')")
+    problems = verify(path)
+    assert [(p.code, p.subject) for p in problems] == [("column_mismatch", "role of bia")]

@@ -120,7 +120,9 @@ def test_idempotency_key_on_the_command_line(cli: Cli) -> None:
                                     "1.234,56", "99999999999999999999", ""])
 def test_bad_amounts_exit_2_and_write_nothing(cli: Cli, amount: str) -> None:
     error = cli.json("pay", "ana", "bia", amount, code=2)
-    assert error["error"]["code"] == "invalid_amount"
+    # Issue 15: an amount past AMOUNT_MAX has its own code (still exit 2, still a bad amount).
+    expected = "amount_too_large" if amount == "99999999999999999999" else "invalid_amount"
+    assert error["error"]["code"] == expected
     assert amount in error["error"]["message"] or amount == ""
     plain = cli("pay", "ana", "bia", amount, code=2)
     assert plain.stderr.startswith("error: amount ") and plain.stderr.count("\n") == 1

@@ -15,6 +15,7 @@ import typer
 
 from cli import common
 from cli.common import JSON_OPTION
+from mutualcredit.domain.names import ID_MAX
 
 checkpoint_app = typer.Typer(help="Signed checkpoints of the ledger (RFC 9162 Merkle roots).",
                              no_args_is_help=True)
@@ -33,13 +34,38 @@ def register(app: typer.Typer) -> None:
 def _read(path: Path, what: str) -> bytes:
     from mutualcredit.domain.checkpoints import DOCUMENT_BYTES_MAX, MalformedDocument
 
-    if not path.is_file():
+    if not path.exists():
         from mutualcredit.domain.errors import NotFound
 
         raise NotFound(f"{what} file {path} does not exist", code="file_not_found")
-    if path.stat().st_size > DOCUMENT_BYTES_MAX:
+    if not path.is_file():
+        from mutualcredit.domain.errors import UsageError
+
+        raise UsageError(f"{what} file {path} is not a regular file", code="file_not_regular")
+    with path.open("rb") as handle:
+        data = handle.read(DOCUMENT_BYTES_MAX + 1)
+    if len(data) > DOCUMENT_BYTES_MAX:
         raise MalformedDocument(f"{what} file {path} is larger than {DOCUMENT_BYTES_MAX} bytes")
-    return path.read_bytes()
+    return data
+
+
+def _checkpoint(path: Path) -> bytes:
+    """A checkpoint file's bytes for verify, which reports a malformed one as a problem of
+    the ledger's evidence; input nested past any checkpoint's depth is refused here (exit 2)."""
+    from mutualcredit.domain.checkpoints import (
+        InputTooDeep,
+        MalformedDocument,
+        load_json_document,
+    )
+
+    data = _read(path, "checkpoint")
+    try:
+        load_json_document(data, what="checkpoint")
+    except MalformedDocument:
+        pass  # verify names it, with the other problems it finds
+    except InputTooDeep as error:
+        raise InputTooDeep(f"{path}: {error.message}") from None
+    return data
 
 
 def _load(path: Path, what: str) -> dict[str, Any]:
@@ -97,9 +123,9 @@ def verify(
 
     inputs = []
     for path in checkpoint or []:
-        inputs.append(CheckpointInput(label=str(path), document=_read(path, "checkpoint")))
+        inputs.append(CheckpointInput(label=str(path), document=_checkpoint(path)))
     if since is not None:
-        inputs.append(CheckpointInput(label=str(since), document=_read(since, "checkpoint"),
+        inputs.append(CheckpointInput(label=str(since), document=_checkpoint(since),
                                       since=True))
     ledger = common.open_ledger()
     with _progress(enabled=not json_output) as progress:
@@ -164,7 +190,7 @@ def _show_report(report: Any) -> None:
 # -- proofs -----------------------------------------------------------------------------------
 
 def proof(
-    transfer_id: int = typer.Argument(..., metavar="TX", help="Transfer id."),
+    transfer_id: int = typer.Argument(..., metavar="TX", min=1, max=ID_MAX, help="Transfer id."),
     checkpoint: Path = typer.Option(..., "--checkpoint", metavar="FILE",
                                     help="The checkpoint the proof leads to."),
     out: Path | None = typer.Option(None, "--out", metavar="FILE",  # noqa: UP007

@@ -15,6 +15,7 @@ import typer
 
 from cli import common
 from cli.common import JSON_OPTION
+from mutualcredit.domain.names import ID_MAX
 
 if TYPE_CHECKING:
     from datetime import timedelta
@@ -324,7 +325,7 @@ def bookings_export(
 
 
 @booking_app.command("show")
-def booking_show(booking_id: int = typer.Argument(..., metavar="ID"),
+def booking_show(booking_id: int = typer.Argument(..., metavar="ID", min=1, max=ID_MAX),
                  json_output: bool = JSON_OPTION) -> None:
     """Show one booking."""
     from mutualcredit.services import bookings
@@ -339,7 +340,7 @@ def booking_show(booking_id: int = typer.Argument(..., metavar="ID"),
 
 @booking_app.command("complete")
 def booking_complete(
-    booking_id: int = typer.Argument(..., metavar="ID"),
+    booking_id: int = typer.Argument(..., metavar="ID", min=1, max=ID_MAX),
     amount: str | None = typer.Option(None, "--amount",  # noqa: UP007
                                       help="Post less than was held (the rest is released)."),
     json_output: bool = JSON_OPTION,
@@ -366,7 +367,7 @@ def booking_complete(
 
 @booking_app.command("cancel")
 def booking_cancel(
-    booking_id: int = typer.Argument(..., metavar="ID"),
+    booking_id: int = typer.Argument(..., metavar="ID", min=1, max=ID_MAX),
     waive_fee: bool = typer.Option(False, "--waive-fee",
                                    help="No fee inside the window (coordinator or admin)."),
     json_output: bool = JSON_OPTION,

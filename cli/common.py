@@ -37,8 +37,10 @@ def database_target() -> str:
 
 
 def open_ledger() -> Ledger:
-    from mutualcredit.services.context import Ledger
+    from mutualcredit.services.context import Ledger, on_waiting
 
+    if sys.stderr.isatty():
+        on_waiting(lambda: sys.stderr.write("waiting for another writer…\n"))
     return Ledger.open(database_target())
 
 

@@ -8,7 +8,9 @@ to stderr as one line, or as ``{"error": {"code": …, "message": …}}`` with
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import sys
 
 import typer
@@ -71,11 +73,35 @@ _register()
 def run() -> None:
     """Console-script entry point."""
     try:
+        _check_arguments(sys.argv[1:])
         app(standalone_mode=False)
     except SystemExit:
         raise
     except BaseException as error:  # noqa: BLE001 - the one place errors are mapped
         sys.exit(_report(error))
+
+
+def _check_arguments(arguments: list[str]) -> None:
+    """Arguments and our environment variables must be text: Python hands undecodable bytes
+    on as lone surrogates, which would fail much later, deep inside a write."""
+    from mutualcredit.domain.errors import UsageError
+
+    for position, argument in enumerate(arguments, start=1):
+        if not _is_text(argument):
+            raise UsageError(f"argument {position} is not valid UTF-8 text",
+                             code="invalid_argument")
+    for name, value in os.environ.items():
+        if name.startswith("MUTUALCREDIT_") and not _is_text(value):
+            raise UsageError(f"environment variable {name} is not valid UTF-8 text",
+                             code="invalid_argument")
+
+
+def _is_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _click_exceptions():  # type: ignore[no-untyped-def]
@@ -112,31 +138,83 @@ def _report(error: BaseException) -> int:
         if isinstance(error, getattr(click, "Abort", ())):
             return _emit(wants_json, "aborted", "aborted", 130)
         if isinstance(error, click.ClickException):
-            error.show()
-            return int(getattr(error, "exit_code", 2))
+            return _emit(wants_json, "usage", _usage_message(error),
+                         int(getattr(error, "exit_code", 2)))
     if isinstance(error, KeyboardInterrupt):
         return _emit(wants_json, "aborted", "aborted", 130)
     if isinstance(error, MutualCreditError):
         return _emit(wants_json, error.code, error.message, int(error.exit_code))
     database = _database_error(error)
     if database is not None:
-        return _emit(wants_json, "database_error", database, int(ExitCode.INTEGRITY))
+        return _emit(wants_json, *database)
     if isinstance(error, OSError):
         where = f" {error.filename}" if error.filename else ""
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            return _emit(wants_json, "disk_full", f"cannot write{where}: the disk is full",
+                         int(ExitCode.UNAVAILABLE))
         return _emit(wants_json, "os_error", f"cannot use{where}: {error.strerror or error}",
+                     int(ExitCode.USAGE))
+    if isinstance(error, RecursionError):  # a parser of ours handed nesting past its depth
+        return _emit(wants_json, "input_too_deep", "the input is nested too deeply",
                      int(ExitCode.USAGE))
     raise error
 
 
-def _database_error(error: BaseException) -> str | None:
+def _usage_message(error: BaseException) -> str:
+    """Click's usage error as one line, naming the command whose --help explains it."""
+    message = " ".join(str(getattr(error, "format_message", lambda: error)()).split())
+    context = getattr(error, "ctx", None)
+    if context is not None:
+        return f"{message} (see '{context.command_path} --help')"
+    return message
+
+
+# SQLite's and PostgreSQL's own errors, by what the user can do about them: a busy lock, a
+# read-only file or a full disk pass (exit 5: try again, elsewhere or later); a file whose
+# pages are not a database is the ledger's integrity (exit 3).
+_SQLITE_MESSAGES = (
+    ("database is locked", "database_busy", "UNAVAILABLE",
+     "the ledger is busy: another writer holds it; try again (with the same --key)"),
+    ("database is busy", "database_busy", "UNAVAILABLE",
+     "the ledger is busy: another writer holds it; try again (with the same --key)"),
+    ("readonly database", "database_read_only", "UNAVAILABLE",
+     "the ledger file is read-only here: reads work, writes need write access"),
+    ("disk is full", "disk_full", "UNAVAILABLE", "the disk holding the ledger is full"),
+    ("disk i/o error", "disk_error", "UNAVAILABLE", "the disk holding the ledger failed to "
+     "read or write"),
+    ("malformed", "storage_corrupt", "INTEGRITY", "the ledger file is corrupt"),
+    ("file is not a database", "storage_corrupt", "INTEGRITY",
+     "the ledger file is not a database (corrupt, or not a ledger)"),
+    ("unable to open database file", "database_unavailable", "UNAVAILABLE",
+     "the ledger file cannot be opened (check the path and its folder's permissions)"),
+)
+_SQLSTATE_CLASSES = {"53": ("disk_full", "UNAVAILABLE"), "08": ("database_unavailable",
+                                                                "UNAVAILABLE"),
+                     "57": ("database_unavailable", "UNAVAILABLE"),
+                     "55": ("database_busy", "UNAVAILABLE"),
+                     "XX": ("storage_corrupt", "INTEGRITY")}
+
+
+def _database_error(error: BaseException) -> tuple[str, str, int] | None:
+    """(code, message, exit code) for a database error, or None when it is not one."""
     if "sqlalchemy" not in sys.modules:
         return None
     from sqlalchemy.exc import DBAPIError
 
-    if isinstance(error, DBAPIError):
-        reason = str(error.orig).strip().splitlines()[0] if error.orig else type(error).__name__
-        return f"database error: {reason}"
-    return None
+    from mutualcredit.domain.errors import ExitCode
+
+    if not isinstance(error, DBAPIError):
+        return None
+    reason = str(error.orig).strip().splitlines()[0] if error.orig else type(error).__name__
+    lowered = reason.lower()
+    for fragment, code, exit_name, message in _SQLITE_MESSAGES:
+        if fragment in lowered:
+            return code, message, int(ExitCode[exit_name])
+    sqlstate = str(getattr(error.orig, "sqlstate", None) or "")
+    if sqlstate[:2] in _SQLSTATE_CLASSES:
+        code, exit_name = _SQLSTATE_CLASSES[sqlstate[:2]]
+        return code, f"database error: {reason}", int(ExitCode[exit_name])
+    return "database_error", f"database error: {reason}", int(ExitCode.INTEGRITY)
 
 
 def _emit(wants_json: bool, code: str, message: str, exit_code: int) -> int:

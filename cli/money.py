@@ -8,6 +8,7 @@ import typer
 
 from cli import common
 from cli.common import JSON_OPTION
+from mutualcredit.domain.names import ID_MAX
 
 tx_app = typer.Typer(help="Transfers.", no_args_is_help=True)
 limit_app = typer.Typer(help="Credit limits.", no_args_is_help=True)
@@ -129,18 +130,13 @@ def statement(
 def _date(text: str | None, option: str):  # type: ignore[no-untyped-def]
     if text is None:
         return None
-    from datetime import date
+    from mutualcredit.services.reports import parse_date
 
-    from mutualcredit.domain.errors import InvalidDate
-
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise InvalidDate(f"{option} {text!r} is not a date (YYYY-MM-DD)") from None
+    return parse_date(text, option)
 
 
 @tx_app.command("show")
-def tx_show(transfer_id: int = typer.Argument(..., metavar="ID"),
+def tx_show(transfer_id: int = typer.Argument(..., metavar="ID", min=1, max=ID_MAX),
             json_output: bool = JSON_OPTION) -> None:
     """Show one transfer with its postings."""
     from mutualcredit.services.queries import show_transfer
@@ -168,7 +164,7 @@ def show_transfer_text(document: dict[str, Any]) -> None:
 
 
 def reverse(
-    transfer_id: int = typer.Argument(..., metavar="ID"),
+    transfer_id: int = typer.Argument(..., metavar="ID", min=1, max=ID_MAX),
     reason: str = typer.Option(..., "--reason", help="Why (recorded)."),
     force: bool = typer.Option(False, "--force", help="Reverse even past a limit (recorded)."),
     json_output: bool = JSON_OPTION,

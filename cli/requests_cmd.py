@@ -16,6 +16,7 @@ from typer.core import TyperGroup
 
 from cli import common
 from cli.common import JSON_OPTION
+from mutualcredit.domain.names import ID_MAX
 
 if TYPE_CHECKING:  # Typer carries its own Click; the plain package may not be installed
     import click
@@ -106,7 +107,7 @@ def create(
 
 
 @request_app.command("withdraw")
-def withdraw(request_id: int = typer.Argument(..., metavar="ID"),
+def withdraw(request_id: int = typer.Argument(..., metavar="ID", min=1, max=ID_MAX),
              json_output: bool = JSON_OPTION) -> None:
     """Withdraw an open request (its payee)."""
     from mutualcredit.services.requests import get_request, withdraw_request
@@ -143,7 +144,7 @@ def requests(
     common.console().print(grid)
 
 
-def accept(request_id: int = typer.Argument(..., metavar="ID"),
+def accept(request_id: int = typer.Argument(..., metavar="ID", min=1, max=ID_MAX),
            json_output: bool = JSON_OPTION) -> None:
     """Accept a request: the payer signs the payment it asks for."""
     from mutualcredit.services.requests import accept_request, get_request
@@ -157,7 +158,7 @@ def accept(request_id: int = typer.Argument(..., metavar="ID"),
            f"paid {request.payee} {_shown(ledger, request)}")
 
 
-def decline(request_id: int = typer.Argument(..., metavar="ID"),
+def decline(request_id: int = typer.Argument(..., metavar="ID", min=1, max=ID_MAX),
             reason: str = typer.Option(..., "--reason", help="Why (recorded, signed)."),
             json_output: bool = JSON_OPTION) -> None:
     """Decline a request (its payer), with a reason."""

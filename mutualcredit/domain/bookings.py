@@ -59,6 +59,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from mutualcredit.domain.amounts import AMOUNT_MAX, format_amount
+from mutualcredit.domain.dates import check_date, check_moment
 from mutualcredit.domain.durations import DURATION_MAX, format_duration
 from mutualcredit.domain.errors import InvalidDate, Refused, UsageError
 
@@ -593,11 +594,12 @@ def parse_local_date(text: str) -> date:
     try:
         if not _DATE_RE.match(cleaned):
             raise ValueError
-        return date.fromisoformat(cleaned)
+        day = date.fromisoformat(cleaned)
     except ValueError:
         raise InvalidDate(
             f"date {_shown(text)} is not valid: write YYYY-MM-DD, e.g. 2026-12-05", text=text
         ) from None
+    return check_date(day, "date")
 
 
 def parse_local_datetime(text: str, zone: str) -> datetime:
@@ -621,6 +623,7 @@ def parse_local_datetime(text: str, zone: str) -> datetime:
             "2026-12-05T14:00 (in the network's time zone) or 2026-12-05T14:00-03:00",
             text=text,
         ) from None
+    check_moment(parsed, "date")
     if parsed.tzinfo is not None:
         return parsed.astimezone(UTC)
     return _resolve_local(parsed, tz)

@@ -57,7 +57,7 @@ from mutualcredit.domain.canonical import (
     canonical_bytes,
     canonical_json,
 )
-from mutualcredit.domain.errors import IntegrityProblem
+from mutualcredit.domain.errors import IntegrityProblem, UsageError
 from mutualcredit.domain.events import EVENT_TYPES, event_bytes
 from mutualcredit.domain.merkle import (
     PROOF_LENGTH_MAX,
@@ -90,6 +90,12 @@ TrustedKeys = Mapping[str, AbstractSet[str]]  # handle -> hex Ed25519 public key
 
 class MalformedDocument(IntegrityProblem):
     code = "malformed_document"
+
+
+class InputTooDeep(UsageError):
+    """JSON nested past what any document of ours holds (exit 2, as malformed input)."""
+
+    code = "input_too_deep"
 
 
 class ForeignDocument(IntegrityProblem):
@@ -560,7 +566,9 @@ def load_json_document(text: str | bytes, *, what: str = "document") -> dict[str
             parse_float=_refuse_float,
             parse_constant=_refuse_float,
         )
-    except (ValueError, RecursionError) as error:
+    except RecursionError:
+        raise InputTooDeep(f"the {what} is nested too deeply to be a {what}") from None
+    except ValueError as error:
         raise MalformedDocument(f"the {what} is not valid JSON: {error}") from None
     if not isinstance(document, dict):
         raise MalformedDocument(f"the {what} is not a JSON object")

@@ -19,6 +19,7 @@ ACCOUNT_SEGMENTS_MAX = 8
 MEMO_LENGTH_MAX = 500
 DISPLAY_NAME_LENGTH_MAX = 120
 IDEMPOTENCY_KEY_LENGTH_MAX = 200
+ID_MAX = 2**63 - 1  # ids are 64-bit signed integers in every database we support
 
 
 def validate_handle(text: str, *, what: str = "handle") -> str:

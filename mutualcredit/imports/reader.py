@@ -559,6 +559,10 @@ class SourceReader:
                     number, column, f"invalid JSON: {error.msg}", "json_syntax", text=text
                 )
                 continue
+            except RecursionError:
+                yield self._problem(number, 1, "invalid JSON: nested too deeply", "json_syntax",
+                                    text=text)
+                continue
             yield self._json_record(item, number, 1, text, locator)
         if records == 0 and self._stopped is None:
             yield self._problem(1, 1, "the file has no records", "no_rows", fatal=True)
@@ -738,6 +742,8 @@ class _JsonArrayStream:
                     raise self._error(f"invalid JSON: {error.msg}", error.pos) from None
                 self._fill()
                 continue
+            except RecursionError:
+                raise self._error("invalid JSON: nested too deeply") from None
             if end == len(self._buffer) and not self._ended and self._fill():
                 continue  # a number could go on in the next line; decode again with more
             line, column, text = self._line, self._column, self._buffer[:end]

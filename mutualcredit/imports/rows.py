@@ -43,6 +43,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from mutualcredit.domain.amounts import AMOUNT_MAX, format_amount
+from mutualcredit.domain.dates import DATE_MAX, DATE_MIN
 from mutualcredit.domain.errors import UsageError
 from mutualcredit.domain.names import MEMO_LENGTH_MAX, validate_account_name, validate_text
 from mutualcredit.imports.reader import SIZE_LIMIT_DEFAULT, Problem, Record, SourceReader
@@ -324,6 +325,9 @@ class DateParser:
         return naive.replace(tzinfo=timezone(sign * timedelta(minutes=minutes)))
 
     def _aware(self, moment: datetime, text: str) -> datetime:
+        if not DATE_MIN <= moment.date() <= DATE_MAX:
+            raise FieldInvalid(f"date {text!r} is outside the dates the ledger accepts "
+                               f"({DATE_MIN.isoformat()} to {DATE_MAX.isoformat()})", "date")
         if moment.tzinfo is not None:
             return moment.astimezone(UTC)
         if self.zone is None:

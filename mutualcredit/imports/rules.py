@@ -177,6 +177,10 @@ def load_rules(path: str | Path, *, currency_scale: Callable[[str], int] | None 
         raise RulesInvalid([f"{name}: not UTF-8 at byte {error.start}"]) from None
     except tomllib.TOMLDecodeError as error:
         raise RulesInvalid([f"{name}: not valid TOML: {error}"]) from None
+    except RecursionError:
+        raise RulesInvalid([f"{name}: not valid TOML: nested too deeply"]) from None
+    except ValueError as error:  # an integer past Python's digit limit, and the like
+        raise RulesInvalid([f"{name}: not valid TOML: {str(error).split(';')[0]}"]) from None
     return rules_from_document(document, name=name, currency_scale=currency_scale)
 
 

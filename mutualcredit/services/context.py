@@ -28,7 +28,13 @@ from sqlalchemy.exc import DBAPIError
 from mutualcredit.domain.amounts import Currency
 from mutualcredit.domain.errors import IntegrityProblem, NotFound, Unavailable
 from mutualcredit.persistence import schema
-from mutualcredit.persistence.engine import WRITE, database_url, describe, make_engine
+from mutualcredit.persistence.engine import (
+    WRITE,
+    busy_timeout_seconds,
+    database_url,
+    describe,
+    make_engine,
+)
 
 T = TypeVar("T")
 WRITE_ATTEMPTS_MAX = 50
@@ -39,6 +45,23 @@ AT_COMMIT = "mutualcredit_at_commit"  # connection.info: statements sent with th
 
 class DatabaseUnavailable(Unavailable):
     """An unreachable server or wrong credentials: exit 5, so scripts can retry later."""
+
+
+class DatabaseBusy(Unavailable):
+    """Another writer held the write lock for longer than the busy timeout: exit 5."""
+
+    code = "database_busy"
+
+
+# Called once when a write starts waiting for another writer (the CLI says so on a terminal).
+_waiting_notice: list[Callable[[], None]] = []
+
+
+def on_waiting(notice: Callable[[], None] | None) -> None:
+    """Set (or, with None, clear) what is called when a write starts to wait for the lock."""
+    _waiting_notice.clear()
+    if notice is not None:
+        _waiting_notice.append(notice)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -110,6 +133,7 @@ class Ledger:
     @classmethod
     def open(cls, target: str) -> Ledger:
         url = database_url(target)
+        busy_timeout_seconds()  # a malformed MUTUALCREDIT_BUSY_TIMEOUT is refused up front
         if url.get_backend_name() == "sqlite" and not Path(str(url.database)).exists():
             raise NotFound(
                 f"no ledger at {describe(url)}; create one with 'mutualcredit init' "
@@ -194,6 +218,8 @@ def _statement_once(engine: Engine, statement: str, parameters: Sequence[Any]
 
 def _retried(engine: Engine, attempt_once: Callable[[], T]) -> T:
     unique_violations = 0
+    deadline = time.monotonic() + busy_timeout_seconds()
+    waiting = False
     for attempt in range(1, WRITE_ATTEMPTS_MAX + 1):
         try:
             return attempt_once()
@@ -201,6 +227,19 @@ def _retried(engine: Engine, attempt_once: Callable[[], T]) -> T:
             error = database_error(engine, exception)
             if error is None:
                 raise
+            if is_busy(error):
+                # Another writer holds the lock: wait for it (SQLite's busy_timeout and
+                # PostgreSQL's lock_timeout are the waits of one attempt), bounded in all.
+                if time.monotonic() >= deadline:
+                    raise DatabaseBusy(
+                        f"the ledger is busy: another writer has held it for more than "
+                        f"{busy_timeout_seconds():g} s (MUTUALCREDIT_BUSY_TIMEOUT); try again "
+                        "later: rerunning with the same --key is safe") from None
+                if not waiting:
+                    waiting = True
+                    for notice in _waiting_notice:
+                        notice()
+                continue
             if attempt == WRITE_ATTEMPTS_MAX:
                 raise as_dbapi_error(engine, exception) from None
             if is_unique_violation(error):
@@ -288,6 +327,15 @@ def as_dbapi_error(engine: Engine, exception: Exception) -> Exception:
 
 def is_unique_violation(error: BaseException) -> bool:
     return getattr(error, "sqlstate", None) == "23505"
+
+
+def is_busy(error: BaseException) -> bool:
+    """A wait for another writer's lock that timed out (not a conflict to run again)."""
+    if getattr(error, "sqlstate", None) == "55P03":
+        return True
+    message = str(error).lower()
+    return isinstance(error, sqlite3.OperationalError) and (
+        "database is locked" in message or "database is busy" in message)
 
 
 def is_retryable(error: BaseException) -> bool:

@@ -77,6 +77,7 @@ from sqlalchemy import bindparam, inspect, text
 from sqlalchemy.engine import Connection
 
 from mutualcredit.domain.amounts import format_amount
+from mutualcredit.domain.dates import DATE_MAX, DATE_MIN, DateOutOfRange, check_date
 from mutualcredit.domain.errors import InvalidDate, NotFound, Refused, UsageError
 from mutualcredit.domain.netting import net_positions
 from mutualcredit.services.clock import iso, now
@@ -125,6 +126,9 @@ def parse_period(ledger: Ledger, *, period: str | None = None, first: str | None
             raise InvalidPeriod(f"--period {period!r} is not a month: write YYYY-MM, "
                                 "e.g. 2026-11")
         year, month = int(match.group(1)), int(match.group(2))
+        if not DATE_MIN.year <= year <= DATE_MAX.year:
+            raise DateOutOfRange(f"--period {period!r} is outside the years the ledger accepts "
+                                 f"({DATE_MIN.year} to {DATE_MAX.year})")
         start_day = date(year, month, 1)
         end_day = date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)
         return make_period(ledger, start_day, end_day)
@@ -138,9 +142,10 @@ def parse_period(ledger: Ledger, *, period: str | None = None, first: str | None
 
 def parse_date(value: str, option: str) -> date:
     try:
-        return date.fromisoformat(value.strip())
+        day = date.fromisoformat(value.strip())
     except ValueError:
         raise InvalidDate(f"{option} {value!r} is not a date (YYYY-MM-DD)") from None
+    return check_date(day, option)
 
 
 def make_period(ledger: Ledger, first: date, last: date) -> Period:

@@ -915,7 +915,7 @@ def _facts(facts: tuple[Any, ...]) -> str:
 def _document(body: str) -> dict[str, Any] | None:
     try:
         document = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return document if isinstance(document, dict) else None
 
@@ -927,7 +927,7 @@ def _identity(document: Any) -> tuple[Any, ...]:
             document = json.loads(document)
         return (document.get("network"), document.get("size"), document.get("root"),
                 document.get("time"))
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         return (id(document),)
 
 

@@ -45,7 +45,7 @@ def test_key_export_and_import_move_a_key_to_the_members_machine(cli: Cli,  # no
                                                                   tmp_path: Path) -> None:
     exported = tmp_path / "bia.key"
     cli("key", "export", "bia", "--out", str(exported))
-    laptop = {"MUTUALCREDIT_HOME": str(tmp_path / "laptop"), "MUTUALCREDIT_PASSPHRASE": "x"}
+    laptop = {"MUTUALCREDIT_HOME": str(tmp_path / "laptop"), "MUTUALCREDIT_PASSPHRASE": "wrong-pass"}
     wrong = run_cli("--db", cli.db, "key", "import", str(exported), env=laptop)
     assert wrong.returncode == 1 and "wrong passphrase" in wrong.stderr
     laptop["MUTUALCREDIT_PASSPHRASE"] = "s3cret-pass"

@@ -19,7 +19,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _network_id(network: str | None) -> str:
-    if network:
+    if network is not None:  # '' is refused by the grammar, not taken for "not given"
         return network
     return common.open_ledger().network.id
 

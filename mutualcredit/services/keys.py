@@ -133,13 +133,18 @@ def parse_public_key(text: str) -> str:
     path = Path(candidate)
     if len(candidate) != 64 and path.is_file():
         try:
-            candidate = path.read_text(encoding="utf-8").strip()
+            with path.open("rb") as handle:
+                content = handle.read(KEY_FILE_SIZE_MAX + 1)
+            if len(content) > KEY_FILE_SIZE_MAX:
+                raise UsageError(f"public key file {text} is larger than {KEY_FILE_SIZE_MAX} "
+                                 "bytes", code="invalid_public_key")
+            candidate = content.decode("utf-8").strip()
         except (OSError, UnicodeDecodeError):
             raise UsageError(f"public key file {text} cannot be read as text") from None
         if candidate.startswith("{"):
             try:
                 candidate = str(json.loads(candidate)["public_key"])
-            except (ValueError, KeyError, TypeError):
+            except (ValueError, KeyError, TypeError, RecursionError):
                 raise UsageError(f"public key file {text} has no public_key field") from None
     try:
         raw = bytes.fromhex(candidate)

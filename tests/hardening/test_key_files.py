@@ -44,7 +44,7 @@ def run(home: Path, *args: str, passphrase: str = PASS, code: int,
     return error["error"]
 
 
-@pytest.mark.parametrize("network", ["../../x", "/tmp/x", "a/../../b", "..", ".keys"])
+@pytest.mark.parametrize("network", ["../../x", "/tmp/x", "a/../../b", "..", ".keys", ""])
 def test_key_new_with_a_network_id_outside_its_grammar_writes_nothing(
         tmp_path: Path, network: str) -> None:
     home = tmp_path / "home"

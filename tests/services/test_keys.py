@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mutualcredit.domain.errors import ExitCode, InvalidName
+from mutualcredit.domain.errors import ExitCode, InvalidName, UsageError
 from mutualcredit.services import keys as keys_module
 from mutualcredit.services.keys import (
     KDF_N_MAX,
@@ -24,6 +24,7 @@ from mutualcredit.services.keys import (
     PassphraseTooShort,
     Signer,
     WrongPassphrase,
+    parse_public_key,
     read_key_document,
     verify_signature,
 )
@@ -336,3 +337,16 @@ def test_reading_a_fifo_or_a_device_never_blocks(tmp_path: Path) -> None:
     for path in (fifo, Path("/dev/zero")):
         with pytest.raises(KeyFileCorrupt, match="is not a regular file"):
             read_key_document(path)
+
+
+def test_a_public_key_file_is_read_bounded_and_parsed_without_a_traceback(tmp_path: Path) -> None:
+    public_key = Signer.generate("ana").public_key
+    given = tmp_path / "ana.pub"
+    given.write_text(json.dumps({"public_key": public_key}))
+    assert parse_public_key(str(given)) == public_key
+    given.write_text("{" + '"a":[' * 10_000)
+    with pytest.raises(UsageError, match="has no public_key field"):
+        parse_public_key(str(given))
+    given.write_text(" " * (64 * 1024) + public_key)
+    with pytest.raises(UsageError, match="is larger than 65536 bytes"):
+        parse_public_key(str(given))

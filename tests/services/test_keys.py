@@ -344,7 +344,7 @@ def test_a_public_key_file_is_read_bounded_and_parsed_without_a_traceback(tmp_pa
     given = tmp_path / "ana.pub"
     given.write_text(json.dumps({"public_key": public_key}))
     assert parse_public_key(str(given)) == public_key
-    given.write_text("{" + '"a":[' * 10_000)
+    given.write_text('{"a":' + '[' * 30_000 + ']' * 30_000 + '}')  # RecursionError
     with pytest.raises(UsageError, match="has no public_key field"):
         parse_public_key(str(given))
     given.write_text(" " * (64 * 1024) + public_key)

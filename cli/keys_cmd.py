@@ -19,7 +19,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _network_id(network: str | None) -> str:
-    if network:
+    if network is not None:  # '' is refused by the grammar, not taken for "not given"
         return network
     return common.open_ledger().network.id
 
@@ -38,6 +38,7 @@ def key_new(
 
     validate_handle(handle)
     store = KeyStore(data_home(), _network_id(network))
+    store.check_folders()
     signer = Signer.generate(handle)
     if store.exists(handle):
         from mutualcredit.domain.errors import Refused
@@ -72,14 +73,11 @@ def key_register(handle: str, pubkey: str = typer.Option(..., "--pubkey"),
 def key_export(handle: str, out: Path = typer.Option(..., "--out"),
                json_output: bool = JSON_OPTION) -> None:
     """Copy a key file (still passphrase-encrypted) to hand it to its owner."""
-    from mutualcredit.services.keys import read_key_document, unseal, write_private_file
+    from mutualcredit.services.keys import unseal, write_private_file
 
     ledger = common.open_ledger()
     store = common.key_store(ledger)
-    document = read_key_document(store.path(handle)) if store.exists(handle) else None
-    if document is None:
-        store.unlock(handle, "")  # raises the missing-file error with its hint
-    assert document is not None
+    document = store.read(handle)
     unseal(document, common.passphrase(f"Passphrase for {handle}"), network_id=store.network_id,
            handle=handle, where=str(store.path(handle)))
     write_private_file(out, document, overwrite=False)
@@ -90,24 +88,21 @@ def key_export(handle: str, out: Path = typer.Option(..., "--out"),
 @key_app.command("import")
 def key_import(file: Path, json_output: bool = JSON_OPTION) -> None:
     """Install a key file on this machine (checked with its passphrase)."""
+    from mutualcredit.domain.names import validate_handle, validate_network_id
     from mutualcredit.services.context import data_home
-    from mutualcredit.services.keys import (
-        KeyFileInvalid,
-        KeyStore,
-        read_key_document,
-        unseal,
-        write_private_file,
-    )
+    from mutualcredit.services.keys import KeyStore, parse_sealed, read_key_document, unseal
 
     document = read_key_document(file)
-    network, handle = document.get("network"), document.get("handle")
-    if not isinstance(network, str) or not isinstance(handle, str):
-        raise KeyFileInvalid(f"{file} is not a mutualcredit key file")
-    signer = unseal(document, common.passphrase(f"Passphrase for {handle}"), network_id=None,
-                    handle=None, where=str(file))
-    _check_registered(network, signer.handle, signer.public_key)
+    sealed = parse_sealed(document, where=str(file))
+    # The file names the folder and file it goes to: check both before any path is built.
+    network = validate_network_id(sealed.network, what=f"{file}: network id")
+    handle = validate_handle(sealed.handle, what=f"{file}: handle")
     store = KeyStore(data_home(), network)
-    path = write_private_file(store.path(handle), document, overwrite=False)
+    store.check_folders()
+    signer = unseal(document, common.passphrase(f"Passphrase for {handle}"), network_id=network,
+                    handle=handle, where=str(file))
+    _check_registered(network, signer.handle, signer.public_key)
+    path = store.write_document(handle, document)
     common.print_json({"id": handle, "handle": handle, "key_file": str(path),
                        "public_key": signer.public_key}) if json_output \
         else typer.echo(f"imported the key of {handle} to {path}")
@@ -147,14 +142,14 @@ def key_rotate(handle: str, json_output: bool = JSON_OPTION) -> None:
     secret = common.passphrase(f"Passphrase for {handle}")
     old = store.unlock(handle, secret)
     new = Signer.generate(handle)
-    staged = store.folder / f"{handle}.key.new"
-    from mutualcredit.services.keys import seal, write_private_file
-
-    write_private_file(staged, seal(new, secret, network_id=store.network_id, kdf_n=store.kdf_n),
-                       overwrite=True)
+    # The new key is sealed under the same passphrase, which must be long enough for a
+    # new key (change a short one first with 'key passphrase'); staged before the ledger
+    # learns of it, so a refusal here changes nothing.
+    staged = store.write_document(handle, store.seal(new, secret), overwrite=True,
+                                  suffix=".key.new")
     rotate_key(ledger, old, new)
     store.archive(handle, f"revoked-{secrets.token_hex(4)}")
-    staged.rename(store.path(handle))
+    staged.replace(store.path(handle))
     common.print_json({"id": handle, "handle": handle, "public_key": new.public_key}) \
         if json_output else typer.echo(f"rotated the key of {handle}: {new.public_key}")
 
@@ -173,15 +168,12 @@ def key_revoke(handle: str, json_output: bool = JSON_OPTION) -> None:
 @key_app.command("passphrase")
 def key_passphrase(handle: str, json_output: bool = JSON_OPTION) -> None:
     """Change the passphrase of a key file (new one from MUTUALCREDIT_NEW_PASSPHRASE)."""
-    from mutualcredit.services.keys import seal, write_private_file
-
     ledger = common.open_ledger()
     store = common.key_store(ledger)
     signer = store.unlock(handle, common.passphrase(f"Passphrase for {handle}"))
     fresh = common.passphrase(f"New passphrase for {handle}", confirm=True,
                               variable="MUTUALCREDIT_NEW_PASSPHRASE")
-    write_private_file(store.path(handle), seal(signer, fresh, network_id=store.network_id,
-                                                kdf_n=store.kdf_n), overwrite=True)
+    store.write_document(handle, store.seal(signer, fresh), overwrite=True)
     common.print_json({"id": handle, "handle": handle, "changed": True}) if json_output \
         else typer.echo(f"changed the passphrase of {handle}")
 

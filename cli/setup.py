@@ -217,13 +217,17 @@ def member_add(
 
             raise Refused(f"a key file for {handle} already exists at {store.path(handle)}",
                           code="key_file_exists")
+        # Seal (passphrase long enough) and check the key folders before the member is
+        # admitted, so a refusal never leaves a member whose private key was never kept.
+        sealed = store.seal(made, common.passphrase(f"New passphrase for {handle}",
+                                                    confirm=True))
+        store.prepare()
     account = add_member(ledger, actor, handle=handle, collective=collective,
                          public_key=public_key, name=name, limit_lower=lower, limit_upper=cap,
                          coordinator=coordinator)
     key_file = None
     if made is not None:
-        key_file = str(store.write(made, common.passphrase(f"New passphrase for {handle}",
-                                                           confirm=True)))
+        key_file = str(store.write_document(handle, sealed))
     document = {"id": handle, "handle": handle, "collective": collective, "account": account,
                 "public_key": public_key, "key_file": key_file, "coordinator": coordinator}
     if json_output:

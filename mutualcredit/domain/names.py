@@ -15,6 +15,8 @@ import unicodedata
 from mutualcredit.domain.errors import InvalidName, InvalidText
 
 HANDLE_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,31}$")
+# A network id names a folder (``keys/<network id>/``): no separator, no leading dot.
+NETWORK_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 ACCOUNT_SEGMENTS_MAX = 8
 MEMO_LENGTH_MAX = 500
 DISPLAY_NAME_LENGTH_MAX = 120
@@ -25,8 +27,18 @@ ID_MAX = 2**63 - 1  # ids are 64-bit signed integers in every database we suppor
 def validate_handle(text: str, *, what: str = "handle") -> str:
     if not HANDLE_RE.fullmatch(text):
         raise InvalidName(
-            f"{what} {text!r} is not valid: use 1 to 32 characters from a-z, 0-9, '.', '_' "
+            f"{what} {text[:80]!r} is not valid: use 1 to 32 characters from a-z, 0-9, '.', '_' "
             "and '-', starting with a letter or digit",
+            text=text,
+        )
+    return text
+
+
+def validate_network_id(text: str, *, what: str = "network id") -> str:
+    if not NETWORK_ID_RE.fullmatch(text):
+        raise InvalidName(
+            f"{what} {text[:80]!r} is not valid: use 1 to 64 characters from A-Z, a-z, 0-9, "
+            "'.', '_' and '-', starting with a letter or digit",
             text=text,
         )
     return text

@@ -25,7 +25,7 @@ from mutualcredit.services.keys import KeyStore, Signer
 from mutualcredit.services.payments import pay
 
 DEMO_DB = "mutualcredit-demo.db"
-DEMO_PASSPHRASE = "demo"
+DEMO_PASSPHRASE = "demo-pass"
 
 COLLECTIVES = (
     ("cubo", "Espaço Cubo (Cuiabá)", "CUBO"),

@@ -200,7 +200,7 @@ def test_limits_are_signed_events_with_history(cli: Cli) -> None:
 
 
 def test_wrong_passphrase_and_missing_or_corrupted_key(cli: Cli) -> None:
-    wrong = cli("pay", "ana", "bia", "1", code=1, env={"MUTUALCREDIT_PASSPHRASE": "nope"})
+    wrong = cli("pay", "ana", "bia", "1", code=1, env={"MUTUALCREDIT_PASSPHRASE": "wrong-pass"})
     assert wrong.stderr.startswith("error: wrong passphrase for ")
     keys = next((cli.root / "home" / "keys").iterdir())
     (keys / "bia.key").write_text("garbage")

@@ -23,7 +23,7 @@ def test_demo_builds_a_network_and_shows_it(tmp_path: Path) -> None:
     assert "demo network written to mutualcredit-demo.db (seed 7)" in out
     assert "refused as it should be: members:kaue would reach -420.00 MASSA; limit is " \
            "-20.00 MASSA" in out
-    assert "with passphrase 'demo'" in out
+    assert "with passphrase 'demo-pass'" in out
     for command in ("statement ana", "account list", "tx show 1"):
         assert f"mutualcredit --db mutualcredit-demo.db {command}" in out
     # Everything the demo did (payments, bookings, payment requests, imports by Cubo's
@@ -51,7 +51,7 @@ def test_demo_is_deterministic_and_explorable(tmp_path: Path) -> None:
     assert sum(int(p["position"].replace(".", "")) for p in documents[0]["positions"]) == 0
     assert len(documents[0]["balances"]) >= 12
     explore = demo(first, "--db", "d.db", "pay", "ana", "caio", "10", "--memo", "roadie",
-                   env={"MUTUALCREDIT_PASSPHRASE": "demo"})
+                   env={"MUTUALCREDIT_PASSPHRASE": "demo-pass"})
     assert explore.returncode == 0, explore.stderr
     other_seed = demo(second, "--db", "e.db", "demo", "--seed", "4", "--json")
     assert [(b["account"], b["balance"]) for b in json.loads(other_seed.stdout)["balances"]] \

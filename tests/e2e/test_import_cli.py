@@ -52,13 +52,13 @@ def ledger_dir(tmp_path_factory):  # type: ignore[no-untyped-def]
     setup.change_role(ledger, admin, handle="robo", role="importer", collective="cubo",
                       grant=True)
     for signer in (admin, robo):
-        store.write(signer, "secret")
+        store.write(signer, "s3cret-pass")
     return home
 
 
 def cli(home: Path, *args: str, db: Path | None = None, size_limit: str = ""):  # type: ignore[no-untyped-def]
     return run_cli("--db", str(db or home / "ledger.db"), "--as", "robo", *args,
-                   env={"MUTUALCREDIT_HOME": str(home), "MUTUALCREDIT_PASSPHRASE": "secret",
+                   env={"MUTUALCREDIT_HOME": str(home), "MUTUALCREDIT_PASSPHRASE": "s3cret-pass",
                         "MUTUALCREDIT_IMPORT_SIZE_LIMIT": size_limit})
 
 

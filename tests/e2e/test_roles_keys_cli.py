@@ -45,7 +45,8 @@ def test_key_export_and_import_move_a_key_to_the_members_machine(cli: Cli,  # no
                                                                   tmp_path: Path) -> None:
     exported = tmp_path / "bia.key"
     cli("key", "export", "bia", "--out", str(exported))
-    laptop = {"MUTUALCREDIT_HOME": str(tmp_path / "laptop"), "MUTUALCREDIT_PASSPHRASE": "x"}
+    laptop = {"MUTUALCREDIT_HOME": str(tmp_path / "laptop"),
+              "MUTUALCREDIT_PASSPHRASE": "wrong-pass"}
     wrong = run_cli("--db", cli.db, "key", "import", str(exported), env=laptop)
     assert wrong.returncode == 1 and "wrong passphrase" in wrong.stderr
     laptop["MUTUALCREDIT_PASSPHRASE"] = "s3cret-pass"
@@ -53,6 +54,10 @@ def test_key_export_and_import_move_a_key_to_the_members_machine(cli: Cli,  # no
     assert imported.returncode == 0, imported.stderr
     key_file = Path(json.loads(imported.stdout)["key_file"])
     assert key_file.stat().st_mode & 0o777 == 0o600
+    assert key_file.parent.stat().st_mode & 0o777 == 0o700  # keys/<network id>/
+    assert key_file.parent.parent.stat().st_mode & 0o777 == 0o700  # keys/
+    again = run_cli("--db", cli.db, "key", "import", str(exported), env=laptop)
+    assert again.returncode == 1 and "not overwriting a key file" in again.stderr
     cli("pay", "ana", "bia", "3")
     paid = run_cli("--db", cli.db, "pay", "bia", "ana", "1", env=laptop)
     assert paid.returncode == 0, paid.stderr

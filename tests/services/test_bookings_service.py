@@ -523,7 +523,7 @@ def test_the_demo_tells_the_bookings_story_deterministically(tmp_path, monkeypat
     stories = []
     for run in ("a", "b"):
         built = demo.build(tmp_path / f"{run}.db", seed=3, home=tmp_path / f"home-{run}",
-                           passphrase="demo", kdf_n=2**10)
+                           passphrase="demo-pass", kdf_n=2**10)
         first = next(i for i, line in enumerate(built.lines)
                      if line.startswith("shared infrastructure"))
         stories.append(built.lines[first:first + 4])

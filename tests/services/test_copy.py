@@ -139,7 +139,7 @@ def test_copy_of_the_demo_ledger(tmp_path, pg_url: str) -> None:
     from mutualcredit.services import demo
 
     built = demo.build(tmp_path / "demo.db", seed=7, home=tmp_path / "home",
-                       passphrase="demo", kdf_n=2**10)
+                       passphrase="demo-pass", kdf_n=2**10)
     report = copy_ledger(built.ledger, pg_url)
     copy = Ledger.open(pg_url)
     assert everything(copy) == everything(built.ledger)

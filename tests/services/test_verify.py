@@ -327,7 +327,7 @@ def test_holds_expire_only_after_their_expiry(net: Net) -> None:
 def test_the_demo_ledger_verifies_clean(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from mutualcredit.services import demo
 
-    built = demo.build(tmp_path / "demo.db", seed=7, home=tmp_path / "home", passphrase="demo",
+    built = demo.build(tmp_path / "demo.db", seed=7, home=tmp_path / "home", passphrase="demo-pass",
                        kdf_n=2**10)
     report = verify_ledger(built.ledger, workers=2)
     assert report.problems == [] and report.transfers > 30

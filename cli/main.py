@@ -211,6 +211,9 @@ def _database_error(error: BaseException) -> tuple[str, str, int] | None:
         if fragment in lowered:
             return code, message, int(ExitCode[exit_name])
     sqlstate = str(getattr(error.orig, "sqlstate", None) or "")
+    if sqlstate == "22003":  # PostgreSQL's one-statement path: a total past 64 bits
+        return ("amount_too_large", "the amount would take a total past what the ledger "
+                "holds (AMOUNT_MAX); nothing was written", int(ExitCode.USAGE))
     if sqlstate[:2] in _SQLSTATE_CLASSES:
         code, exit_name = _SQLSTATE_CLASSES[sqlstate[:2]]
         return code, f"database error: {reason}", int(ExitCode[exit_name])

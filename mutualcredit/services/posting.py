@@ -40,7 +40,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, text
 from sqlalchemy.engine import Connection
 
-from mutualcredit.domain.amounts import format_amount
+from mutualcredit.domain.amounts import AMOUNT_MAX, format_amount
 from mutualcredit.domain.authority import (
     Denial,
     Issuance,
@@ -814,6 +814,11 @@ _LIMIT_CROSSED = (
     "(m.amount < 0 AND a.limit_lower IS NOT NULL AND a.posted_credits - a.posted_debits "
     "- a.pending_debits + m.amount < a.limit_lower) OR (m.amount > 0 AND a.limit_upper IS NOT "
     "NULL AND a.posted_credits - a.posted_debits + a.pending_credits + m.amount > a.limit_upper)")
+# A movement that could take a total past AMOUNT_MAX (counted with the pending ones, so it
+# may be stricter than check_total): the guard fails and the full path answers exactly.
+_TOTAL_CROSSED = (
+    f"(m.amount < 0 AND a.posted_debits + a.pending_debits - m.amount > {AMOUNT_MAX}) OR "
+    f"(m.amount > 0 AND a.posted_credits + a.pending_credits + m.amount > {AMOUNT_MAX})")
 _DRAWN_ID = Sql("SELECT id FROM ids")
 
 
@@ -893,7 +898,7 @@ def _one_statement(signed: SignedTransfer, accounts: Mapping[str, AccountFacts]
         ("ok AS (SELECT (SELECT count(*) FROM acc) = %s AND EXISTS (SELECT 1 FROM k) "
          "AND NOT EXISTS (SELECT 1 FROM transfer WHERE author = %s AND idempotency_key = %s) "
          "AND NOT EXISTS (SELECT 1 FROM acc a JOIN mv m ON m.id = a.id WHERE a.status <> 'open' "
-         f"OR {_LIMIT_CROSSED}) AS ok)", [len(ids), draft.author, draft.key]),
+         f"OR {_LIMIT_CROSSED} OR {_TOTAL_CROSSED}) AS ok)", [len(ids), draft.author, draft.key]),
         (f"ids AS (SELECT nextval(pg_get_serial_sequence('transfer', 'id')) AS id "
          f"WHERE {GUARD_HOLDS})", []),
     ]

@@ -60,3 +60,21 @@ def test_a_posting_past_an_account_total_is_refused_and_writes_nothing(sqlite_ur
         assert connection.execute(text("SELECT COUNT(*) FROM transfer")).scalar_one() == count
         assert connection.execute(text("SELECT posted_credits FROM account "
                                        "WHERE name = 'members:bia'")).scalar_one() == AMOUNT_MAX
+
+
+def test_the_one_statement_path_refuses_a_total_past_the_bound_too(pg_url: str) -> None:
+    # On PostgreSQL a lone payment is written by one statement; its guard must keep the
+    # bound as the full path does, or a total would grow past AMOUNT_MAX (and 64 bits).
+    from mutualcredit.services import posting
+
+    assert posting.ONE_STATEMENT
+    net = make_network(pg_url)
+    with net.ledger.engine.begin() as connection:
+        connection.execute(text("UPDATE account SET posted_credits = :total "
+                                "WHERE name = 'members:bia'"), {"total": AMOUNT_MAX - 5})
+    net.pay("ana", "bia", "0.05")
+    with pytest.raises(AmountTooLarge):
+        net.pay("ana", "bia", "0.01")
+    with net.ledger.read() as connection:
+        assert connection.execute(text("SELECT posted_credits FROM account "
+                                       "WHERE name = 'members:bia'")).scalar_one() == AMOUNT_MAX

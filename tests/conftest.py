@@ -41,3 +41,30 @@ def sqlite_url(tmp_path) -> str:  # type: ignore[no-untyped-def]
 def net(db_url: str) -> Net:
     """The small test network of :func:`tests.support.make_network`."""
     return make_network(db_url)
+
+
+# The fast tier is `pytest -m "not slow"`: pure and service tests on SQLite in this process.
+# Whole folders and fixtures that cannot be fast are marked here, so a new test in them is
+# classed without a marker; a single slow test elsewhere carries @pytest.mark.slow itself.
+_SLOW_FOLDERS = ("e2e", "property")
+_SLOW_FIXTURES = {"pg_url"}
+# A module that starts processes (the installed command, writers, a killed import) is slow.
+_PROCESS_NAMES = ("run_cli", "subprocess", "multiprocessing", "concurrent_payments")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        parts = item.path.parts
+        folder = parts[parts.index("tests") + 1] if "tests" in parts else ""
+        fixtures = set(getattr(item, "fixturenames", ()))
+        callspec = getattr(item, "callspec", None)
+        on_postgres = callspec is not None and callspec.params.get("db_url") == "postgresql"
+        if folder == "e2e":
+            item.add_marker(pytest.mark.e2e)
+        if on_postgres or fixtures & _SLOW_FIXTURES:
+            item.add_marker(pytest.mark.postgres)
+        module = getattr(item, "module", None)
+        runs_processes = any(hasattr(module, name) for name in _PROCESS_NAMES)
+        if (folder in _SLOW_FOLDERS or on_postgres or fixtures & _SLOW_FIXTURES
+                or runs_processes):
+            item.add_marker(pytest.mark.slow)

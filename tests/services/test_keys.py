@@ -295,7 +295,8 @@ CORRUPTIONS = [
 
 
 @pytest.mark.parametrize(("field_name", "value"), CORRUPTIONS,
-                         ids=[f"{n}={v!r}"[:40] for n, v in CORRUPTIONS])
+                         ids=[f"{n}=<deleted>" if v is _DELETE else f"{n}={v!r}"[:40]
+                              for n, v in CORRUPTIONS])
 def test_a_corrupt_field_is_key_file_corrupt_before_scrypt_runs(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, field_name: str, value: object) -> None:
     keys, path, document = _sealed(tmp_path)

@@ -84,7 +84,7 @@ def _size_limit() -> int:
     value = os.environ.get("MUTUALCREDIT_IMPORT_SIZE_LIMIT")
     if not value:
         return SIZE_LIMIT_DEFAULT
-    if not value.isdigit() or int(value) == 0:
+    if not (value.isascii() and value.isdigit()) or int(value) == 0:
         raise UsageError(f"MUTUALCREDIT_IMPORT_SIZE_LIMIT {value!r} is not a number of bytes",
                          code="usage")
     return int(value)

@@ -56,9 +56,25 @@ def passphrase(prompt: str = "Passphrase", *, confirm: bool = False,
 
 
 def acting_handle(ledger: Ledger, default: str | None = None) -> str:
-    """Who acts: ``--as``, else ``MUTUALCREDIT_AS``, else ``default``, else the admin."""
-    handle = STATE.acting or os.environ.get("MUTUALCREDIT_AS") or default
-    return handle or ledger.network.admin
+    """Who acts: ``--as``, else ``MUTUALCREDIT_AS``, else ``default``, else the admin.
+
+    An empty ``--as`` or ``MUTUALCREDIT_AS`` is refused: read as "not given" it
+    would silently mean the admin.
+    """
+    handle = STATE.acting
+    if handle is None:
+        handle = os.environ.get("MUTUALCREDIT_AS")
+        check_acting(handle, "MUTUALCREDIT_AS")
+    return handle or default or ledger.network.admin
+
+
+def check_acting(handle: str | None, source: str) -> None:
+    """Refuse an empty acting handle (``--as ''`` or ``MUTUALCREDIT_AS=''``), exit 2."""
+    if handle is not None and not handle:
+        from mutualcredit.domain.errors import UsageError
+
+        raise UsageError(f"{source} is empty: give the handle of who acts, or leave it out",
+                         code="empty_acting")
 
 
 def key_store(ledger: Ledger):  # type: ignore[no-untyped-def]

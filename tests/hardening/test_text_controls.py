@@ -10,6 +10,9 @@ import pytest
 
 from mutualcredit.domain.errors import InvalidText
 from mutualcredit.domain.names import REFUSED_FORMAT_CHARACTERS, validate_text
+from tests.hardening.test_empty_acting import home, mc, transfers
+
+__all__ = ["home"]  # the fixture: a small network with keys, shared
 
 REFUSED = [0x202A, 0x202B, 0x202C, 0x202D, 0x202E, 0x2066, 0x2067, 0x2068, 0x2069,
            0x200E, 0x200F, 0x061C, 0x2028, 0x2029]
@@ -32,3 +35,13 @@ def test_each_is_refused_with_its_code_point_and_position(point: int) -> None:
                                   "soft\u00adhyphen"])
 def test_other_format_characters_and_mixed_scripts_stay_allowed(text: str) -> None:
     assert validate_text(text, what="memo") == text
+
+
+@pytest.mark.parametrize("point", [0x202E, 0x2028])
+def test_the_cli_refuses_such_a_memo_and_writes_nothing(home, point: int) -> None:  # type: ignore[no-untyped-def]
+    before = transfers(home)
+    result = mc(home, "pay", "ana", "bia", "1.00", "--memo", f"pay{chr(point)}x")
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (f"error: memo contains a control character (U+{point:04X}) at "
+                             "position 4; control characters are not allowed\n")
+    assert transfers(home) == before

@@ -127,11 +127,11 @@ class _progress:
     def __enter__(self) -> Any:
         if not self.enabled:
             return None
-        from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
         self.bar = Progress("checking signatures", BarColumn(), MofNCompleteColumn(),
-                            TimeElapsedColumn(), console=Console(stderr=True), transient=True)
+                            TimeElapsedColumn(), console=common.console(stderr=True),
+                            transient=True)
         self.bar.__enter__()
         self.task = self.bar.add_task("signatures", total=None)
         return self.update

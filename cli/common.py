@@ -96,12 +96,28 @@ def print_json(document: Any) -> None:
     sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=2) + "\n")
 
 
-def console():  # type: ignore[no-untyped-def]
+def console(file: Any = None, *, stderr: bool = False):  # type: ignore[no-untyped-def]
+    """The one way the CLI makes a rich console: user data is shown as data.
+
+    Markup, emoji codes and highlighting are off, so a memo ``[bold]x[/bold]``
+    prints as typed and ``collectives:a:clearing`` keeps its ``:a:`` (rich
+    would draw an emoji).  Every string a table or ``print`` gets is rendered
+    this way, not only :func:`text` cells.
+    """
     from rich.console import Console
 
+    target = file if file is not None else sys.stderr if stderr else sys.stdout
     # Piped output is read by people in files and by scripts: never cut account names.
-    width = None if sys.stdout.isatty() else 200
-    return Console(highlight=False, width=width)
+    width = None if _is_terminal(target) else 200
+    return Console(file=file, stderr=stderr, width=width, highlight=False, markup=False,
+                   emoji=False)
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # a closed or file-like stream
+        return False
 
 
 def parse_amount_option(text: str | None, ledger: Ledger, currency: str) -> int | None:
@@ -127,7 +143,10 @@ AMOUNT_COLUMNS = {"balance", "available", "amount", "balance after", "limit", "u
 
 
 def text(value: object):  # type: ignore[no-untyped-def]
-    """A cell that shows data as data: no rich markup is interpreted."""
+    """A cell that shows data as data: no rich markup or emoji code is interpreted.
+
+    (A :class:`rich.text.Text` is never parsed for markup or emoji, whatever the console.)
+    """
     from rich.text import Text
 
     return Text("" if value is None else str(value))

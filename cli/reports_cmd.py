@@ -153,12 +153,7 @@ def _table(*columns: str, title: str | None = None):  # type: ignore[no-untyped-
 
 
 def _report_tables(document: dict[str, Any], handle: TextIO) -> None:
-    import sys
-
-    from rich.console import Console
-
-    width = None if handle is sys.stdout and sys.stdout.isatty() else 200
-    out = Console(file=handle, highlight=False, width=width)
+    out = common.console(handle)
     text = common.text
     period = document["period"]
     scope = f" ({document['collective']})" if document["collective"] else ""

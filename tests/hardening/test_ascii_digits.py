@@ -94,3 +94,14 @@ def test_cli_import_size_limit_in_other_digits_is_usage(ledger_dir, tmp_path):  
     assert result.returncode == 2
     assert result.stderr == (f"error: MUTUALCREDIT_IMPORT_SIZE_LIMIT '{ARABIC_INDIC}' is not a "
                              "number of bytes\n")
+
+
+@pytest.mark.parametrize("args", [("tx", "show", ARABIC_INDIC), ("verify", "--workers", "٢"),
+                                  ("reverse", "١", "--reason", "x")])
+def test_cli_integer_arguments_refuse_other_digits(tmp_path, args) -> None:  # type: ignore[no-untyped-def]
+    # Typer reads int arguments strictly; this guards it (int("١٢٣") would be transfer 123).
+    result = run_cli("--db", str(tmp_path / "none.db"), *args,
+                     env={"MUTUALCREDIT_HOME": str(tmp_path)})
+    assert (result.returncode, result.stdout) == (2, "")
+    assert "Input should be a valid integer" in result.stderr
+    assert not (tmp_path / "none.db").exists()

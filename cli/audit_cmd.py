@@ -77,13 +77,21 @@ def _load(path: Path, what: str) -> dict[str, Any]:
         raise MalformedDocument(f"{path}: {error.message}") from None
 
 
-def _write(path: Path, document: dict[str, Any]) -> None:
-    import json
-    import os
+def _check_out(path: Path | None) -> None:
+    """Refuse a symlink or directory ``--out`` before anything is signed or stored."""
+    if path is not None:
+        from mutualcredit.services.output_files import check_output
 
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    os.replace(temporary, path)
+        check_output(path)
+
+
+def _write(path: Path, document: dict[str, Any]) -> None:
+    """Write a JSON document to ``--out`` (:mod:`mutualcredit.services.output_files`)."""
+    import json
+
+    from mutualcredit.services.output_files import write_output
+
+    write_output(path, json.dumps(document, indent=2) + "\n")
 
 
 def _trusted(entries: list[str] | None) -> dict[str, set[str]] | None:
@@ -153,11 +161,11 @@ class _progress:
     def __enter__(self) -> Any:
         if not self.enabled:
             return None
-        from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
         self.bar = Progress("checking signatures", BarColumn(), MofNCompleteColumn(),
-                            TimeElapsedColumn(), console=Console(stderr=True), transient=True)
+                            TimeElapsedColumn(), console=common.console(stderr=True),
+                            transient=True)
         self.bar.__enter__()
         self.task = self.bar.add_task("signatures", total=None)
         return self.update
@@ -200,6 +208,7 @@ def proof(
     """Write an inclusion proof of a transfer (carrying its signed body) for a checkpoint."""
     from mutualcredit.services.audit import inclusion_proof
 
+    _check_out(out)
     ledger = common.open_ledger()
     document = inclusion_proof(ledger, transfer_id, _read(checkpoint, "checkpoint"))
     if out is None:
@@ -260,6 +269,7 @@ def checkpoint_create(
     """Sign the ledger's size, Merkle root and chain hash (the admin or a coordinator)."""
     from mutualcredit.services.audit import create_checkpoint
 
+    _check_out(out)
     ledger = common.open_ledger()
     document = create_checkpoint(ledger, common.acting_signer(ledger))
     _emit(document, out, json_output, "checkpoint")
@@ -288,6 +298,7 @@ def checkpoint_cosign(
     """Check a checkpoint against this ledger, then add your signature to it."""
     from mutualcredit.services.audit import cosign_checkpoint
 
+    _check_out(out or file)
     ledger = common.open_ledger()
     document = cosign_checkpoint(ledger, common.acting_signer(ledger), _read(file, "checkpoint"))
     _emit(document, out or file, json_output, "co-signed checkpoint")
@@ -328,6 +339,7 @@ def checkpoint_prove(
     """Write the proof that NEW extends OLD, for 'checkpoint verify OLD NEW --proof FILE'."""
     from mutualcredit.services.audit import consistency_proof
 
+    _check_out(out)
     document = consistency_proof(common.open_ledger(), _read(old, "checkpoint"),
                                  _read(new, "checkpoint"))
     _write(out, document)

@@ -58,9 +58,25 @@ def passphrase(prompt: str = "Passphrase", *, confirm: bool = False,
 
 
 def acting_handle(ledger: Ledger, default: str | None = None) -> str:
-    """Who acts: ``--as``, else ``MUTUALCREDIT_AS``, else ``default``, else the admin."""
-    handle = STATE.acting or os.environ.get("MUTUALCREDIT_AS") or default
-    return handle or ledger.network.admin
+    """Who acts: ``--as``, else ``MUTUALCREDIT_AS``, else ``default``, else the admin.
+
+    An empty ``--as`` or ``MUTUALCREDIT_AS`` is refused: read as "not given" it
+    would silently mean the admin.
+    """
+    handle = STATE.acting
+    if handle is None:
+        handle = os.environ.get("MUTUALCREDIT_AS")
+        check_acting(handle, "MUTUALCREDIT_AS")
+    return handle or default or ledger.network.admin
+
+
+def check_acting(handle: str | None, source: str) -> None:
+    """Refuse an empty acting handle (``--as ''`` or ``MUTUALCREDIT_AS=''``), exit 2."""
+    if handle is not None and not handle:
+        from mutualcredit.domain.errors import UsageError
+
+        raise UsageError(f"{source} is empty: give the handle of who acts, or leave it out",
+                         code="empty_acting")
 
 
 def key_store(ledger: Ledger):  # type: ignore[no-untyped-def]
@@ -82,12 +98,28 @@ def print_json(document: Any) -> None:
     sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=2) + "\n")
 
 
-def console():  # type: ignore[no-untyped-def]
+def console(file: Any = None, *, stderr: bool = False):  # type: ignore[no-untyped-def]
+    """The one way the CLI makes a rich console: user data is shown as data.
+
+    Markup, emoji codes and highlighting are off, so a memo ``[bold]x[/bold]``
+    prints as typed and ``collectives:a:clearing`` keeps its ``:a:`` (rich
+    would draw an emoji).  Every string a table or ``print`` gets is rendered
+    this way, not only :func:`text` cells.
+    """
     from rich.console import Console
 
+    target = file if file is not None else sys.stderr if stderr else sys.stdout
     # Piped output is read by people in files and by scripts: never cut account names.
-    width = None if sys.stdout.isatty() else 200
-    return Console(highlight=False, width=width)
+    width = None if _is_terminal(target) else 200
+    return Console(file=file, stderr=stderr, width=width, highlight=False, markup=False,
+                   emoji=False)
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # a closed or file-like stream
+        return False
 
 
 def parse_amount_option(text: str | None, ledger: Ledger, currency: str) -> int | None:
@@ -113,7 +145,10 @@ AMOUNT_COLUMNS = {"balance", "available", "amount", "balance after", "limit", "u
 
 
 def text(value: object):  # type: ignore[no-untyped-def]
-    """A cell that shows data as data: no rich markup is interpreted."""
+    """A cell that shows data as data: no rich markup or emoji code is interpreted.
+
+    (A :class:`rich.text.Text` is never parsed for markup or emoji, whatever the console.)
+    """
     from rich.text import Text
 
     return Text("" if value is None else str(value))

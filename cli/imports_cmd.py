@@ -84,7 +84,7 @@ def _size_limit() -> int:
     value = os.environ.get("MUTUALCREDIT_IMPORT_SIZE_LIMIT")
     if not value:
         return SIZE_LIMIT_DEFAULT
-    if not value.isdigit() or int(value) == 0:
+    if not (value.isascii() and value.isdigit()) or int(value) == 0:
         raise UsageError(f"MUTUALCREDIT_IMPORT_SIZE_LIMIT {value!r} is not a number of bytes",
                          code="usage")
     return int(value)
@@ -101,11 +101,11 @@ class _progress:
     def __enter__(self):  # type: ignore[no-untyped-def]
         if not self.enabled:
             return None
-        from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                            console=Console(stderr=True), transient=True)
+        self.bar = Progress(TextColumn("{task.description}", markup=False), BarColumn(),
+                            MofNCompleteColumn(), console=common.console(stderr=True),
+                            transient=True)
         self.bar.start()
         return self.update
 
@@ -131,11 +131,7 @@ def _show(ledger: Ledger, summary: ImportSummary, json_output: bool, *,
     if summary.problems_total > PROBLEMS_SHOWN_MAX:
         sys.stderr.write(f"... and {summary.problems_total - PROBLEMS_SHOWN_MAX} more problems "
                          "(--json lists up to 1000)\n")
-    out = common.console()
-    if refused:
-        from rich.console import Console
-
-        out = Console(stderr=True, highlight=False, width=200)
+    out = common.console(stderr=refused)
     verb = "would import" if summary.dry_run else "imported"
     out.print(common.text(
         f"{summary.file}: {summary.read} rows read: {summary.imported} {verb}, "

@@ -46,6 +46,7 @@ def main(
                                  help="Show the version and exit."),
 ) -> None:
     """A mutual-credit ledger for networks of cultural collectives."""
+    common.check_acting(acting, "--as")
     common.STATE.db = db
     common.STATE.acting = acting
 

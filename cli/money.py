@@ -38,10 +38,13 @@ def pay(
 ) -> None:
     """Pay from one member or account to another, across collectives too."""
     from mutualcredit.domain.amounts import format_amount, parse_amount
+    from mutualcredit.domain.names import validate_idempotency_key
     from mutualcredit.services.payments import pay as pay_service
     from mutualcredit.services.payments import resolve_account
     from mutualcredit.services.queries import show_transfer
 
+    if key is not None:  # an empty --key is a mistake, not "no key": refuse it before any work
+        validate_idempotency_key(key)
     ledger = common.open_ledger()
     source = resolve_account(ledger, payer)
     scale = ledger.currency(source.currency).scale

@@ -10,10 +10,7 @@ days in the network's time zone, both included.
 from __future__ import annotations
 
 import contextlib
-import os
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 import typer
@@ -57,31 +54,20 @@ def _report_group(app: typer.Typer) -> typer.Typer:
 
 @contextlib.contextmanager
 def output(path: str | None) -> Iterator[TextIO]:
-    """Stdout, or ``path`` written whole or not at all (a temporary file, then renamed)."""
+    """Stdout, or ``path`` (see :mod:`mutualcredit.services.output_files`).
+
+    A regular file is written whole or not at all (a temporary file, then
+    renamed); a FIFO or device is written into; a symlink or directory is refused.
+    """
     import sys
 
     if path is None:
         yield sys.stdout
         return
-    from mutualcredit.domain.errors import UsageError
+    from mutualcredit.services.output_files import open_output
 
-    target = Path(path)
-    if target.is_dir():
-        raise UsageError(f"cannot write {path}: it is a directory", code="output_not_writable")
-    try:
-        descriptor, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
-                                                 dir=target.parent if str(target.parent) else ".")
-    except OSError as error:
-        raise UsageError(f"cannot write {path}: {error.strerror or error}",
-                         code="output_not_writable") from None
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as handle:
-            yield handle
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with open_output(path) as handle:
+        yield handle
 
 
 def _period(ledger: Ledger, period: str | None, first: str | None, last: str | None
@@ -153,12 +139,7 @@ def _table(*columns: str, title: str | None = None):  # type: ignore[no-untyped-
 
 
 def _report_tables(document: dict[str, Any], handle: TextIO) -> None:
-    import sys
-
-    from rich.console import Console
-
-    width = None if handle is sys.stdout and sys.stdout.isatty() else 200
-    out = Console(file=handle, highlight=False, width=width)
+    out = common.console(handle)
     text = common.text
     period = document["period"]
     scope = f" ({document['collective']})" if document["collective"] else ""

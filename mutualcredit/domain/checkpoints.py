@@ -74,7 +74,7 @@ DOCUMENT_BYTES_MAX = 16 * 1024 * 1024  # a proof of a 100,000-transfer batch is 
 NETWORK_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 HASH_HEX_RE = re.compile(r"^[0-9a-f]{64}$")
 SIGNATURE_HEX_RE = re.compile(r"^[0-9a-f]{128}$")
-TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
+TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$", re.ASCII)
 # Body tags a proof may carry: any versioned document tag except those of the
 # documents that are never an event's body.
 BODY_TAG_RE = re.compile(r"^mutualcredit/[a-z_]+/v[0-9]+$")

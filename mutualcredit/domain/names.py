@@ -4,7 +4,12 @@ Handles of members and slugs of collectives and resources are
 ``[a-z0-9][a-z0-9._-]{0,31}``.  Account names are colon-separated segments of
 the same alphabet (``collectives:cubo:cash:bilheteria``).  Display names and
 memos are free text, stored and shown faithfully, but control characters are
-refused so that nothing can rewrite a terminal or forge a line of output.
+refused so that nothing can rewrite a terminal or forge a line of output.  So
+are the bidirectional controls (which reorder what a reader sees: ``U+202E``
+shows ``gpj.exe`` as ``exe.jpg``) and the line and paragraph separators
+``U+2028``/``U+2029`` (which break a line in many viewers): they are not
+category ``Cc`` but do the same harm.  Other format characters, such as the
+zero-width joiner inside emoji, stay allowed.
 """
 
 from __future__ import annotations
@@ -22,6 +27,11 @@ MEMO_LENGTH_MAX = 500
 DISPLAY_NAME_LENGTH_MAX = 120
 IDEMPOTENCY_KEY_LENGTH_MAX = 200
 ID_MAX = 2**63 - 1  # ids are 64-bit signed integers in every database we support
+# Refused like control characters: bidi embeddings, overrides and isolates, the
+# left-to-right, right-to-left and Arabic letter marks, and the line/paragraph separators.
+REFUSED_FORMAT_CHARACTERS = frozenset(
+    [chr(c) for c in range(0x202A, 0x202F)] + [chr(c) for c in range(0x2066, 0x206A)]
+    + ["\u200e", "\u200f", "\u061c", "\u2028", "\u2029"])
 
 
 def validate_handle(text: str, *, what: str = "handle") -> str:
@@ -59,13 +69,17 @@ def validate_account_name(text: str) -> str:
 
 
 def validate_text(text: str, *, what: str, length_max: int = MEMO_LENGTH_MAX) -> str:
-    """Accept any printable Unicode text; refuse control characters and overlong text."""
+    """Accept any printable Unicode text; refuse control characters and overlong text.
+
+    Bidi controls and line/paragraph separators (:data:`REFUSED_FORMAT_CHARACTERS`)
+    count as control characters.
+    """
     if len(text) > length_max:
         raise InvalidText(f"{what} is {len(text)} characters long; at most {length_max}")
     if text.isprintable():  # no control character is printable: the common case, in C
         return text
     for position, char in enumerate(text, start=1):
-        if unicodedata.category(char) == "Cc":
+        if unicodedata.category(char) == "Cc" or char in REFUSED_FORMAT_CHARACTERS:
             raise InvalidText(
                 f"{what} contains a control character (U+{ord(char):04X}) at position "
                 f"{position}; control characters are not allowed"

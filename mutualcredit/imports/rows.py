@@ -194,8 +194,8 @@ class AmountParser:
         self.separator = rules.thousands_separator
         self.strip = rules.strip
         mark, separator = re.escape(self.mark), re.escape(self.separator)
-        whole = rf"\d{{1,3}}(?:{separator}\d{{3}})+|\d+" if self.separator else r"\d+"
-        self._pattern = re.compile(rf"(-?)({whole})(?:{mark}(\d+))?\Z")
+        whole = rf"[0-9]{{1,3}}(?:{separator}[0-9]{{3}})+|[0-9]+" if self.separator else r"[0-9]+"
+        self._pattern = re.compile(rf"(-?)({whole})(?:{mark}([0-9]+))?\Z")
         self._cache: dict[str, int] = {}
 
     def __call__(self, text: str) -> int:
@@ -250,7 +250,8 @@ class AmountParser:
         allowed = set("0123456789-") | {self.mark, self.separator}
         stray = next((char for char in body if char not in allowed), None)
         if stray is not None:
-            hint = "; amounts.strip can remove a currency symbol" if not stray.isdigit() else ""
+            hint = ("; only the digits 0-9 are read" if stray.isdigit()
+                    else "; amounts.strip can remove a currency symbol")
             return f"amount {shown!r} contains {stray!r}; {expected}{hint}"
         if body.count(self.mark) > 1:
             return f"amount {shown!r} has more than one decimal mark {self.mark!r}"

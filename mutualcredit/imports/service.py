@@ -90,6 +90,7 @@ from mutualcredit.services.clock import iso, now
 from mutualcredit.services.collector import without_cycle_collection
 from mutualcredit.services.context import Ledger, begin_write
 from mutualcredit.services.keys import Signer
+from mutualcredit.services.output_files import check_output, open_output
 from mutualcredit.services.posting import SignedTransfer
 
 IMPORT_BATCH_ROWS = 10_000  # transfers per signed batch: bounds the memory of one write
@@ -222,6 +223,8 @@ def import_file(ledger: Ledger, signer: Signer, path: str | Path, rules_path: st
 def _import_file(ledger: Ledger, signer: Signer, path: str | Path, rules_path: str | Path, *,
                  dry_run: bool, skip_invalid: bool, rejects: str | Path | None,
                  progress: Progress | None, size_limit: int) -> ImportSummary:
+    if rejects is not None:
+        check_output(rejects)  # a symlink or a directory is refused before anything is written
     rules = load_rules(rules_path, currency_scale=lambda code: ledger.currency(code).scale)
     summary = ImportSummary(file=str(path), rules=str(rules_path), source=rules.source,
                             importer=signer.handle, dry_run=dry_run, skip_invalid=skip_invalid,
@@ -1130,7 +1133,7 @@ def _write_rejects(summary: ImportSummary, rules: Rules, lines: list[tuple[int, 
         wanted.update(range(first, first + count))
     if rules.format == "csv":
         wanted.add(1)
-    with open(summary.file, "rb") as source, open(rejects, "wb") as target:
+    with open(summary.file, "rb") as source, open_output(rejects, binary=True) as target:
         for number, raw in enumerate(source, start=1):
             if number in wanted:
                 target.write(raw if raw.endswith(b"\n") else raw + b"\n")

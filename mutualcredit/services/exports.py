@@ -17,7 +17,9 @@ computed once per account; the lines written are exactly those of
 (the tests compare them transaction by transaction).
 
 CSV has one row per posting: ``transfer_id, date, created_at, kind, memo,
-hours, account, currency, amount`` — amounts as ``format_amount`` writes them.
+hours, account, currency, amount`` — amounts as ``format_amount`` writes them;
+text cells a spreadsheet would run as a formula get a leading ``'``
+(:mod:`mutualcredit.domain.csv_cells`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import text
 
 from mutualcredit.domain import export_names as names
+from mutualcredit.domain.csv_cells import csv_row
 from mutualcredit.domain.errors import UsageError
 from mutualcredit.services.context import Ledger
 from mutualcredit.services.reports import LocalDays, day_start
@@ -230,9 +233,9 @@ class _Writer:
         if self.format == "csv":
             assert self.csv is not None
             self.csv.writerows(
-                (transfer.id, day, transfer.created_at, transfer.kind, transfer.memo,
-                 hours or "", self.accounts[account], currency,
-                 _format(amount, self.commodities[currency][1]))
+                csv_row((transfer.id, day, transfer.created_at, transfer.kind, transfer.memo,
+                         hours or "", self.accounts[account], currency,
+                         _format(amount, self.commodities[currency][1])))
                 for account, currency, amount in postings)
             return
         meta = [("transfer-id", str(transfer.id))]

@@ -138,7 +138,7 @@ def pay(ledger: Ledger, signer: Signer, *, payer: str, payee: str, amount: int,
         raise UsageError("amount must be greater than zero", code="invalid_amount")
     draft = TransferDraft(
         network=ledger.network.id, kind=kind, author=signer.handle,
-        key=validate_idempotency_key(key) if key else new_key(),
+        key=validate_idempotency_key(key) if key is not None else new_key(),
         postings=route(ledger, source, target, amount), created_at=iso(now()), memo=memo,
         refs=dict(refs or {}), meta={"from": source.name, "to": target.name, **(meta or {})})
     return post_signed(ledger, sign(ledger, draft, signer), before=before, after=after)
@@ -160,7 +160,7 @@ def hold(ledger: Ledger, signer: Signer, *, payer: str, payee: str, amount: int,
         raise SelfPayment(f"{source.name} cannot pay itself")
     draft = TransferDraft(
         network=ledger.network.id, kind="hold", author=signer.handle,
-        key=validate_idempotency_key(key) if key else new_key(),
+        key=validate_idempotency_key(key) if key is not None else new_key(),
         postings=route(ledger, source, target, amount), created_at=iso(at or now()), memo=memo,
         refs=dict(refs or {}), meta={"from": source.name, "to": target.name, **(meta or {})},
         expires_at=iso(expires_at))
@@ -211,7 +211,7 @@ def resolve_hold(ledger: Ledger, signer: Signer, *, hold_id: int, action: str,
         postings = held if amount is None else scale_postings(ledger, held, amount, hold_id)
     draft = TransferDraft(
         network=ledger.network.id, kind=f"{action}_hold", author=signer.handle,
-        key=validate_idempotency_key(key) if key else f"{action}-hold-{hold_id}",
+        key=validate_idempotency_key(key) if key is not None else f"{action}-hold-{hold_id}",
         postings=postings, created_at=iso(at or now()), memo=memo, refs={"hold": hold_id},
         meta=dict(meta or {}))
     return post_signed(ledger, sign(ledger, draft, signer), before=before, after=after)
@@ -275,7 +275,8 @@ def reverse(ledger: Ledger, signer: Signer, *, transfer_id: int, reason: str,
                       code="not_reversible")
     draft = TransferDraft(
         network=ledger.network.id, kind="reversal", author=signer.handle,
-        key=validate_idempotency_key(key) if key else _reversal_key(transfer_id, reason, force),
+        key=(validate_idempotency_key(key) if key is not None
+             else _reversal_key(transfer_id, reason, force)),
         postings=postings, created_at=iso(now()), memo=f"reversal of {transfer_id}: {reason}",
         refs={"reverses": transfer_id}, meta={"reason": reason, "force": force})
     return post_signed(ledger, sign(ledger, draft, signer))

@@ -817,12 +817,16 @@ def report_csv_rows(document: Mapping[str, Any]) -> Iterable[dict[str, Any]]:
 
 
 def write_report_csv(document: Mapping[str, Any], out: Any) -> None:
+    """The rows of :func:`report_csv_rows`; formula-like text cells get a leading ``'``."""
     import csv
+
+    from mutualcredit.domain.csv_cells import csv_cell
 
     writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, extrasaction="raise")
     writer.writeheader()
     for row in report_csv_rows(document):
-        writer.writerow({key: "" if value is None else value for key, value in row.items()})
+        writer.writerow({key: "" if value is None else csv_cell(value)
+                         for key, value in row.items()})
 
 
 def report_html(ledger: Ledger, document: Mapping[str, Any]) -> str:

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import gc
 import os
+import re
 from collections.abc import Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -65,6 +66,9 @@ _ROW_FIELDS = itemgetter(2, 4, 5, 12, 11)
 
 _STATE: dict[str, Any] = {}
 _NO_END = 2**63  # past any event number
+# A signed amount with its decimal point taken out, in the digits the writer reads: int()
+# alone would also take '+', '_', spaces and other scripts' digits ('١.٠٠' as 100).
+_MINOR_RE = re.compile(r"-?[0-9]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -494,7 +498,7 @@ class _Checker:
                     if text[-scale - 1] != ".":
                         return None
                     text = text[:-scale - 1] + text[-scale:]
-                if currency != posting["currency"]:
+                if currency != posting["currency"] or not _MINOR_RE.fullmatch(text):
                     return None
                 result.append((transfer_id, account_id, currency, int(text)))
         except (KeyError, TypeError, ValueError, IndexError):

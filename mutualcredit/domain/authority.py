@@ -170,6 +170,10 @@ def _reversal_denial(author: str, roles: tuple[tuple[str, str | None], ...],
     """A coordinator of an affected collective may reverse (the reversal is the original's
     exact opposite, checked with it); forced past limits only if every account it touches
     is that collective's own."""
+    if all(leg.account.kind in CLEARING_KINDS for leg in legs):
+        # Reversing a settlement moves clearing legs alone: the admin's, as settling is.
+        return Denial(None, f"{author} may not reverse a transfer of clearing legs alone (a "
+                            "settlement): only the admin may")
     affected = {leg.account.collective for leg in legs if leg.account.collective}
     coordinated = {scope for role, scope in roles if role == "coordinator" and scope}
     if not affected & coordinated:

@@ -32,7 +32,7 @@ import shutil
 import sqlite3
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from fractions import Fraction
 from pathlib import Path
@@ -57,7 +57,7 @@ from mutualcredit.services.posting import (
 )
 from mutualcredit.services.verify import verify_ledger
 
-EXAMPLES = int(os.environ.get("MUTUALCREDIT_DIFFERENTIAL_EXAMPLES", "120"))
+EXAMPLES = int(os.environ.get("MUTUALCREDIT_DIFFERENTIAL_EXAMPLES", "300"))
 STEPS_MAX = 6
 CARD = "CARD"
 LINE = 10**12  # every member's credit line and the clearing bound: no limit ever decides
@@ -157,8 +157,7 @@ def readme_allows(author: str, kind: str, postings: tuple[tuple[str, str, int], 
     """May ``author`` sign a transfer of ``kind`` moving ``postings``, by the README's table?
 
     ``hold`` is the hold a ``post_hold``/``void_hold`` resolves.  Written from the
-    README's words (and the issue's: "transfers of clearing legs alone: the admin only"),
-    not from the code it checks."""
+    README's words, not from the code it checks."""
     roles = ROLES[author]
     # "anything | the admin"
     if ("admin", None) in roles:
@@ -172,8 +171,8 @@ def readme_allows(author: str, kind: str, postings: tuple[tuple[str, str, int], 
         return author == hold.author or any(
             account.owner == f"member:{author}" or account.of in coordinated
             for account in credited)
-    # "settlement, issuance, clearing limits | the admin only"; clearing legs alone are a
-    # settlement's
+    # "settlement, issuance, clearing limits | the admin only"; clearing legs alone ("never
+    # alone"; a reversal "of clearing legs alone (a settlement's reversal): the admin only")
     if kind in ("settlement", "issuance") or all(a.kind in CLEARING for a, _, _ in legs):
         return False
     if kind == "reversal":
@@ -720,8 +719,7 @@ def test_the_writer_accepts_exactly_what_verify_and_the_readme_allow(
     folder = Path(tempfile.mkdtemp(dir=copies))
     shutil.copy(base.path, folder / "ledger.db")
     example = Example(base=base, folder=folder, ledger=Ledger.open(str(folder / "ledger.db")),
-                      transfers=[Transfer(t.id, t.kind, t.author, t.postings, t.status,
-                                          t.reversed) for t in base.transfers])
+                      transfers=[replace(t) for t in base.transfers])
     try:
         for _ in range(data.draw(st.integers(1, STEPS_MAX))):
             step = data.draw(steps(example.transfers))
@@ -740,6 +738,90 @@ def test_the_writer_accepts_exactly_what_verify_and_the_readme_allow(
         example.ledger.engine.dispose()
         shutil.rmtree(folder, ignore_errors=True)
     RUN["examples"] += 1
+
+
+# -- the cases the property found, and the kit it relies on, by name ------------------------
+
+def open_example(base: Base, folder: Path) -> Example:
+    shutil.copy(base.path, folder / "ledger.db")
+    return Example(base=base, folder=folder, ledger=Ledger.open(str(folder / "ledger.db")),
+                   transfers=[replace(t) for t in base.transfers])
+
+
+def transfer_count(example: Example) -> int:
+    with sqlite3.connect(example.path) as connection:
+        return int(connection.execute("SELECT COUNT(*) FROM transfer").fetchone()[0])
+
+
+def test_the_raw_kit_writes_what_verify_finds_clean(base: Base, copies: Path) -> None:
+    # What makes "verify flags it" mean something: a transfer the writer would accept, written
+    # in by the kit the property uses for refused ones, verifies clean.
+    example = open_example(base, copies)
+    example.ledger.engine.dispose()
+    draft = make_draft(base, "ana", "payment", route("members:ana", "members:caio", 400))
+    with sqlite3.connect(example.path, isolation_level=None) as connection:
+        insert_raw(connection, sign(example.ledger, draft, base.signers["ana"]), {})
+    ledger = Ledger.open(str(example.path))
+    try:
+        assert verify_ledger(ledger, workers=1).problems == []
+    finally:
+        ledger.engine.dispose()
+
+
+def test_a_payment_routed_to_a_network_account_is_refused(base: Base, copies: Path) -> None:
+    # Found by the property: `pay network:fund:card` from a member routes through clearing
+    # with one network:clearing leg; the writer took it and verify said "positions".
+    from mutualcredit.services.payments import pay
+
+    example = open_example(base, copies)
+    try:
+        before = transfer_count(example)
+        with pytest.raises(MutualCreditError) as refused:
+            pay(example.ledger, base.signers["ana"], payer="ana", payee="network:fund:card",
+                amount=400)
+        assert (refused.value.code, refused.value.exit_code) == ("positions_unbalanced", 1)
+        assert refused.value.message == (
+            "the network:clearing postings of this transfer sum to -4.00 CARD; the "
+            "collectives' positions must still sum to zero")
+        assert transfer_count(example) == before
+    finally:
+        example.ledger.engine.dispose()
+
+
+@pytest.mark.parametrize(("author", "kind", "postings", "code"), [
+    # the admin's one-sided clearing leg: verify only saw the positions' sum
+    (ADMIN, "payment", (("network:clearing:palafita", CARD, -4), ("members:duda", CARD, 4)),
+     "positions_unbalanced"),
+    (ADMIN, "hold", (("network:clearing:massa", CARD, -4), ("network:fund:card", CARD, 4)),
+     "positions_unbalanced"),
+])
+def test_unbalanced_positions_are_refused_and_verify_names_them(
+        base: Base, copies: Path, author: str, kind: str,
+        postings: tuple[tuple[str, str, int], ...], code: str) -> None:
+    example = open_example(base, copies)
+    try:
+        step = {"author": author, "kind": kind, "postings": postings}
+        assert expected_code(step, example.transfers) == code
+        assert run_step(example, step) == code  # and verify names it, written in raw
+    finally:
+        example.ledger.engine.dispose()
+
+
+def test_a_coordinator_may_not_reverse_the_admins_settlement(base: Base, copies: Path) -> None:
+    # Found by the property: ana, a coordinator of cubo, which the settlement touches,
+    # reversed it (clearing legs alone) and verify agreed with the writer.
+    example = open_example(base, copies)
+    try:
+        settlement = next(t for t in example.transfers if t.kind == "settlement")
+        step = {"author": "ana", "kind": "reversal", "postings": opposite(settlement.postings),
+                "target": settlement, "force": False}
+        assert expected_code(step, example.transfers) == "not_authorised"
+        assert run_step(example, step) == "not_authorised"
+        step["author"] = ADMIN
+        assert run_step(example, step) == "ok"
+        assert verify_ledger(example.ledger, workers=1).problems == []
+    finally:
+        example.ledger.engine.dispose()
 
 
 def test_zz_report_the_examples_run() -> None:

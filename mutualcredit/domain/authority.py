@@ -200,7 +200,9 @@ def _import_denial(author: str, roles: tuple[tuple[str, str | None], ...],
             continue
         ours = (account.owner_kind == "collective" and account.collective in scopes) or (
             network and account.owner_kind == "network")
-        if leg.amount < 0 and not (ours and may_debit(author, roles, account, "import")):
+        # The README's table: an import debits income and cash, a coordinator's too (their
+        # collective's other accounts move in payments, not in imports).
+        if leg.amount < 0 and not (ours and account.kind in ("income", "cash")):
             return Denial(account.name, f"{author} may not move money out of {account.name}")
         if leg.amount > 0 and not (ours or account.owner_kind == "network"):
             return Denial(account.name, f"an import by {author} may not credit "

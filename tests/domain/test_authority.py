@@ -301,3 +301,14 @@ def test_a_coordinator_may_not_reverse_a_settlement() -> None:
     assert denied("bia", [("coordinator", "a")], "reversal", *reversal)
     assert denied("bia", [("coordinator", "a"), ("coordinator", "d")], "reversal", *reversal)
     assert not denied("banco", [("admin", None)], "reversal", *reversal)
+
+
+def test_an_import_debits_only_income_and_cash_even_a_coordinators() -> None:
+    # Found by the differential property: the README's table says an import "debits that
+    # collective's income and cash"; a coordinator's import debited its fund.
+    coordinator = [("coordinator", "cubo")]
+    assert denied("ana", coordinator, "import", (CUBO_FUND, "CUBO", -100),
+                  (CUBO_CASH, "CUBO", 100))
+    assert not denied("ana", coordinator, "import", *SALE)
+    assert not denied("ana", coordinator, "payment", (CUBO_FUND, "CUBO", -100),
+                      (CUBO_CASH, "CUBO", 100))  # a payment still may

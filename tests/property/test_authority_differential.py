@@ -386,7 +386,7 @@ MUTATIONS = ("exact", "exact", "exact", "padded", "one-sided", "skewed", "no-pay
 # The shapes each kind of transfer usually has (any kind may draw any shape).
 SHAPES = ("pair", "route", "multi", "clearing", "sale", "issue")
 USUAL = {"payment": ("pair", "route", "route", "multi"), "hold": ("route", "pair"),
-         "fee": ("pair", "route"), "import": ("sale", "sale", "sale", "pair"),
+         "fee": ("pair", "route"), "import": ("sale", "sale", "pair"),
          "settlement": ("clearing",), "issuance": ("issue",)}
 
 

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from fractions import Fraction
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import HealthCheck, Phase, event, given, note, settings
@@ -416,8 +417,9 @@ def plain_postings(draw: st.DrawFn, author: str, kind: str
     if shape == "pair":
         payer = draw(st.sampled_from(payers))
         currency = ACCOUNTS[payer].currency
-        payee = draw(st.sampled_from([n for n in NAMES if n != payer
-                                      and ACCOUNTS[n].currency == currency]))
+        payees = [n for n in NAMES if n != payer and ACCOUNTS[n].currency == currency]
+        close = [n for n in payees if n in payers or ACCOUNTS[n].owner == "network"]
+        payee = draw(st.sampled_from(close if close and draw(st.booleans()) else payees))
         return ((payer, currency, -amount), (payee, currency, amount))
     if shape == "route":
         ends = [n for n in NAMES if routable(n)]
@@ -740,6 +742,71 @@ def test_the_writer_accepts_exactly_what_verify_and_the_readme_allow(
     RUN["examples"] += 1
 
 
+# -- every small transfer, without the database: the table against the rule ---------------
+
+def every_small_transfer() -> Iterator[tuple[tuple[str, str, int], ...]]:
+    """Every two-leg transfer between accounts of one currency, every route between
+    routable accounts of two collectives (exact and bent), and every sale with each way of
+    issuing: the shapes the property draws from, in full."""
+    for payer in NAMES:
+        for payee in NAMES:
+            if payer != payee and ACCOUNTS[payer].currency == ACCOUNTS[payee].currency:
+                yield ((payer, ACCOUNTS[payer].currency, -400),
+                       (payee, ACCOUNTS[payee].currency, 400))
+            if payer != payee and routable(payer) and routable(payee) and \
+                    ACCOUNTS[payer].of != ACCOUNTS[payee].of:
+                for how in dict.fromkeys(MUTATIONS):
+                    yield mutate(route(payer, payee, 400), how, "massa")
+    for income in [n for n in NAMES if ACCOUNTS[n].kind in ("income", "cash")]:
+        for target in [n for n in NAMES if ACCOUNTS[n].currency == "BRL" and n != income]:
+            sale = ((income, "BRL", -400), (target, "BRL", 400))
+            yield sale
+            for collective, (_against, rate, into) in ISSUANCE.items():
+                card = COLLECTIVES[collective][0]
+                issuer = f"collectives:{collective}:issuance"
+                for issued, credited in ((int(400 * rate), into), (int(4000 * rate), into),
+                                         (int(400 * rate), f"members:{handle(collective)}")):
+                    yield (*sale, (issuer, card, -issued), (credited, card, issued))
+
+
+def handle(collective: str) -> str:
+    return next(h for h, (c, _) in MEMBERS.items() if c == collective)
+
+
+def test_the_readme_table_and_the_rule_agree_on_every_small_transfer() -> None:
+    # The same oracle, against the rule itself (transfer_denial) over every author, kind and
+    # small transfer: where the property samples, this covers the whole small space.
+    from mutualcredit.domain.amounts import Currency
+    from mutualcredit.domain.authority import Issuance, Leg, transfer_denial
+
+    currencies = {code: Currency(code=code, scale=2, rate=rate) for code, rate in RATES.items()}
+    records = {c: Issuance(collective=c, against=a, rate=r, into=i)
+               for c, (a, r, i) in ISSUANCE.items()}
+
+    def leg(name: str, currency: str, amount: int) -> Leg:
+        account = ACCOUNTS[name]
+        owner_kind, _, owner = account.owner.partition(":")
+        return Leg(SimpleNamespace(name=name, kind=account.kind, owner_kind=owner_kind,
+                                   owner=owner or None, collective=account.of),
+                   currency, amount)
+
+    disagreements, checked = [], 0
+    for postings in every_small_transfer():
+        legs = [leg(*posting) for posting in postings]
+        for author in HANDLES:
+            for kind, force in [(kind, False) for kind in TRANSFER_KINDS] + [
+                    ("reversal", False), ("reversal", True)]:
+                checked += 1
+                allowed = transfer_denial(author=author, roles=ROLES[author], kind=kind,
+                                          legs=legs, currencies=currencies,
+                                          card=currencies[CARD], issuance=records.get,
+                                          force=force) is None
+                if allowed != readme_allows(author, kind, postings, force=force):
+                    disagreements.append((author, kind, force, postings, allowed))
+    assert checked > 100_000
+    assert disagreements == []
+
+
 # -- the cases the property found, and the kit it relies on, by name ------------------------
 
 def open_example(base: Base, folder: Path) -> Example:
@@ -786,6 +853,17 @@ def test_a_payment_routed_to_a_network_account_is_refused(base: Base, copies: Pa
         assert transfer_count(example) == before
     finally:
         example.ledger.engine.dispose()
+
+
+def test_a_payment_to_a_network_account_is_refused_on_both_backends(net) -> None:  # type: ignore[no-untyped-def]
+    # PostgreSQL writes a member's own payment in one statement: it must refuse it too.
+    setup.add_account(net.ledger, net["banco"], name="network:fund:card", currency=CARD,
+                      owner="network", limit_lower=None, limit_upper=None)
+    with pytest.raises(MutualCreditError) as refused:
+        net.pay("ana", "network:fund:card", "1.00")
+    assert refused.value.code == "positions_unbalanced"
+    assert net.balance("ana") == "0.00"
+    net.assert_consistent()
 
 
 @pytest.mark.parametrize(("author", "kind", "postings", "code"), [

@@ -386,8 +386,8 @@ def base() -> Iterator[Base]:
 
 AMOUNTS = st.integers(1, 500).map(lambda n: 4 * n)  # halves and PALA's rate stay exact
 TRANSFER_KINDS = ("payment", "hold", "fee", "import", "settlement", "issuance")
-MUTATIONS = ("exact", "exact", "exact", "padded", "one-sided", "skewed", "no-payer-side",
-             "card-legs-only")
+MUTATIONS = ("exact", "exact", "exact", "padded", "one-sided", "skewed", "inflated",
+             "no-payer-side", "card-legs-only")
 
 
 # The shapes each kind of transfer usually has (any kind may draw any shape).
@@ -505,6 +505,10 @@ def mutate(postings: tuple[tuple[str, str, int], ...], how: str, extra: str
     if how == "skewed" and len(postings) >= 4 and postings[-1][1] != CARD:
         *head, (clearing_name, currency, amount), (payee, _, paid) = postings
         return (*head, (clearing_name, currency, amount - 2), (payee, currency, paid + 2))
+    if how == "inflated" and len(postings) == 6:  # the card legs move more debt than paid
+        card_out, card_in = postings[2], postings[3]
+        return (*postings[:2], (card_out[0], CARD, card_out[2] - 400),
+                (card_in[0], CARD, card_in[2] + 400), *postings[4:])
     if how == "no-payer-side" and len(postings) == 6:
         return postings[2:]  # the card legs and the payee's side: credit out of nowhere
     if how == "card-legs-only" and len(clearing) >= 2:

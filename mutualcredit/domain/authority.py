@@ -170,6 +170,10 @@ def _reversal_denial(author: str, roles: tuple[tuple[str, str | None], ...],
     """A coordinator of an affected collective may reverse (the reversal is the original's
     exact opposite, checked with it); forced past limits only if every account it touches
     is that collective's own."""
+    if all(leg.account.kind in CLEARING_KINDS for leg in legs):
+        # Reversing a settlement moves clearing legs alone: the admin's, as settling is.
+        return Denial(None, f"{author} may not reverse a transfer of clearing legs alone (a "
+                            "settlement): only the admin may")
     affected = {leg.account.collective for leg in legs if leg.account.collective}
     coordinated = {scope for role, scope in roles if role == "coordinator" and scope}
     if not affected & coordinated:
@@ -196,7 +200,9 @@ def _import_denial(author: str, roles: tuple[tuple[str, str | None], ...],
             continue
         ours = (account.owner_kind == "collective" and account.collective in scopes) or (
             network and account.owner_kind == "network")
-        if leg.amount < 0 and not (ours and may_debit(author, roles, account, "import")):
+        # The README's table: an import debits income and cash, a coordinator's too (their
+        # collective's other accounts move in payments, not in imports).
+        if leg.amount < 0 and not (ours and account.kind in ("income", "cash")):
             return Denial(account.name, f"{author} may not move money out of {account.name}")
         if leg.amount > 0 and not (ours or account.owner_kind == "network"):
             return Denial(account.name, f"an import by {author} may not credit "

@@ -16,7 +16,9 @@ transaction it then validates, in this fixed order, with these stable codes:
    limit checks on purpose: a retry must return the original even when the
    accounts have moved or closed since.)
 4. ``account_not_found`` (exit 4), ``account_closed``, ``currency_mismatch``.
-5. ``not_authorised`` — the author may move money out of every debited account.
+5. ``not_authorised`` — the author may move money out of every debited account;
+   ``positions_unbalanced`` — the transfer's ``network:clearing:*`` postings sum to
+   zero, so the collectives' positions still do (the admin's transfers too).
 6. ``hold_not_pending``, ``hold_not_expired``, ``already_reversed``, … — the
    references of the kind (hold resolutions, reversals) hold.
 7. ``limit_lower_exceeded`` / ``limit_upper_exceeded`` — pending debits count
@@ -119,6 +121,10 @@ class CurrencyMismatch(Refused):
 
 class NotAuthorised(Refused):
     code = "not_authorised"
+
+
+class PositionsUnbalanced(Refused):
+    code = "positions_unbalanced"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -462,6 +468,7 @@ class _Writer:
         if draft.kind in ("post_hold", "void_hold", "expire_hold"):
             return self._resolve_hold(draft)
         self._authorise(draft)
+        check_positions(draft, self.accounts, self.ledger)
         if draft.kind == "reversal":
             self._check_reversal(draft)
         pending = draft.kind == "hold"
@@ -779,6 +786,26 @@ def _held_postings(body: str, ledger: Ledger) -> dict[str, int]:
     return {posting.account: posting.amount for posting in held_postings(body, ledger)}
 
 
+def positions_moved(draft: TransferDraft, accounts: Mapping[str, OwnedAccount]) -> int:
+    """What ``draft`` adds to the sum of the collectives' positions (its postings to
+    ``network:clearing:*`` accounts): anything but zero breaks "positions sum to zero"."""
+    return sum(p.amount for p in draft.postings
+               if accounts[p.account].kind == "network_clearing")
+
+
+def check_positions(draft: TransferDraft, accounts: Mapping[str, OwnedAccount],
+                    ledger: Ledger) -> None:
+    """Refuse a transfer that would leave the collectives' positions not summing to zero: a
+    one-sided clearing leg, even the admin's, or a payment routed to or from a network
+    account (whose end has no position to mirror the collective's)."""
+    moved = positions_moved(draft, accounts)
+    if moved:
+        raise PositionsUnbalanced(
+            f"the network:clearing postings of this transfer sum to "
+            f"{describe_amount(ledger, moved, ledger.card.code)}; the collectives' positions "
+            "must still sum to zero", total=moved)
+
+
 def transfer_denial_of(draft: TransferDraft, accounts: Mapping[str, OwnedAccount],
                        ledger: Ledger, roles: Iterable[tuple[str, str | None]],
                        issuance: Callable[[str], Issuance | None]) -> Denial | None:
@@ -866,6 +893,8 @@ def _post_one_statement(ledger: Ledger, signed: SignedTransfer) -> PostResult | 
             return None
     if transfer_denial_of(draft, accounts, ledger, (), lambda collective: None) is not None:
         return None  # a role would decide (the admin's, a coordinator's): the full path
+    if positions_moved(draft, accounts):
+        return None  # the full path refuses it
     statement, parameters = _one_statement(signed, accounts)
     rows = run_statement(ledger.engine, statement, parameters)
     if not rows:

@@ -33,7 +33,9 @@ event, transfer, record, key or account it concerns:
   reversal by a coordinator of an affected collective and the exact opposite
   of its original (``reversal_mismatch``), forced only within that
   collective; a posted hold moves its postings in one proportion
-  (``post_mismatch``); every account's name, owner and currency agree
+  (``post_mismatch``); every transfer's ``network:clearing:*`` postings sum to
+  zero, the admin's too (``positions_unbalanced``); every account's name, owner
+  and currency agree
   (``account_invalid``); every account's
   kind, owner and collective, and every currency's rate, are what the signed
   record that made it says (a member's admission, a collective's creation, an

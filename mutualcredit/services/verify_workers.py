@@ -350,6 +350,19 @@ class _Checker:
             issuance=lambda collective: issuance_at(context.issuances, collective, seq),
             force=forced)
 
+    def _positions(self, transfer_id: int, seq: int,
+                   stored: list[tuple[int, int, str, int]]) -> None:
+        """The writer's ``positions_unbalanced``: a transfer's ``network:clearing:*`` postings
+        sum to zero (a hold's too, before it is posted), whoever signed it."""
+        owners = self.owners
+        moved = sum(amount for _t, account_id, _c, amount in stored
+                    if account_id in owners and owners[account_id].kind == "network_clearing")
+        if moved:
+            self.problem("positions_unbalanced", f"transfer {transfer_id}",
+                         f"the network:clearing postings of transfer {transfer_id} (event "
+                         f"{seq}) sum to {moved:+d} minor units: the collectives' positions no "
+                         "longer sum to zero", seq)
+
     def queue_signature(self, row: tuple[Any, ...], message: bytes | None = None) -> None:
         """Queue a transfer row's signature (over ``message``, its signed bytes, if known)
         for :meth:`verify_signatures`; an unsigned row (one of a batch) has none."""
@@ -421,6 +434,8 @@ class _Checker:
                          "idempotency key is compared with) is not its signed body's", seq)
         forced = kind == "reversal" and isinstance(meta, dict) and bool(meta.get("force"))
         self.facts.moves.append((seq, transfer_id, kind, resolves_id, forced, stored))
+        if postings is not None:  # what its author signed (edited rows are named apart)
+            self._positions(transfer_id, seq, postings)
         if kind not in RESOLUTIONS:  # a resolution's right comes from its hold
             denial = self._denial(author, kind, seq, forced, stored)
             if denial is not None:

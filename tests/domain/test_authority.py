@@ -290,3 +290,25 @@ BIA = Account("members:bia", "member", "member", "bia", "cubo")
 ])
 def test_who_may_resolve_a_hold(kind, author, roles, allowed) -> None:  # type: ignore[no-untyped-def]
     assert may_resolve(kind, author, "ana", [BIA], roles) is allowed
+
+
+def test_a_coordinator_may_not_reverse_a_settlement() -> None:
+    # Found by the differential property (tests/property/test_authority_differential.py): a
+    # settlement's reversal is a transfer of clearing legs alone, which only the admin signs;
+    # a coordinator of a collective it touches could undo the admin's settlement.
+    settlement = ((NET_A, "CARD", -1000), (NET_D, "CARD", 1000))
+    reversal = tuple((account, currency, -amount) for account, currency, amount in settlement)
+    assert denied("bia", [("coordinator", "a")], "reversal", *reversal)
+    assert denied("bia", [("coordinator", "a"), ("coordinator", "d")], "reversal", *reversal)
+    assert not denied("banco", [("admin", None)], "reversal", *reversal)
+
+
+def test_an_import_debits_only_income_and_cash_even_a_coordinators() -> None:
+    # Found by the differential property: the README's table says an import "debits that
+    # collective's income and cash"; a coordinator's import debited its fund.
+    coordinator = [("coordinator", "cubo")]
+    assert denied("ana", coordinator, "import", (CUBO_FUND, "CUBO", -100),
+                  (CUBO_CASH, "CUBO", 100))
+    assert not denied("ana", coordinator, "import", *SALE)
+    assert not denied("ana", coordinator, "payment", (CUBO_FUND, "CUBO", -100),
+                      (CUBO_CASH, "CUBO", 100))  # a payment still may

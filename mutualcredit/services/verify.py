@@ -72,6 +72,13 @@ event, transfer, record, key or account it concerns:
   ``checkpoint_root_mismatch``, ``checkpoint_chain_mismatch``,
   ``checkpoint_invalid``); the Merkle block cache (``merkle_cache``).
 
+Before all of this, the **storage**: on SQLite the database's own check of its
+pages and indexes (``PRAGMA integrity_check``); a damaged file is
+``storage_corrupt``, naming the first problem SQLite reports, and nothing else
+is checked — what such a file says cannot be read with confidence (a damaged
+index can hide rows from one query and show them to another).  PostgreSQL
+checks its own pages as it reads them: nothing is run there.
+
 Per-transfer checks (body hash, columns, postings, key, signature) run on
 every core (:mod:`verify_workers`) while this process walks the chain; it
 then replays the money (:mod:`verify_transfers`) from the posting rows the
@@ -112,6 +119,8 @@ from mutualcredit.services.context import Ledger
 from mutualcredit.services.network import account_kind
 
 RECORD_EVENT_TYPES = ("record", "key", "role")
+# What SQLite says when the pages it reads are not what it wrote.
+STORAGE_DAMAGE = ("malformed", "file is not a database", "database corrupt")
 TRANSFER_EVENT_TYPES = ("transfer", "hold_resolution")
 PROBLEMS_MAX = 10_000  # a ledger rewritten wholesale is reported, not listed to the last row
 
@@ -168,6 +177,72 @@ class Report:
 
 
 Progress = Callable[[int, int], None]  # (signatures done, signatures expected)
+
+
+class StorageCorrupt(IntegrityProblem):
+    """The database file is damaged: SQLite cannot read it as it wrote it (exit 3)."""
+
+    code = "storage_corrupt"
+
+
+def storage_problem(ledger: Ledger) -> str | None:
+    """The first problem SQLite's own check (``PRAGMA integrity_check``) finds in the file's
+    pages and indexes, or None when it finds none (and on PostgreSQL, which checks its pages
+    as it reads them).  ``quick_check`` would skip the comparison of each index with its
+    table; the full check costs 0.7 s on a file of 100,000 signed transfers (130 MB), a
+    small part of verifying them."""
+    if ledger.engine.dialect.name != "sqlite":
+        return None
+    try:
+        with ledger.read() as connection:
+            lines = [str(line) for (found,) in connection.exec_driver_sql(
+                "PRAGMA integrity_check(10)") for line in str(found).splitlines()]
+    except Exception as error:  # noqa: BLE001 - only a database error is an answer here
+        reason = damage(error)
+        if reason is None:
+            raise
+        return reason
+    problems = [line for line in lines if line.strip() and not line.startswith("***")]
+    if problems == ["ok"]:
+        return None
+    return problems[0] if problems else "integrity_check gave no answer"
+
+
+def damage(error: BaseException) -> str | None:
+    """The first line of a database error that says the file is damaged, else None."""
+    import sqlite3
+
+    from sqlalchemy.exc import DBAPIError
+
+    if isinstance(error, DBAPIError):
+        error = error.orig if error.orig is not None else error
+    if not isinstance(error, sqlite3.DatabaseError):
+        return None
+    lines = str(error).strip().splitlines()
+    reason = lines[0] if lines else type(error).__name__
+    return reason if any(sign in reason for sign in STORAGE_DAMAGE) else None
+
+
+def open_for_verify(target: str) -> Ledger:
+    """:meth:`Ledger.open`, where a file too damaged to read its network record is
+    :class:`StorageCorrupt` (a file that is no database at all is ``not_a_ledger``)."""
+    try:
+        return Ledger.open(target)
+    except Exception as error:
+        reason = damage(error)
+        if reason is None:
+            raise
+        raise StorageCorrupt(f"the database file {target} is damaged: {reason}; restore it "
+                             "from a backup") from None
+
+
+def _corrupt_report(ledger: Ledger, reason: str) -> Report:
+    report = Report(network=ledger.network.id)
+    report.problems.append(Problem(
+        code="storage_corrupt", subject="database file",
+        message=f"the database file is damaged ({reason}): nothing else was checked, as "
+                "what it says cannot be read with confidence; restore it from a backup"))
+    return report
 
 
 class Verifier:
@@ -935,6 +1010,9 @@ def verify_ledger(ledger: Ledger, *, checkpoints: Sequence[CheckpointInput] = ()
                   include_stored: bool = True, workers: int | None = None,
                   progress: Progress | None = None) -> Report:
     """Verify the whole ledger (see the module docstring); never raises for what it finds."""
+    reason = storage_problem(ledger)
+    if reason is not None:
+        return _corrupt_report(ledger, reason)
     inputs = list(checkpoints)
     if include_stored:
         given = {_identity(item.document) for item in inputs}
@@ -942,5 +1020,12 @@ def verify_ledger(ledger: Ledger, *, checkpoints: Sequence[CheckpointInput] = ()
             if _identity(document) not in given:
                 inputs.append(CheckpointInput(label=f"stored checkpoint {index}",
                                               document=document))
-    with without_cycle_collection():
-        return Verifier(ledger, checkpoints=inputs, workers=workers, progress=progress).run()
+    try:
+        with without_cycle_collection():
+            return Verifier(ledger, checkpoints=inputs, workers=workers,
+                            progress=progress).run()
+    except Exception as error:
+        reason = damage(error)  # pages damaged after (or past) the check above
+        if reason is None:
+            raise
+        return _corrupt_report(ledger, reason)

@@ -48,9 +48,10 @@ event, transfer, record, key or account it concerns:
   and expired by anyone once due;
 - **state tables** — every row the writers read (network defaults,
   currencies, collectives, members, accounts' currencies, statuses and limits,
-  roles, resources, settlements) is what the signed records that made and
-  changed it say (``column_mismatch``, ``row_not_recorded``, ``row_missing``;
-  :mod:`verify_tables`);
+  roles, resources, settlements, the import register the importer dedups on)
+  is what the signed records that made and changed it say
+  (``column_mismatch``, ``row_not_recorded``, ``row_missing``;
+  :mod:`verify_tables`, and for each import's register row :mod:`verify_workers`);
 - **money** — postings replayed in chain order against every limit as it
   stood at the time, starting from the limits the signed record that made the
   account gave it, never the table's

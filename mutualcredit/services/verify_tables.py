@@ -4,6 +4,8 @@ The writers read tables — a member's limits from ``account``, the default
 credit line from ``collective`` and ``network``, who may act from ``role``,
 a resource's rules from ``resource``, whether a row was imported from
 ``import_row`` — and anyone holding the database file can edit those tables.
+(``import_row`` is compared with each import's signed body where the workers
+read the bodies, :mod:`verify_workers`; here only its rows of no import.)
 So each row the writers read is recomputed here from the signed records that
 made and changed it (a network's creation, a currency, collective, member,
 account or resource added or closed, a role granted or revoked, a
@@ -195,6 +197,21 @@ def compare_tables(connection: Connection, state: SignedState, problem: Problem,
     _resources(connection, state, problem, currencies)
     _roles(connection, problem, roles)
     _settlements(connection, state, problem, currencies[state.network["card"]].scale)
+    _import_register(connection, problem)
+
+
+def _import_register(connection: Connection, problem: Problem) -> None:
+    """Register rows (``import_row``) of no imported transfer.  Each import's own row is
+    compared with its signed body by the workers
+    (:meth:`~mutualcredit.services.verify_workers._Checker._registered`)."""
+    for row in connection.execute(text(
+            "SELECT r.id, r.transfer_id, r.source, r.external_id FROM import_row r "
+            "LEFT JOIN transfer t ON t.id = r.transfer_id "
+            "WHERE t.id IS NULL OR t.kind != 'import' ORDER BY r.id")):
+        problem("row_not_recorded", f"import_row {row.id}",
+                f"the import register's row {row.id} ({row.source} {row.external_id!r}) names "
+                f"transfer {row.transfer_id}, which is no import: it was inserted or edited, "
+                "and hides that row from the next import")
 
 
 def _table(connection: Connection, problem: Problem, table: str, key: str, sql: str,

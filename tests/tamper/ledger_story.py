@@ -45,8 +45,9 @@ class Story:
     booking: int  # a booking still held
 
 
-def build(path: Path) -> Story:
-    """Build the ledger in the new SQLite file ``path``."""
+def build(path: Path, *, url: str | None = None) -> Story:
+    """Build the ledger in the new SQLite file ``path`` (or at ``url``, a PostgreSQL schema,
+    with ``path`` naming only the folder its files go to)."""
     from mutualcredit.domain.bookings import ResourceRules
 
     with pytest.MonkeyPatch.context() as patch:
@@ -56,7 +57,7 @@ def build(path: Path) -> Story:
             patch.setenv("MUTUALCREDIT_NOW", moment)
 
         at("2026-10-01T09:00:00-03:00")
-        net = make_network(str(path))
+        net = make_network(url or str(path))
         admin = net["banco"]
         add_festival_accounts(net.ledger, admin)
         net.add_member("robo", "cubo")

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 from sqlmodel import SQLModel
 
 import mutualcredit.persistence.models
@@ -200,3 +201,22 @@ def test_every_column_is_covered_or_allowed(capsys: pytest.CaptureFixture[str]) 
     with capsys.disabled():
         print(f"\nedit-every-column: {len(CASES)} columns covered, {len(ALLOWED)} allowed, "
               f"{len(COLUMNS)} in all")
+
+
+@pytest.mark.postgres
+def test_the_story_verifies_clean_on_postgresql(pg_url: str, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The checks above read the same tables on PostgreSQL: no problem where there is none."""
+    ledger_story.build(tmp_path / "unused.db", url=pg_url)
+    monkeypatch.setattr(audit, "CHUNK_LEAVES", ledger_story.CHUNK_LEAVES)
+    ledger = Ledger.open(pg_url)
+    try:
+        assert verify_ledger(ledger, workers=1).problems == []
+        with ledger.engine.begin() as connection:  # and an edited summary is named there too
+            connection.execute(text("UPDATE report_account_day SET debits = debits + 1 "
+                                    "WHERE day = (SELECT MIN(day) FROM report_account_day)"))
+        found = verify_ledger(ledger, workers=1).problems
+    finally:
+        ledger.engine.dispose()
+    assert [p.code for p in found] == ["column_mismatch"]
+    assert found[0].subject.startswith("report_account_day ")

@@ -316,7 +316,7 @@ class Verifier:
         with ledger.read() as connection:
             self.keys = {int(row.id): row for row in connection.execute(text(
                 "SELECT id, handle, public_key, created_at, revoked_at FROM key"))}
-            head_size, _ = audit.event_count(connection)
+            head_size = (_chain_head(connection) or (0, ""))[0]
             # Events past the head (appended behind the program's back) are checked too.
             head_size = max(head_size, int(connection.execute(text(
                 "SELECT COALESCE(MAX(seq), 0) FROM event")).scalar_one()))
@@ -535,7 +535,13 @@ class Verifier:
         mapping[subject_id] = seq
 
     def _check_head(self, connection: Connection, size: int, chain_hash: str) -> None:
-        head_size, head_chain = audit.event_count(connection)
+        head = _chain_head(connection)
+        if head is None:
+            self.problem("chain_head_mismatch", "chain head",
+                         "the chain head row (id 1), which every write locks and extends, is "
+                         "missing: it was deleted or its id edited", event=size)
+            return
+        head_size, head_chain = head
         if head_size != size or (size and head_chain != chain_hash):
             self.problem("chain_head_mismatch", "chain head",
                          f"the chain head says {head_size} events but the chain holds {size} "
@@ -1031,6 +1037,21 @@ class _MerkleWalk:
         return digest
 
 
+def _stored_checkpoints(ledger: Ledger) -> list[Any]:
+    """:func:`audit.stored_checkpoints`, where a document that is not JSON (edited) stays
+    text, to be reported ``checkpoint_invalid`` rather than stop verify."""
+    with ledger.read() as connection:
+        rows = connection.execute(text("SELECT document FROM checkpoint ORDER BY size, id"))
+        return [_document(row.document) or row.document for row in rows]
+
+
+def _chain_head(connection: Connection) -> tuple[int, str] | None:
+    """:func:`audit.event_count`, or None when its row is not there."""
+    row = connection.execute(text("SELECT seq, chain_hash FROM chain_head WHERE id = 1")
+                             ).one_or_none()
+    return None if row is None else (int(row.seq), str(row.chain_hash))
+
+
 def _facts(facts: tuple[Any, ...]) -> str:
     kind, owner_kind, owner, collective = facts
     return (f"a {kind} account of {owner_kind} {owner or ''}".rstrip()
@@ -1066,7 +1087,7 @@ def verify_ledger(ledger: Ledger, *, checkpoints: Sequence[CheckpointInput] = ()
     inputs = list(checkpoints)
     if include_stored:
         given = {_identity(item.document) for item in inputs}
-        for index, document in enumerate(audit.stored_checkpoints(ledger), start=1):
+        for index, document in enumerate(_stored_checkpoints(ledger), start=1):
             if _identity(document) not in given:
                 inputs.append(CheckpointInput(label=f"stored checkpoint {index}",
                                               document=document))

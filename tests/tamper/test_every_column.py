@@ -41,11 +41,8 @@ from tests.tamper.ledger_story import Story
 # moves, is read from them — each with the reason.
 ALLOWED: dict[tuple[str, str], str] = {
     # A table's own row id, which nothing signed names and nothing trusts for a decision.
-    ("posting", "id"): "a posting's row id orders nothing: postings are compared by content",
     ("import_row", "id"): "the register row's id: rows are matched by their transfer",
     ("role", "id"): "the role row's id: roles are matched by what they grant",
-    ("chain_head", "id"): "the single row's constant key",
-    ("report_watermark", "id"): "the single row's constant key",
     # Checkpoint copies the ledger keeps for convenience: verify checks the signed document.
     ("checkpoint", "id"): "a stored checkpoint's row id: verify reads its signed document",
     ("checkpoint", "created_at"): "when this copy was stored: the signed document has its "
@@ -220,3 +217,18 @@ def test_the_story_verifies_clean_on_postgresql(pg_url: str, tmp_path: Path,
         ledger.engine.dispose()
     assert [p.code for p in found] == ["column_mismatch"]
     assert found[0].subject.startswith("report_account_day ")
+
+
+@pytest.mark.parametrize(("sql", "code"), [
+    ("DELETE FROM chain_head", "chain_head_mismatch"),
+    ("UPDATE checkpoint SET document = substr(document, 1, 50)", "checkpoint_invalid"),
+    ("UPDATE merkle_chunk SET root = 'not hex' WHERE chunk = 0", "merkle_cache"),
+    ("UPDATE transfer SET body = '{not json' WHERE id = 1", "body_hash_mismatch"),
+])
+def test_rows_past_repair_are_named_not_a_crash(copy: Path, sql: str, code: str) -> None:
+    """Edits no type-preserving change makes: a row gone, a document or root that does not
+    parse, a body that is no JSON (which the report summaries' fold reads too)."""
+    connection = sqlite3.connect(copy, isolation_level=None)
+    connection.execute(sql)
+    connection.close()
+    assert code in {p.code for p in problems(copy)}

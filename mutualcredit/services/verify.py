@@ -232,16 +232,24 @@ def damage(error: BaseException) -> str | None:
 
 
 def open_for_verify(target: str) -> Ledger:
-    """:meth:`Ledger.open`, where a file too damaged to read its network record is
-    :class:`StorageCorrupt` (a file that is no database at all is ``not_a_ledger``)."""
+    """:meth:`Ledger.open`, where a file too damaged to read its network record (or cut
+    short, which the open reports as unavailable) is :class:`StorageCorrupt`; a file that
+    is no database at all stays ``not_a_ledger``."""
+    from mutualcredit.domain.errors import Unavailable
+
     try:
         return Ledger.open(target)
-    except Exception as error:
-        reason = damage(error)
-        if reason is None:
+    except Unavailable as error:  # a SQLite file cut short fails its first query
+        if not any(sign in error.message for sign in STORAGE_DAMAGE):
             raise
-        raise StorageCorrupt(f"the database file {target} is damaged: {reason}; restore it "
-                             "from a backup") from None
+        reason = error.message.rsplit(": ", 1)[-1]
+    except Exception as error:
+        found = damage(error)
+        if found is None:
+            raise
+        reason = found
+    raise StorageCorrupt(f"the database file {target} is damaged: {reason}; restore it from "
+                         "a backup") from None
 
 
 def _corrupt_report(ledger: Ledger, reason: str) -> Report:

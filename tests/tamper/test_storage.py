@@ -105,6 +105,18 @@ def test_network_page_damaged_is_storage_corrupt_on_open(ledger_file: Path,
     assert one_error_line(result.stderr)["code"] == "storage_corrupt"
 
 
+def test_file_cut_short_is_storage_corrupt(ledger_file: Path, tmp_path: Path) -> None:
+    """A copy that stopped half way (a full disk, a killed cp): exit 3, not 5 (retrying
+    will not help)."""
+    copy = tmp_path / "cut.db"
+    data = ledger_file.read_bytes()
+    copy.write_bytes(data[:len(data) // 2])
+    result = run_cli("--db", str(copy), "verify", "--json")
+    assert result.returncode == 3, (result.stdout, result.stderr)
+    error = one_error_line(result.stderr)
+    assert error["code"] == "storage_corrupt" and "malformed" in error["message"]
+
+
 def test_file_that_is_no_database(tmp_path: Path) -> None:
     """SQLite refuses to open it at all ('file is not a database'): exit 3, one line."""
     path = tmp_path / "garbage.db"

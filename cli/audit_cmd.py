@@ -127,7 +127,7 @@ def verify(
 ) -> None:
     """Check every signature, the chain, totals, limits and resolutions; exit 3 on any problem."""
     from mutualcredit.domain.errors import IntegrityProblem
-    from mutualcredit.services.verify import CheckpointInput, verify_ledger
+    from mutualcredit.services.verify import CheckpointInput, open_for_verify, verify_ledger
 
     inputs = []
     for path in checkpoint or []:
@@ -135,7 +135,7 @@ def verify(
     if since is not None:
         inputs.append(CheckpointInput(label=str(since), document=_checkpoint(since),
                                       since=True))
-    ledger = common.open_ledger()
+    ledger = open_for_verify(common.database_target())
     with _progress(enabled=not json_output) as progress:
         report = verify_ledger(ledger, checkpoints=inputs, workers=workers, progress=progress)
     if json_output:

@@ -721,7 +721,7 @@ class _Drafts:
         self._postings: dict[tuple[Any, ...], tuple[Posting, ...]] = {}
 
     def __call__(self, row: tuple[Any, ...]) -> TransferDraft:
-        external_id, line, occurred_at, description, postings = row[:5]
+        external_id, line, occurred_at, description, postings, row_hash = row[:6]
         shared = self._postings.get(postings)
         if shared is None:
             if len(self._postings) >= CACHE_SIZE_MAX:
@@ -734,8 +734,10 @@ class _Drafts:
             network=self.network, kind="import", author=self.author,
             key=f"{source}:{external_id}", postings=shared, created_at=self.created_at,
             memo=description,
+            # Everything the register (import_row) holds of the row, signed, so that verify
+            # can tell an edited or deleted register row (the importer dedups on it).
             meta={"source": source, "external_id": external_id, "line": line,
-                  "occurred_at": occurred_at})
+                  "occurred_at": occurred_at, "row_hash": row_hash})
 
 
 # -- pass 2: post in batches -------------------------------------------------------------------

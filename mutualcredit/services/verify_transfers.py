@@ -110,6 +110,12 @@ class Replay:
         moves = facts.moves
         if not moves:
             return
+        state = self.state
+        if facts.sums is not None and any(account not in state for account in facts.sums) or \
+                facts.sums is None and any(posting[1] not in state
+                                           for move in moves for posting in move[5]):
+            moves = self._known_accounts(moves)
+            facts.sums = None
         if facts.sums is not None and self._apply_range(moves[0][0], moves[-1][0], facts.sums):
             return
         last = self.verifier.report.events
@@ -121,6 +127,22 @@ class Replay:
                 self._set_limits(changes[self.next_change])
                 self.next_change += 1
             self._apply(seq, transfer_id, kind, resolves_id, forced, stored)
+
+    def _known_accounts(self, moves: list[Any]) -> list[Any]:
+        """Moves without their postings to account ids the account table does not hold (an
+        account's id was edited): each is named, and the rest replayed."""
+        kept = []
+        for seq, transfer_id, kind, resolves_id, forced, stored in moves:
+            unknown = sorted({posting[1] for posting in stored if posting[1] not in self.state})
+            if unknown:
+                self.problem("postings_mismatch", f"transfer {transfer_id}",
+                             f"transfer {transfer_id} (event {seq}) has postings to account "
+                             f"id{'s' if len(unknown) > 1 else ''} "
+                             f"{', '.join(map(str, unknown))}, which the account table does "
+                             "not hold: an account's id or a posting was edited", event=seq)
+                stored = [posting for posting in stored if posting[1] in self.state]
+            kept.append((seq, transfer_id, kind, resolves_id, forced, stored))
+        return kept
 
     def _apply_range(self, first_seq: int, last_seq: int, sums: dict[int, list[int]]
                      ) -> bool:
@@ -395,8 +417,8 @@ class Replay:
             "SELECT name, owner_kind, owner FROM account"))}
         for row in connection.execute(text(
                 "SELECT id, record_id, body_hash, author, payer, payee, amount, currency, memo, "
-                "created_at, expires_at, status, transfer_id, resolution_record_id "
-                "FROM payment_request ORDER BY id")):
+                "created_at, expires_at, status, transfer_id, resolution_record_id, "
+                "resolved_at, resolved_by, reason FROM payment_request ORDER BY id")):
             subject = f"request {row.id}"
             seen_records.add(int(row.record_id))
             signed = verifier.request_records.get(int(row.record_id))
@@ -433,17 +455,29 @@ class Replay:
         elif len(accepts) + len(closings) > 1:
             self.problem("request_resolved_twice", subject,
                          f"request {row.id} was resolved {len(accepts) + len(closings)} times")
+        # (status, accepting transfer, closing record, resolved at, by, reason)
         if accepts:
-            wanted: tuple[Any, ...] = ("accepted", accepts[0][0], None)
+            wanted: tuple[Any, ...] = ("accepted", accepts[0][0], None, accepts[0][3],
+                                       accepts[0][2], None)
         elif closings:
+            body = closings[0][2]
             wanted = ("declined" if closings[0][1] == "request_declined" else "withdrawn",
-                      None, closings[0][0])
+                      None, closings[0][0], body.get("created_at"), body.get("author"),
+                      body.get("reason"))
         else:
-            wanted = ("open", None, None)
-        if (row.status, row.transfer_id, row.resolution_record_id) != wanted:
+            wanted = ("open", None, None, None, None, None)
+        actual = (row.status, row.transfer_id, row.resolution_record_id, row.resolved_at,
+                  row.resolved_by, row.reason)
+        if actual[:3] != wanted[:3]:
             self.problem("request_status", subject,
                          f"request {row.id} shows {row.status} but its signed resolutions say "
                          f"{wanted[0]}")
+        elif actual[3:] != wanted[3:]:
+            names = [name for name, a, b in zip(("resolved_at", "resolved_by", "reason"),
+                                                actual[3:], wanted[3:], strict=True) if a != b]
+            self.problem("column_mismatch", subject,
+                         f"request {row.id}'s {', '.join(names)} differ from its signed "
+                         "resolution: it was edited")
         payer_id = self.ids.get(row.payer)
         for transfer_id, _request, author, created_at, meta, first in accepts:
             if meta.get("request_hash") != row.body_hash or meta.get("from") != row.payer or \

@@ -15,7 +15,12 @@ batches) come back.  Per transfer:
 5. its author might move the money it moves out of each account, with the
    roles the chain's signed records had granted at that point
    (``not_authorised``; :mod:`~mutualcredit.domain.authority`);
-6. the Ed25519 signature over the body (``signature_invalid``) — for the
+6. an import's row in the import register (``import_row``, which the importer
+   dedups on) is what its signed body's ``meta`` says: its source, external
+   id, line, sale time, row hash and batch (``column_mismatch``), and it is
+   there at all (``row_missing``: deleted, a new import of that export would
+   post the row again);
+7. the Ed25519 signature over the body (``signature_invalid``) — for the
    whole range in one tight loop after the other checks, where Ed25519 runs
    measurably faster than interleaved with them.
 
@@ -203,6 +208,11 @@ TRANSFER_SQL = (
 POSTING_SQL = (
     "SELECT transfer_id, account_id, currency, amount FROM posting "
     "WHERE transfer_id BETWEEN ? AND ? ORDER BY transfer_id, id")
+# The import register's rows of the range's transfers (by its unique transfer id index).
+REGISTER_SQL = (
+    "SELECT transfer_id, source, external_id, line, occurred_at, content_hash, batch_id "
+    "FROM import_row WHERE transfer_id BETWEEN ? AND ?")
+REGISTER_FIELDS = ("source", "external_id", "line", "occurred_at", "row_hash")
 
 
 def check_transfer_range(first_seq: int, last_seq: int, only_signatures: bool = False) -> Facts:
@@ -222,18 +232,22 @@ def _check_range(first_seq: int, last_seq: int, only_signatures: bool) -> Facts:
     with engine.connect() as connection:
         rows = raw_rows(connection, TRANSFER_SQL, (first_seq, last_seq))
         stored: list[tuple[int, int, str, int]] = []
+        register: dict[int, tuple[Any, ...]] = {}
         if not only_signatures and rows:
             ids = [row[0] for row in rows]
             stored = raw_rows(connection, POSTING_SQL, (min(ids), max(ids)))
+            if any(row[2] == "import" for row in rows):
+                register = {int(found[0]): tuple(found[1:]) for found in raw_rows(
+                    connection, REGISTER_SQL, (min(ids), max(ids)))}
     if only_signatures:
         facts = Facts()
-        checker = _Checker(facts)
+        checker = _Checker(facts, register)
         for row in rows:
             checker.queue_signature(row)
         checker.verify_signatures()
         return facts
     facts = Facts()
-    checker = _Checker(facts)
+    checker = _Checker(facts, register)
     try:
         for row in rows:
             checker.transfer(row, None)
@@ -248,7 +262,7 @@ def _check_range(first_seq: int, last_seq: int, only_signatures: bool) -> Facts:
     for posting in stored:
         grouped.setdefault(posting[0], []).append(posting)
     facts = Facts()
-    checker = _Checker(facts)
+    checker = _Checker(facts, register)
     for row in rows:
         checker.transfer(row, grouped.get(row[0], []))
     checker.verify_signatures()
@@ -279,8 +293,11 @@ class _NotAsSigned(Exception):
 
 
 class _Checker:
-    def __init__(self, facts: Facts) -> None:
+    def __init__(self, facts: Facts, register: dict[int, tuple[Any, ...]] | None = None
+                 ) -> None:
         self.facts = facts
+        # transfer id -> (source, external id, line, occurred at, content hash, batch id)
+        self.register = register or {}
         self.context: Context = _STATE["context"]
         self.keys = _STATE["keys"]
         self.prefix = TAG_TRANSFER + b"\n"
@@ -465,9 +482,46 @@ class _Checker:
             self.queue_signature(row, message)
         if kind == "hold" or kind in RESOLUTIONS or kind == "reversal" or "request" in refs:
             self._facts(row, body_kind, refs, meta, stored)
+        if kind == "import":
+            self._registered(transfer_id, seq, batch_id, meta)
         if status != "posted" and kind != "hold":
             self.problem("column_mismatch", f"transfer {transfer_id}", f"transfer "
                          f"{transfer_id} ({kind}) has status {status}, not posted", seq)
+
+    def _registered(self, transfer_id: int, seq: int, batch_id: Any, meta: Any) -> None:
+        """An imported row's register row (``import_row``) against its signed ``meta``.
+
+        The importer decides what is *already imported* from the register alone: a
+        deleted row lets the same export row be posted again (by another importer), an
+        edited one hides a conflict or makes one.  An import whose meta names no source
+        and external id (signed outside the importer) is in no register."""
+        subject = f"import_row of transfer {transfer_id}"
+        found = self.register.get(transfer_id)
+        if not isinstance(meta, dict) or "source" not in meta or "external_id" not in meta:
+            if found is not None:
+                self.problem("row_not_recorded", subject,
+                             f"the import register holds a row for transfer {transfer_id} "
+                             f"(event {seq}), whose signed body names no imported row", seq)
+            return
+        if found is None:
+            self.problem("row_missing", subject,
+                         f"transfer {transfer_id} (event {seq}) imported row "
+                         f"{meta['external_id']!r} of {meta['source']}, but the import "
+                         "register (import_row) has no row for it: it was deleted, and "
+                         "importing that export again would post the row twice", seq)
+            return
+        # meta of imports made before the row hash was signed lacks it: not compared
+        names = [name for name in REGISTER_FIELDS if name in meta]
+        expected = [meta[name] for name in names] + [batch_id]
+        actual = [found[REGISTER_FIELDS.index(name)] for name in names] + [found[5]]
+        differing = [name for name, a, b in zip([*names, "batch_id"], actual, expected,
+                                                strict=True) if _text(a) != _text(b)]
+        if differing:
+            shown = ", ".join("content_hash" if name == "row_hash" else name
+                              for name in differing)
+            self.problem("column_mismatch", subject,
+                         f"the import register's row for transfer {transfer_id} (event {seq}) "
+                         f"differs from its signed body in {shown}: it was edited", seq)
 
     def _fields(self, row: tuple[Any, ...], document: dict[str, Any], refs: dict[str, Any]
                 ) -> None:
@@ -541,6 +595,11 @@ class _Checker:
         if "request" in refs:
             facts.accepts.append((transfer_id, refs["request"], row[4], created_at, meta,
                                   stored[0][1:] if stored else None))
+
+
+def _text(value: Any) -> str | None:
+    """Compare numbers and their text alike (SQLite keeps what it is given)."""
+    return None if value is None else str(value)
 
 
 def _content_hash(signed: bytes, document: dict[str, Any]) -> str:

@@ -119,6 +119,8 @@ def test_a_batch_records_provenance_and_one_signature_covers_it(festival, monkey
         body, meta = connection.execute(text(
             "SELECT body, memo FROM transfer WHERE idempotency_key = "
             "'grito-rock-2026-tickets:GR26-100007'")).one()
+        register_hash = connection.execute(text(
+            "SELECT content_hash FROM import_row WHERE external_id = 'GR26-100007'")).scalar_one()
     meta_document = json.loads(batch.meta)
     assert (batch.kind, batch.author, batch.size) == ("import", "robo", 193)
     assert meta_document["file_sha256"] == summary.file_sha256 == service._sha256_file(TICKETS)
@@ -129,7 +131,8 @@ def test_a_batch_records_provenance_and_one_signature_covers_it(festival, monkey
     assert verify_signature(festival["robo"].public_key, batch.signature, message)
     assert json.loads(body)["meta"] == {"source": "grito-rock-2026-tickets",
                                         "external_id": "GR26-100007", "line": 2,
-                                        "occurred_at": "2026-11-13T16:19:00.000000Z"}
+                                        "occurred_at": "2026-11-13T16:19:00.000000Z",
+                                        "row_hash": register_hash}
     assert meta == "Solidário (1kg de alimento)"
     festival.assert_consistent()
 

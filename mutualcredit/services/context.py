@@ -173,6 +173,9 @@ def guard_connect(engine: Engine, url: URL) -> None:
         reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
         if "file is not a database" in reason:
             raise schema.NotALedger(f"{describe(url)} is not a mutualcredit ledger") from None
+        if "malformed" in reason or "database corrupt" in reason:  # a damaged or cut-short file
+            raise IntegrityProblem(f"the database file {describe(url)} is damaged: {reason}; "
+                                   "restore it from a backup", code="storage_corrupt") from None
         raise DatabaseUnavailable(f"cannot use the database {describe(url)}: {reason}") from None
 
 

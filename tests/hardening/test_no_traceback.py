@@ -174,6 +174,14 @@ def test_a_corrupt_ledger_file_is_exit_3(ledger: Copy) -> None:
     assert_one_line(ledger.run("verify", "--json"), 3)
 
 
+def test_a_ledger_file_cut_short_is_storage_corrupt_for_every_command(demo: tuple[Path, str],
+                                                                      ledger: Copy) -> None:
+    data = (demo[0] / "demo.db").read_bytes()
+    Path(ledger.db).write_bytes(data[: len(data) // 2])  # a killed cp, a full disk
+    for args in (["balance", "ana"], ["pay", "ana", "caio", "1"], ["verify"]):
+        assert_one_line(ledger.run(*args, "--json"), 3, "storage_corrupt")
+
+
 def test_a_busy_ledger_is_exit_5_after_the_timeout_and_the_same_key_then_posts_once(
         ledger: Copy) -> None:
     holder = sqlite3.connect(ledger.db, isolation_level=None)

@@ -106,7 +106,9 @@ def invoke(args: list[str], env: dict[str, str]) -> tuple[int, str]:
     """Run the CLI in-process as the console script does: (exit code, stderr)."""
     from cli import common, main
 
-    stdout, stderr = io.StringIO(), io.StringIO()
+    # Real text streams over bytes, as a process has (commands write bytes to .buffer).
+    stdout = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="strict")
+    stderr = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="strict")
     argv = sys.argv
     sys.argv = ["mutualcredit", *args]
     common.STATE.db = None
@@ -122,7 +124,8 @@ def invoke(args: list[str], env: dict[str, str]) -> tuple[int, str]:
                                                                       else 1)
     finally:
         sys.argv = argv
-    return code, stderr.getvalue()
+    stderr.flush()
+    return code, stderr.buffer.getvalue().decode("utf-8")  # type: ignore[attr-defined]
 
 
 def check_outcome(args: list[str], code: int, stderr: str) -> None:

@@ -241,3 +241,13 @@ def test_markdown_command_prints_the_table() -> None:
     wrong = subprocess.run([sys.executable, "-m", "mutualcredit.domain.codes"],
                            capture_output=True, text=True)
     assert wrong.returncode == 2 and wrong.stdout == ""
+
+
+def test_the_json_error_data_is_an_object_of_strings() -> None:
+    from cli.main import _strings
+
+    assert _strings({"account": "members:ana", "count": 3, "free": {"2026-12-05": "09:00"},
+                     "forced": True, "ids": (1, 2), "none": None}) == {
+        "account": "members:ana", "count": "3", "free.2026-12-05": "09:00", "forced": "true",
+        "ids": "1, 2", "none": ""}
+    assert _strings({}) == {}

@@ -134,17 +134,17 @@ def _report(error: BaseException) -> int:
         return int(getattr(error, "exit_code", 0))
     abort_type = getattr(typer, "Abort", None)
     if abort_type is not None and isinstance(error, abort_type):
-        return _emit(wants_json, "aborted", "aborted", 130)
+        return _emit(wants_json, "aborted", "aborted", int(ExitCode.INTERRUPTED))
     for click in _click_exceptions():
         if isinstance(error, getattr(click, "Exit", ())):
             return int(error.exit_code)
         if isinstance(error, getattr(click, "Abort", ())):
-            return _emit(wants_json, "aborted", "aborted", 130)
+            return _emit(wants_json, "aborted", "aborted", int(ExitCode.INTERRUPTED))
         if isinstance(error, click.ClickException):
             return _emit(wants_json, "usage", _usage_message(error),
                          int(getattr(error, "exit_code", 2)))
     if isinstance(error, KeyboardInterrupt):
-        return _emit(wants_json, "aborted", "aborted", 130)
+        return _emit(wants_json, "aborted", "aborted", int(ExitCode.INTERRUPTED))
     if isinstance(error, MutualCreditError):
         return _emit(wants_json, error.code, error.message, int(error.exit_code), error.data)
     database = _database_error(error)

@@ -251,3 +251,28 @@ def test_the_json_error_data_is_an_object_of_strings() -> None:
         "account": "members:ana", "count": "3", "free.2026-12-05": "09:00", "forced": "true",
         "ids": "1, 2", "none": ""}
     assert _strings({}) == {}
+
+
+def test_the_cli_exit_codes_of_its_own_codes_agree_with_the_registry() -> None:
+    def exit_of(node: ast.expr) -> int | None:
+        if isinstance(node, ast.Constant) and isinstance(node.value, int):
+            return node.value
+        if isinstance(node, ast.Call) and _called(node.func) == "int" and node.args and \
+                isinstance(node.args[0], ast.Attribute) and _called(node.args[0].value) == \
+                "ExitCode":
+            return int(ExitCode[node.args[0].attr])
+        return None
+
+    pairs = []
+    for node in ast.walk(ast.parse((ROOT / "cli" / "main.py").read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Call) and _called(node.func) == "_emit" and len(node.args) > 3:
+            pairs.append((_names(node.args[1]), exit_of(node.args[3])))
+        elif isinstance(node, ast.Return) and isinstance(node.value, ast.Tuple) and \
+                len(node.value.elts) == 3:
+            pairs.append((_names(node.value.elts[0]), exit_of(node.value.elts[2])))
+    checked = [(names[0], exit_code) for names, exit_code in pairs if names and exit_code]
+    assert {name for name, _exit_code in checked} >= {
+        "aborted", "disk_full", "os_error", "input_too_deep", "amount_too_large",
+        "database_error"}
+    assert [(name, exit_code) for name, exit_code in checked
+            if not codes.allows(name, exit_code)] == []

@@ -92,6 +92,7 @@ CODES: tuple[Code, ...] = (
     _error("invalid_threshold", _U, "a threshold is not a percentage from 1 to 100"),
     _error("invalid_percent", _U, "a percentage is not a whole number from 0 to 100"),
     _error("reason_required", _U, "the change needs a --reason"),
+    _error("empty_acting", _U, "--as or MUTUALCREDIT_AS is given but empty"),
     _error("passphrase_required", _U, "no terminal to ask for the passphrase and none is set"),
     _error("passphrase_too_short", _U, "a new passphrase is shorter than 8 characters"),
     _error("invalid_db", _U, "the database URL is not valid"),
@@ -180,6 +181,8 @@ CODES: tuple[Code, ...] = (
     _error("inexact_conversion", _R, "an amount does not convert exactly at the rate"),
     _both("not_authorised", _R, "the author may not do this (move that money, sign that)"),
     _error("issuance_not_authorised", _R, "the import's issuance account is not a collective's"),
+    _both("positions_unbalanced", _R,
+          "a transfer's network:clearing postings do not sum to zero"),
     _error("not_party", _R, "the member is not a party of the request"),
     _error("hold_not_pending", _R, "the hold is no longer pending"),
     _error("hold_not_expired", _R, "the hold has not expired yet"),
@@ -335,7 +338,7 @@ BY_NAME: dict[str, Code] = {code.name: code for code in CODES}
 assert len(BY_NAME) == len(CODES), "a code is registered twice"
 
 # Registered for codes other branches add; the test that every code is used spares them.
-PENDING = frozenset({"out_not_regular"})
+PENDING = frozenset({"out_not_regular", "empty_acting", "positions_unbalanced"})
 
 
 def lookup(name: str) -> Code:

@@ -2,8 +2,9 @@
 
 Exit codes (:class:`mutualcredit.domain.errors.ExitCode`): 0 success; 1 refused by
 the ledger's rules; 2 usage; 3 integrity problem; 4 not found.  Diagnostics go
-to stderr as one line, or as ``{"error": {"code": …, "message": …}}`` with
-``--json``; data goes to stdout.  Tracebacks never show local variables.
+to stderr as one line, or as ``{"error": {"code": …, "message": …, "data": {…}}}``
+with ``--json`` (``data``: the error's numbers and names, as strings); data goes to
+stdout.  Tracebacks never show local variables.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import errno
 import json
 import os
 import sys
+from collections.abc import Mapping
+from typing import Any
 
 import typer
 
@@ -132,19 +135,19 @@ def _report(error: BaseException) -> int:
         return int(getattr(error, "exit_code", 0))
     abort_type = getattr(typer, "Abort", None)
     if abort_type is not None and isinstance(error, abort_type):
-        return _emit(wants_json, "aborted", "aborted", 130)
+        return _emit(wants_json, "aborted", "aborted", int(ExitCode.INTERRUPTED))
     for click in _click_exceptions():
         if isinstance(error, getattr(click, "Exit", ())):
             return int(error.exit_code)
         if isinstance(error, getattr(click, "Abort", ())):
-            return _emit(wants_json, "aborted", "aborted", 130)
+            return _emit(wants_json, "aborted", "aborted", int(ExitCode.INTERRUPTED))
         if isinstance(error, click.ClickException):
             return _emit(wants_json, "usage", _usage_message(error),
                          int(getattr(error, "exit_code", 2)))
     if isinstance(error, KeyboardInterrupt):
-        return _emit(wants_json, "aborted", "aborted", 130)
+        return _emit(wants_json, "aborted", "aborted", int(ExitCode.INTERRUPTED))
     if isinstance(error, MutualCreditError):
-        return _emit(wants_json, error.code, error.message, int(error.exit_code))
+        return _emit(wants_json, error.code, error.message, int(error.exit_code), error.data)
     database = _database_error(error)
     if database is not None:
         return _emit(wants_json, *database)
@@ -221,13 +224,30 @@ def _database_error(error: BaseException) -> tuple[str, str, int] | None:
     return "database_error", f"database error: {reason}", int(ExitCode.INTEGRITY)
 
 
-def _emit(wants_json: bool, code: str, message: str, exit_code: int) -> int:
+def _emit(wants_json: bool, code: str, message: str, exit_code: int,
+          data: Mapping[str, Any] | None = None) -> int:
     if wants_json:
-        sys.stderr.write(json.dumps({"error": {"code": code, "message": message}},
-                                    ensure_ascii=False) + "\n")
+        document = {"code": code, "message": message, "data": _strings(data or {})}
+        sys.stderr.write(json.dumps({"error": document}, ensure_ascii=False) + "\n")
     else:
         sys.stderr.write(f"error: {message}\n")
     return exit_code
+
+
+def _strings(data: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """An error's data as the JSON error's ``data``: every value a string (amounts are already
+    decimal strings like the message's); a nested mapping's entries become ``key.entry``."""
+    flat: dict[str, str] = {}
+    for key, value in data.items():
+        if isinstance(value, Mapping):
+            flat.update(_strings(value, f"{prefix}{key}."))
+        elif isinstance(value, bool):
+            flat[f"{prefix}{key}"] = "true" if value else "false"
+        elif isinstance(value, list | tuple | set | frozenset):
+            flat[f"{prefix}{key}"] = ", ".join(str(item) for item in value)
+        else:
+            flat[f"{prefix}{key}"] = "" if value is None else str(value)
+    return flat
 
 
 if __name__ == "__main__":

@@ -362,14 +362,15 @@ def check_completion(
         raise InvalidCompletionAmount(
             f"the amount to complete for must be greater than 0; got "
             f"{format_amount(amount, scale)} {currency}",
-            amount=amount,
+            amount=format_amount(amount, scale), currency=currency,
         )
     if amount > held:
         raise CompletionExceedsHold(
             f"cannot complete for {format_amount(amount, scale)} {currency}; the booking holds "
             f"only {format_amount(held, scale)} {currency}",
-            amount=amount,
-            held=held,
+            amount=format_amount(amount, scale),
+            held=format_amount(held, scale),
+            currency=currency,
         )
 
 

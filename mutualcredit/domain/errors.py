@@ -1,7 +1,8 @@
 """Every user or operating error is a typed exception under one root.
 
 Each error carries a stable ``code`` (shared by the CLI, the JSON error shape
-and the docs) and an ``exit_code`` from :class:`ExitCode`.  Programmer errors
+and the docs; registered once in :mod:`mutualcredit.domain.codes`) and an
+``exit_code`` from :class:`ExitCode`.  Programmer errors
 are assertions and are not listed here.
 """
 
@@ -20,6 +21,7 @@ class ExitCode(IntEnum):
     INTEGRITY = 3  # the ledger, a key file, a checkpoint or a proof is not what it claims
     NOT_FOUND = 4  # an unknown member, account, collective, transfer, …
     UNAVAILABLE = 5  # the database cannot be reached or refuses us: try again later
+    INTERRUPTED = 130  # Ctrl-C, or a prompt declined (the shell's 128 + SIGINT)
 
 
 class MutualCreditError(Exception):
@@ -34,6 +36,8 @@ class MutualCreditError(Exception):
         if code is not None:
             self.code = code
         self.data = data
+        assert _codes.allows(self.code, self.exit_code), (
+            f"code {self.code!r} with exit {int(self.exit_code)} is not in domain/codes.py")
 
     def __str__(self) -> str:
         return self.message
@@ -98,3 +102,7 @@ class InvalidDuration(UsageError):
 
 class InvalidDate(UsageError):
     code = "invalid_date"
+
+
+# Last: the registry imports ExitCode from here (a module import, so either may load first).
+from mutualcredit.domain import codes as _codes  # noqa: E402

@@ -17,12 +17,35 @@ from mutualcredit.domain.amounts import AMOUNT_MAX, format_amount
 from mutualcredit.domain.errors import AmountTooLarge, Refused
 
 
-class CreditLimitExceeded(Refused):
+class LimitExceeded(Refused):
+    """A movement would take an account past one of its limits.
+
+    ``data`` (the JSON error's) holds ``account``, ``currency``, ``limit``, ``would_be``
+    and ``available`` (how much of this movement's direction is left: spending power for
+    the lower limit, room to receive for the upper) as decimal strings like the message's;
+    ``would_reach`` and ``limit_minor`` keep the minor units for callers.
+    """
+
+    would_reach: int = 0
+    limit_minor: int = 0
+
+
+class CreditLimitExceeded(LimitExceeded):
     code = "limit_lower_exceeded"
 
 
-class UpperLimitExceeded(Refused):
+class UpperLimitExceeded(LimitExceeded):
     code = "limit_upper_exceeded"
+
+
+def _exceeded(kind: type[LimitExceeded], message: str, state: AccountState, *,
+              would_reach: int, limit: int, available: int) -> LimitExceeded:
+    error = kind(message, account=state.name, currency=state.currency,
+                 limit=format_amount(limit, state.scale),
+                 would_be=format_amount(would_reach, state.scale),
+                 available=format_amount(available, state.scale))
+    error.would_reach, error.limit_minor = would_reach, limit
+    return error
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -54,21 +77,21 @@ def check_limits(state: AccountState, *, amount: int) -> None:
             held = ""
             if state.pending_debits:
                 held = f" (counting {shown(state.pending_debits)} on hold)"
-            raise CreditLimitExceeded(
+            raise _exceeded(
+                CreditLimitExceeded,
                 f"{state.name} would reach {shown(low)}{held}; limit is {shown(state.limit_lower)}",
-                account=state.name,
-                would_reach=low,
-                limit=state.limit_lower,
+                state, would_reach=low, limit=state.limit_lower,
+                available=state.balance - state.pending_debits - state.limit_lower,
             )
     if amount > 0 and state.limit_upper is not None:
         high = state.balance + state.pending_credits + amount
         if high > state.limit_upper:
-            raise UpperLimitExceeded(
+            raise _exceeded(
+                UpperLimitExceeded,
                 f"{state.name} would reach {shown(high)}; upper limit is "
                 f"{shown(state.limit_upper)}",
-                account=state.name,
-                would_reach=high,
-                limit=state.limit_upper,
+                state, would_reach=high, limit=state.limit_upper,
+                available=state.limit_upper - state.balance - state.pending_credits,
             )
 
 

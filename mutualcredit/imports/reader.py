@@ -40,6 +40,7 @@ from dataclasses import dataclass, replace
 from operator import itemgetter
 from pathlib import Path
 
+from mutualcredit.domain import codes
 from mutualcredit.imports.rules import Rules
 
 SIZE_LIMIT_DEFAULT = 1024**3  # bytes
@@ -67,6 +68,9 @@ class Problem:
     code: str
     text: str = ""
     fatal: bool = False
+
+    def __post_init__(self) -> None:
+        assert self.code in codes.BY_NAME, f"problem {self.code!r} is not in domain/codes.py"
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.column}: {self.message}"

@@ -554,7 +554,7 @@ def book_many(ledger: Ledger, signer: Signer, *, resource: str, booker: str,
     except CreditLimitExceeded as error:
         if error.data.get("account") != payer.name or len(candidates) > 1:
             raise
-        available = int(error.data["would_reach"]) + charges[0] - int(error.data["limit"])
+        available = error.would_reach + charges[0] - error.limit_minor
         raise _insufficient(ledger, found, payer.currency, booker, prices[0], charges[0],
                             available) from None
     return list(booked)

@@ -500,12 +500,14 @@ def _check_limit_fits(row, new_lower, new_upper, scale: int) -> None:  # type: i
             f"{row.name} is at {format_amount(low, scale)}{shown} counting holds; a lower "
             f"limit of {format_amount(new_lower, scale)}{shown} would already be passed "
             f"(the tightest possible now is {format_amount(low, scale)}{shown})",
-            code="limit_already_passed")
+            code="limit_already_passed", account=row.name, currency=row.currency,
+            limit=format_amount(new_lower, scale), at=format_amount(low, scale))
     if new_upper is not None and high > new_upper:
         raise Refused(
             f"{row.name} is at {format_amount(high, scale)}{shown} counting incoming holds; "
             f"an upper limit of {format_amount(new_upper, scale)}{shown} would already be "
-            "passed", code="limit_already_passed")
+            "passed", code="limit_already_passed", account=row.name, currency=row.currency,
+            limit=format_amount(new_upper, scale), at=format_amount(high, scale))
 
 
 def set_limit(ledger: Ledger, signer: Signer, *, account: str, reason: str,

@@ -228,7 +228,8 @@ def scale_postings(ledger: Ledger, held: tuple[Posting, ...], amount: int, hold_
 
         raise Refused(f"hold {hold_id} holds {format_amount(base, scale)} "
                       f"{held[0].currency}; cannot post {format_amount(amount, scale)}",
-                      code="post_exceeds_hold")
+                      code="post_exceeds_hold", hold=str(hold_id), currency=held[0].currency,
+                      held=format_amount(base, scale), amount=format_amount(amount, scale))
     scaled = []
     for posting in held:
         value, remainder = divmod(posting.amount * amount, base)

@@ -32,7 +32,7 @@ from sqlalchemy.engine import Connection
 
 from mutualcredit.domain.amounts import format_amount
 from mutualcredit.domain.errors import Refused
-from mutualcredit.domain.limits import CreditLimitExceeded, UpperLimitExceeded
+from mutualcredit.domain.limits import CreditLimitExceeded, LimitExceeded, UpperLimitExceeded
 from mutualcredit.domain.netting import NettingTransfer, net_positions, positions_after
 from mutualcredit.domain.transfers import Posting, TransferDraft
 from mutualcredit.persistence import models_settlements
@@ -176,15 +176,14 @@ def _insert(connection: Connection, ledger: Ledger, period: reports.Period,
     }).scalar_one())
 
 
-def _limit_advice(ledger: Ledger, error: Refused) -> SettlementLimit:
+def _limit_advice(ledger: Ledger, error: LimitExceeded) -> SettlementLimit:
     account = error.data.get("account", "")
-    reach = int(error.data.get("would_reach", 0))
-    shown = format_amount(abs(reach), ledger.card.scale)
+    shown = format_amount(abs(error.would_reach), ledger.card.scale)
     option = "--upper" if isinstance(error, UpperLimitExceeded) else "--limit"
     return SettlementLimit(
         f"settling would break a limit: {error.message}; change it first "
         f"(mutualcredit limit set {account} {option} {shown} --reason ...) and settle again",
-        account=account, would_reach=reach)
+        **error.data)
 
 
 def _document(ledger: Ledger, period: reports.Period, position_map: Mapping[str, int],

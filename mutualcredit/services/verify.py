@@ -110,6 +110,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from mutualcredit.domain import checkpoints as documents
+from mutualcredit.domain import codes
 from mutualcredit.domain.amounts import format_rate
 from mutualcredit.domain.authority import (
     account_shape_problem,
@@ -304,6 +305,7 @@ class Verifier:
 
     def problem(self, code: str, subject: str, message: str, *, event: int | None = None,
                 account: str | None = None) -> None:
+        assert code in codes.BY_NAME, f"problem {code!r} is not in domain/codes.py"
         if (code, subject) in self.seen:
             return
         self.seen.add((code, subject))

@@ -13,7 +13,7 @@ from mutualcredit.domain.amounts import (
     parse_rate,
     parse_signed_amount,
 )
-from mutualcredit.domain.errors import ExitCode, InvalidAmount, Refused, UsageError
+from mutualcredit.domain.errors import AmountTooLarge, ExitCode, InvalidAmount, Refused, UsageError
 
 
 @pytest.mark.parametrize(
@@ -105,3 +105,11 @@ def test_conversion_to_card_is_exact_or_refused() -> None:
 def test_whitespace_and_trailing_newlines_are_refused(text: str) -> None:
     with pytest.raises(InvalidAmount):
         parse_amount(text, scale=2)
+
+
+def test_a_too_large_amount_carries_its_bound_as_data() -> None:
+    for text in ("10000000000000.01", "1" * 19):
+        with pytest.raises(AmountTooLarge) as caught:
+            parse_amount(text, scale=2)
+        assert caught.value.data == {"text": text, "limit": "10000000000000.00"}
+        assert caught.value.message.endswith(f"at most {caught.value.data['limit']}")

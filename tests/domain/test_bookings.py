@@ -183,6 +183,7 @@ def test_completing_for_more_than_was_held_is_refused() -> None:
     assert caught.value.code == "booking_complete_exceeds_hold"
     assert caught.value.exit_code == ExitCode.REFUSED
     assert str(caught.value) == "cannot complete for 45.01 CUBO; the booking holds only 45.00 CUBO"
+    assert caught.value.data == {"amount": "45.01", "held": "45.00", "currency": "CUBO"}
 
 
 def test_completing_for_nothing_is_a_usage_error() -> None:
@@ -191,6 +192,7 @@ def test_completing_for_nothing_is_a_usage_error() -> None:
         check_completion(start=start, now=start, held=4500, amount=0, currency="CUBO", scale=2)
     assert caught.value.exit_code == ExitCode.USAGE
     assert str(caught.value) == "the amount to complete for must be greater than 0; got 0.00 CUBO"
+    assert caught.value.data == {"amount": "0.00", "currency": "CUBO"}
 
 
 def test_completing_before_the_start_is_refused() -> None:

@@ -159,7 +159,8 @@ def test_book_overlap_free_slots_and_complete(cli: Cli) -> None:
     assert refused == {"code": "booking_unavailable", "message": (
         "studio is not free from 2026-12-05 16:00 (America/Sao_Paulo) to 2026-12-05 18:00 "
         "(America/Sao_Paulo): its only unit is booked at some time in that range; free on "
-        "2026-12-05: 00:00–14:00, 17:00–24:00")}
+        "2026-12-05: 00:00–14:00, 17:00–24:00"), "data": {
+        "resource": "studio", "free.2026-12-05": "00:00–14:00, 17:00–24:00"}}
     second = cli.json("book", "studio", "--by", "caio", "--from", "2026-12-05T17:00-03:00",
                       "--for", "1h", "--memo", "ensaio", schema="booking.schema.json")
     assert {k: second[k] for k in ("id", "resource", "by", "start", "end", "status", "price",
@@ -181,7 +182,8 @@ def test_book_overlap_free_slots_and_complete(cli: Cli) -> None:
                            "collectives:cubo:resources:studio (transfer 3)\n")
     assert cli.json("--as", "ana", "booking", "complete", "1", code=1, now=after) == {
         "code": "booking_not_held",
-        "message": "booking 1 is already completed; only a held booking can be completed"}
+        "message": "booking 1 is already completed; only a held booking can be completed",
+        "data": {"booking": "1", "status": "completed"}}
     assert cli.error("--as", "ana", "booking", "complete", "2", "--amount", "15.01", code=1,
                      now=after) == ("cannot complete for 15.01 CUBO; the booking holds only "
                                     "15.00 CUBO")
@@ -306,7 +308,8 @@ def test_n_units_and_through_clearing(cli: Cli) -> None:
 def test_bad_bookings_exit_with_one_clear_error_and_write_nothing(
         cli: Cli, args: tuple[str, ...], code: int, error_code: str, message: str) -> None:
     error = cli.json("book", "studio", "--by", "ana", *args, code=code)
-    assert error == {"code": error_code, "message": message}
+    assert (error["code"], error["message"]) == (error_code, message)
+    assert set(error) == {"code", "message", "data"}  # data: strings, checked by the schema
     assert cli.rows("booking") == 0 and cli.rows("transfer") == 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sqlite3
 from pathlib import Path
@@ -180,7 +181,8 @@ def test_account_in_another_currency(cli: Cli) -> None:
     error = cli.json("pay", "ana", "collectives:cubo:cash:bilheteria", "1", code=1)
     assert error["error"] == {"code": "currency_mismatch", "message":
                               "collectives:cubo:cash:bilheteria is in BRL but this payment "
-                              "moves CUBO from members:ana"}
+                              "moves CUBO from members:ana",
+                              "data": {"account": "collectives:cubo:cash:bilheteria"}}
 
 
 def test_limits_are_signed_events_with_history(cli: Cli) -> None:
@@ -197,6 +199,37 @@ def test_limits_are_signed_events_with_history(cli: Cli) -> None:
     denied = cli.json("--as", "bia", "limit", "set", "bia", "--limit", "1000", "--reason", "me",
                       code=1)
     assert denied["error"]["code"] == "not_authorised"
+
+
+def test_a_limit_refusal_carries_the_numbers_of_its_message_as_data(cli: Cli) -> None:
+    cli("pay", "ana", "bia", "30")
+    error = cli.json("pay", "ana", "bia", "70.01", code=1)["error"]
+    assert error["code"] == "limit_lower_exceeded"
+    assert error["message"] == "members:ana would reach -100.01 CUBO; limit is -100.00 CUBO"
+    assert error["data"] == {"account": "members:ana", "currency": "CUBO", "limit": "-100.00",
+                             "would_be": "-100.01", "available": "70.00"}
+    shown = re.findall(r"(\S+) would reach (-?[\d.]+) (\w+); limit is (-?[\d.]+)",
+                       error["message"])
+    data = error["data"]
+    assert shown == [(data["account"], data["would_be"], data["currency"], data["limit"])]
+    cli("limit", "set", "bia", "--upper", "40", "--reason", "cap")
+    upper = cli.json("pay", "ana", "bia", "10.01", code=1)["error"]
+    assert (upper["code"], upper["message"]) == (
+        "limit_upper_exceeded", "members:bia would reach 40.01 CUBO; upper limit is 40.00 CUBO")
+    assert upper["data"] == {"account": "members:bia", "currency": "CUBO", "limit": "40.00",
+                             "would_be": "40.01", "available": "10.00"}
+
+
+def test_other_refusals_carry_data_as_strings_and_an_empty_object_when_none(cli: Cli) -> None:
+    large = cli.json("pay", "ana", "bia", "1" * 19, code=2)["error"]
+    assert large["code"] == "amount_too_large"
+    assert large["data"] == {"text": "1" * 19, "limit": "10000000000000.00"}
+    assert large["message"].endswith(f"at most {large['data']['limit']}")
+    missing = cli.json("pay", "ana", "nobody", "1", code=4)["error"]
+    assert (missing["code"], missing["data"]) == ("account_not_found",
+                                                  {"account": "members:nobody"})
+    usage = cli.json("pay", "ana", code=2)["error"]
+    assert usage["code"] == "usage" and usage["data"] == {}
 
 
 def test_wrong_passphrase_and_missing_or_corrupted_key(cli: Cli) -> None:

@@ -75,7 +75,7 @@ def test_key_new_refuses_a_passphrase_under_eight_characters(tmp_path: Path) -> 
     error = run(home, "key", "new", "ana", "--network", NETWORK, passphrase="1234567", code=2)
     assert error == {"code": "passphrase_too_short",
                      "message": "a new key's passphrase needs at least 8 characters "
-                                "(this one has 7)"}
+                                "(this one has 7)", "data": {}}
     assert not home.exists()
     run(home, "key", "new", "ana", "--network", NETWORK, passphrase="12345678", code=0)
 
@@ -89,7 +89,8 @@ def test_key_new_refuses_a_key_folder_open_to_others(tmp_path: Path, mode: int) 
     error = run(home, "key", "new", "ana", "--network", NETWORK, code=3)
     assert error == {"code": "key_file_insecure",
                      "message": f"key folder {folder} is open to its group or others "
-                                f"(mode {mode:04o}); fix with: chmod 700 {folder}"}
+                                f"(mode {mode:04o}); fix with: chmod 700 {folder}",
+                     "data": {}}
     assert files_under(home) == {folder}
 
 
@@ -159,7 +160,8 @@ def test_key_import_of_a_device_or_fifo_does_not_hang(tmp_path: Path) -> None:
     for given in (fifo, Path("/dev/zero")):
         error = run(tmp_path / "laptop", "key", "import", str(given), code=3)
         assert error == {"code": "key_file_corrupt",
-                         "message": f"{given} is not a regular file, so not a key file"}
+                         "message": f"{given} is not a regular file, so not a key file",
+                         "data": {}}
 
 
 # --- in a ledger: signing refuses loose, linked or corrupt key files ------------------------
@@ -174,7 +176,7 @@ def test_signing_with_a_key_file_open_to_others_is_refused(cli: Cli) -> None:  #
     error = cli.json("pay", "ana", "bia", "1", code=3)["error"]
     assert error == {"code": "key_file_insecure",
                      "message": f"key file {key} is open to its group or others (mode 0644); "
-                                f"fix with: chmod 600 {key}"}
+                                f"fix with: chmod 600 {key}", "data": {}}
     plain = cli("pay", "ana", "bia", "1", code=3)
     assert plain.stderr == f"error: {error['message']}\n"
     key.chmod(0o600)

@@ -66,8 +66,11 @@ def test_holds_count_and_a_void_frees_them(net: Net) -> None:
     hold = net.hold("ana", "bia", "60.00")
     assert net.balance("ana") == "0.00"
     assert net.available("ana") == "40.00"
-    with pytest.raises(CreditLimitExceeded, match=r"counting 60.00 CUBO on hold"):
+    with pytest.raises(CreditLimitExceeded, match=r"counting 60.00 CUBO on hold") as caught:
         net.pay("ana", "bia", "40.01")
+    assert caught.value.data == {"account": "members:ana", "currency": "CUBO",
+                                 "limit": "-100.00", "would_be": "-100.01", "available": "40.00"}
+    assert (caught.value.would_reach, caught.value.limit_minor) == (-10001, -10000)
     payments.resolve_hold(net.ledger, net["ana"], hold_id=hold.transfer_id, action="void")
     assert net.available("ana") == "100.00"
     net.pay("ana", "bia", "100.00")
@@ -255,9 +258,11 @@ def test_partial_post_of_a_hold_releases_the_rest(net: Net) -> None:
 
 def test_a_hold_cannot_be_posted_for_more_than_held(net: Net) -> None:
     hold = net.hold("ana", "bia", "10.00")
-    with pytest.raises(Refused, match="holds 10.00 CUBO; cannot post 10.01"):
+    with pytest.raises(Refused, match="holds 10.00 CUBO; cannot post 10.01") as caught:
         payments.resolve_hold(net.ledger, net["banco"], hold_id=hold.transfer_id,
                               action="post", amount=1001)
+    assert caught.value.data == {"hold": str(hold.transfer_id), "currency": "CUBO",
+                                 "held": "10.00", "amount": "10.01"}
 
 
 def test_expiry_only_at_or_after_the_expiry_time(net: Net) -> None:
@@ -370,6 +375,8 @@ def test_a_limit_that_would_already_be_passed_is_refused(net: Net) -> None:
     assert caught.value.message == (
         "members:ana is at -60.00 CUBO counting holds; a lower limit of -50.00 CUBO would "
         "already be passed (the tightest possible now is -60.00 CUBO)")
+    assert caught.value.data == {"account": "members:ana", "currency": "CUBO",
+                                 "limit": "-50.00", "at": "-60.00"}
     setup.set_limit(net.ledger, net["banco"], account="members:ana", reason="freeze",
                     limit_lower=-net.amount("60.00"))
     with pytest.raises(CreditLimitExceeded):

@@ -64,7 +64,8 @@ def test_empty_as_with_json_is_the_json_error(home: Path) -> None:
     assert result.returncode == 2
     error = json.loads(result.stderr)
     validate(error, "error.schema.json")
-    assert error == {"error": {"code": "empty_acting", "message": EMPTY_AS[7:-1]}}
+    assert error == {"error": {"code": "empty_acting", "message": EMPTY_AS[7:-1],
+                               "data": {}}}
 
 
 def test_empty_mutualcredit_as_is_usage_where_someone_acts(home: Path) -> None:

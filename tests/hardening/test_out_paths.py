@@ -157,7 +157,7 @@ def test_cli_symlink_out_is_refused_and_nothing_is_written(home: Path, tmp_path:
         assert error["error"] == {
             "code": "out_not_regular",
             "message": f"cannot write {link}: it is a symbolic link; give the file it points "
-                       "to"}
+                       "to", "data": {}}
         assert link.is_symlink() and target.read_text() == "keep me"
     assert mc(home, "checkpoint", "list", "--json").stdout == before  # no checkpoint stored
 

@@ -142,7 +142,6 @@ def cli_times(folder: Path) -> None:
     help_ = wall([cli, "--help"], env)
     store = KeyStore(folder / "home", "x")
     signer = Signer.generate("k")
-    store.folder.mkdir(parents=True, exist_ok=True)
     store.write(signer, "bench-pass")
     start = time.perf_counter()
     for _ in range(5):

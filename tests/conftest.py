@@ -50,6 +50,8 @@ _SLOW_FOLDERS = ("e2e", "property")
 _SLOW_FIXTURES = {"pg_url"}
 # A module that starts processes (the installed command, writers, a killed import) is slow.
 _PROCESS_NAMES = ("run_cli", "subprocess", "multiprocessing", "concurrent_payments")
+# A module that asks for the PostgreSQL server itself (beside the db_url and pg_url fixtures).
+_POSTGRES_NAMES = ("require_postgres", "postgres_available", "postgres_schema_url")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -65,6 +67,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.postgres)
         module = getattr(item, "module", None)
         runs_processes = any(hasattr(module, name) for name in _PROCESS_NAMES)
+        if any(hasattr(module, name) for name in _POSTGRES_NAMES):
+            on_postgres = True
         if (folder in _SLOW_FOLDERS or on_postgres or fixtures & _SLOW_FIXTURES
                 or runs_processes):
             item.add_marker(pytest.mark.slow)

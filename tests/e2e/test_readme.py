@@ -39,7 +39,7 @@ def test_ci_runs_the_readme_test_command() -> None:
 
 
 def test_exit_code_table_matches_the_enum() -> None:
-    rows = re.findall(r"^\| (\d) \| ", section("Exit codes"), re.MULTILINE)
+    rows = re.findall(r"^\| (\d+) \| ", section("Exit codes"), re.MULTILINE)
     assert [int(code) for code in rows] == [int(code) for code in ExitCode]
 
 

@@ -36,11 +36,16 @@ def database_target() -> str:
     return STATE.db or os.environ.get("MUTUALCREDIT_DB") or default_database()
 
 
+def _say_waiting() -> None:
+    sys.stderr.write("waiting for another writer…\n")
+    sys.stderr.flush()
+
+
 def open_ledger() -> Ledger:
     from mutualcredit.services.context import Ledger, on_waiting
 
     if sys.stderr.isatty():
-        on_waiting(lambda: sys.stderr.write("waiting for another writer…\n"))
+        on_waiting(_say_waiting)
     return Ledger.open(database_target())
 
 

@@ -38,9 +38,9 @@ def _report_group(app: typer.Typer) -> typer.Typer:
     for group in app.registered_groups:
         if group.name == "report" and group.typer_instance is not None:
             return group.typer_instance
-    group = typer.Typer(help="Reports: settlement, income.", no_args_is_help=True)
-    app.add_typer(group, name="report")
-    return group
+    made = typer.Typer(help="Reports: settlement, income.", no_args_is_help=True)
+    app.add_typer(made, name="report")
+    return made
 
 
 def import_command(

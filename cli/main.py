@@ -138,7 +138,7 @@ def _report(error: BaseException) -> int:
         return _emit(wants_json, "aborted", "aborted", int(ExitCode.INTERRUPTED))
     for click in _click_exceptions():
         if isinstance(error, getattr(click, "Exit", ())):
-            return int(error.exit_code)
+            return int(getattr(error, "exit_code", 0))
         if isinstance(error, getattr(click, "Abort", ())):
             return _emit(wants_json, "aborted", "aborted", int(ExitCode.INTERRUPTED))
         if isinstance(error, click.ClickException):

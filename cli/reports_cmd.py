@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 import typer
 
@@ -67,7 +67,7 @@ def output(path: str | None) -> Iterator[TextIO]:
     from mutualcredit.services.output_files import open_output
 
     with open_output(path) as handle:
-        yield handle
+        yield cast(TextIO, handle)
 
 
 def _period(ledger: Ledger, period: str | None, first: str | None, last: str | None

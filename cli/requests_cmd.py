@@ -19,7 +19,8 @@ from cli.common import JSON_OPTION
 from mutualcredit.domain.names import ID_MAX
 
 if TYPE_CHECKING:  # Typer carries its own Click; the plain package may not be installed
-    import click
+    from typer._click.core import Command, Context
+    from typer._click.formatting import HelpFormatter
 
 USAGE = "FROM TO AMOUNT --memo TEXT [--expires DURATION] | withdraw ID"
 
@@ -27,13 +28,13 @@ USAGE = "FROM TO AMOUNT --memo TEXT [--expires DURATION] | withdraw ID"
 class RequestGroup(TyperGroup):
     """A group whose default command takes the arguments when no subcommand is named."""
 
-    def resolve_command(self, ctx: click.Context, args: list[str]
-                        ) -> tuple[str | None, click.Command | None, list[str]]:
+    def resolve_command(self, ctx: Context, args: list[str]
+                        ) -> tuple[str | None, Command | None, list[str]]:
         if args and args[0] not in self.commands:
             return "create", self.commands["create"], args
         return super().resolve_command(ctx, args)
 
-    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+    def format_usage(self, ctx: Context, formatter: HelpFormatter) -> None:
         formatter.write_usage(ctx.command_path, USAGE)
 
 

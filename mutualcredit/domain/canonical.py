@@ -9,7 +9,6 @@ being replayed as another.  Amounts inside documents are decimal strings.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from typing import Any
@@ -88,5 +87,3 @@ def canonical_bytes(tag: bytes, document: Any) -> bytes:
     return tag + b"\n" + canonical_json(document)
 
 
-def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()

@@ -47,7 +47,6 @@ KINDS = (
     "fee",  # a cancellation fee
     "issuance",  # cards issued by a collective's fund
 )
-HOLD_RESOLUTIONS = ("post_hold", "void_hold", "expire_hold")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

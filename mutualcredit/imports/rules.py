@@ -92,7 +92,7 @@ class Placeholder:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Share:
-    """One account's share of a split; ``weight / Rules.split_weight_total`` of the amount."""
+    """One account's share of a split: its weight over the sum of the weights."""
 
     account: str
     percent: Fraction
@@ -138,10 +138,6 @@ class Rules:
     issuance: Issuance | None
     currency_scales: MappingProxyType[str, int]
     fields_needed: tuple[str, ...]
-
-    @property
-    def split_weight_total(self) -> int:
-        return sum(share.weight for share in self.shares)
 
 
 @cache

@@ -58,7 +58,6 @@ from html import escape
 from importlib import resources
 from typing import Any
 
-CHART_COUNT = 3
 _DECIMAL_RE = re.compile(r"^-?[0-9]+(?:\.[0-9]+)?$")
 _STATUS_LABELS = {"ok": "ok", "near_limit": "near limit", "over_limit": "over limit"}
 

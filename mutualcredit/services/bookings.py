@@ -655,18 +655,6 @@ def get_booking(ledger: Ledger, booking_id: int) -> Booking:
         return _booking(ledger, _booking_row(connection, booking_id))
 
 
-def get_bookings(ledger: Ledger, booking_ids: Sequence[int]) -> list[Booking]:
-    """The bookings of ``booking_ids``, in that order (all of them must exist)."""
-    statement = text(f"{BOOKING_SELECT} WHERE b.id IN :ids").bindparams(
-        bindparam("ids", expanding=True))
-    found: dict[int, Booking] = {}
-    with ledger.read() as connection:
-        for first in range(0, len(booking_ids), 500):
-            for row in connection.execute(statement, {"ids": list(booking_ids[first:first + 500])}):
-                found[int(row.booking_id)] = _booking(ledger, row)
-    return [found[booking_id] for booking_id in booking_ids]
-
-
 def list_bookings(ledger: Ledger, *, resource: str | None = None, booker: str | None = None,
                   first: date | None = None, last: date | None = None,
                   status: str | None = None) -> list[Booking]:

@@ -131,7 +131,6 @@ from mutualcredit.services.network import account_kind
 RECORD_EVENT_TYPES = ("record", "key", "role")
 # What SQLite says when the pages it reads are not what it wrote.
 STORAGE_DAMAGE = ("malformed", "file is not a database", "database corrupt")
-TRANSFER_EVENT_TYPES = ("transfer", "hold_resolution")
 PROBLEMS_MAX = 10_000  # a ledger rewritten wholesale is reported, not listed to the last row
 
 

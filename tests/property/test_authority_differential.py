@@ -63,6 +63,7 @@ from mutualcredit.services.posting import (
     transfer_row,
 )
 from mutualcredit.services.verify import verify_ledger
+from tests.tamper.test_tamper_kit import rebuild_totals
 
 EXAMPLES = int(os.environ.get("MUTUALCREDIT_DIFFERENTIAL_EXAMPLES", "250"))
 STEPS_MAX = 6
@@ -704,22 +705,6 @@ def insert_raw(connection: sqlite3.Connection, signed: SignedTransfer, step: dic
                        (events[-1][0], events[-1][5]))
     rebuild_totals(connection)
     connection.execute("COMMIT")
-
-
-def rebuild_totals(connection: sqlite3.Connection) -> None:
-    """Make the cached totals agree with the postings, as a careful attacker would."""
-    posted = "t.status = 'posted' AND t.kind != 'hold'"
-    pending = "t.status = 'pending' AND t.kind = 'hold'"
-
-    def total(where: str, sign: str) -> str:
-        return (f"(SELECT COALESCE(SUM({sign}p.amount), 0) FROM posting p JOIN transfer t "
-                f"ON t.id = p.transfer_id WHERE p.account_id = account.id AND {where} AND "
-                f"p.amount {'<' if sign else '>'} 0)")
-
-    connection.execute(
-        f"UPDATE account SET posted_debits = {total(posted, '-')}, "
-        f"posted_credits = {total(posted, '')}, pending_debits = {total(pending, '-')}, "
-        f"pending_credits = {total(pending, '')}")
 
 
 @settings(max_examples=EXAMPLES, deadline=None, database=None,

@@ -56,20 +56,41 @@ HISTORY_START = datetime(2008, 1, 7, 12, tzinfo=UTC)  # 100,000 steps end in 202
 
 def build(url: str):  # type: ignore[no-untyped-def]
     admin = Signer.generate("banco")
-    ledger = setup.init_network(url, setup.NetworkSettings(
-        name="bench", card="CARD", admin="banco", member_limit_lower=-10**12,
-        clearing_limit=10**13), admin, setup.new_network_id())
-    setup.add_collective(ledger, admin, slug="cubo", name="Cubo", currency="CUBO",
-                         rate=Fraction(1))
+    ledger = setup.init_network(
+        url,
+        setup.NetworkSettings(
+            name="bench",
+            card="CARD",
+            admin="banco",
+            member_limit_lower=-(10**12),
+            clearing_limit=10**13,
+        ),
+        admin,
+        setup.new_network_id(),
+    )
+    setup.add_collective(ledger, admin, slug="cubo", name="Cubo", currency="CUBO", rate=Fraction(1))
     signers = {"banco": admin}
     for handle in ("ana", "bia"):
         signers[handle] = Signer.generate(handle)
-        setup.add_member(ledger, admin, handle=handle, collective="cubo",
-                         public_key=signers[handle].public_key, limit_lower=-10**12,
-                         coordinator=handle == "ana")
+        setup.add_member(
+            ledger,
+            admin,
+            handle=handle,
+            collective="cubo",
+            public_key=signers[handle].public_key,
+            limit_lower=-(10**12),
+            coordinator=handle == "ana",
+        )
     for slug in ("studio", "empty"):
-        svc.add_resource(ledger, signers["ana"], slug=slug, collective="cubo", name=slug,
-                         rules=ResourceRules(price=100, per="hour"), at=HISTORY_START)
+        svc.add_resource(
+            ledger,
+            signers["ana"],
+            slug=slug,
+            collective="cubo",
+            name=slug,
+            rules=ResourceRules(price=100, per="hour"),
+            at=HISTORY_START,
+        )
     return ledger, signers
 
 
@@ -77,28 +98,61 @@ def fill(ledger, signer: Signer, existing: int) -> None:  # type: ignore[no-unty
     """``existing`` held bookings of the studio, through post_batch and its after hook."""
     resource = svc.get_resource(ledger, "studio")
     for first in range(0, existing, BATCH):
-        slots = [HISTORY_START + index * STEP for index in range(first,
-                                                                 min(existing, first + BATCH))]
-        drafts = [TransferDraft(
-            network=ledger.network.id, kind="hold", author=signer.handle,
-            key=f"bench-{secrets.token_hex(8)}",
-            postings=payments.route(ledger, payments.resolve_account(ledger, "bia"),
-                                    payments.resolve_account(ledger, resource.account), 100),
-            created_at=iso(start - timedelta(days=1)), memo="bench",
-            meta={"booking": {"resource": "studio", "start": iso(start),
-                              "end": iso(start + LENGTH)}},
-            expires_at=iso(start + LENGTH + resource.rules.grace)) for start in slots]
+        slots = [
+            HISTORY_START + index * STEP for index in range(first, min(existing, first + BATCH))
+        ]
+        drafts = [
+            TransferDraft(
+                network=ledger.network.id,
+                kind="hold",
+                author=signer.handle,
+                key=f"bench-{secrets.token_hex(8)}",
+                postings=payments.route(
+                    ledger,
+                    payments.resolve_account(ledger, "bia"),
+                    payments.resolve_account(ledger, resource.account),
+                    100,
+                ),
+                created_at=iso(start - timedelta(days=1)),
+                memo="bench",
+                meta={
+                    "booking": {
+                        "resource": "studio",
+                        "start": iso(start),
+                        "end": iso(start + LENGTH),
+                    }
+                },
+                expires_at=iso(start + LENGTH + resource.rules.grace),
+            )
+            for start in slots
+        ]
 
         def after(connection, results, slots=slots):  # type: ignore[no-untyped-def]
-            connection.execute(insert(models_bookings.BOOKING_TABLE), [
-                {"resource_id": resource.id, "booker": "bia", "start_at": iso(start),
-                 "end_at": iso(start + LENGTH), "status": "held", "price": 100,
-                 "charged": None, "hold_id": result.transfer_id, "resolution_id": None,
-                 "memo": "", "created_at": iso(start - timedelta(days=1)),
-                 "resolved_at": None, "resolved_by": None}
-                for start, result in zip(slots, results, strict=True)])
-            connection.execute(text("UPDATE resource SET duration_longest = :d WHERE id = :i"),
-                               {"d": int(LENGTH.total_seconds()), "i": resource.id})
+            connection.execute(
+                insert(models_bookings.BOOKING_TABLE),
+                [
+                    {
+                        "resource_id": resource.id,
+                        "booker": "bia",
+                        "start_at": iso(start),
+                        "end_at": iso(start + LENGTH),
+                        "status": "held",
+                        "price": 100,
+                        "charged": None,
+                        "hold_id": result.transfer_id,
+                        "resolution_id": None,
+                        "memo": "",
+                        "created_at": iso(start - timedelta(days=1)),
+                        "resolved_at": None,
+                        "resolved_by": None,
+                    }
+                    for start, result in zip(slots, results, strict=True)
+                ],
+            )
+            connection.execute(
+                text("UPDATE resource SET duration_longest = :d WHERE id = :i"),
+                {"d": int(LENGTH.total_seconds()), "i": resource.id},
+            )
 
         post_batch(ledger, drafts, signer, kind="bench_bookings", after=after)
 
@@ -117,10 +171,13 @@ def time_checks(ledger, slug: str, candidates, bounded: bool = True) -> list[flo
                     pass
             else:
                 window = svc.availability_window(candidate, zone)
-                rows = connection.execute(text(
-                    "SELECT start_at, end_at FROM booking WHERE resource_id = :r "
-                    "AND start_at < :hi AND end_at > :lo AND status IN ('held', 'completed')"),
-                    {"r": resource.id, "hi": iso(window.end), "lo": iso(window.start)})
+                rows = connection.execute(
+                    text(
+                        "SELECT start_at, end_at FROM booking WHERE resource_id = :r "
+                        "AND start_at < :hi AND end_at > :lo AND status IN ('held', 'completed')"
+                    ),
+                    {"r": resource.id, "hi": iso(window.end), "lo": iso(window.start)},
+                )
                 existing = [svc.Interval(start=parse_iso(s), end=parse_iso(e)) for s, e in rows]
                 try:
                     check_availability(existing, candidate, units=1, zone=zone, resource=slug)
@@ -137,8 +194,10 @@ def shown(seconds: list[float]) -> str:
 
 
 def plan(ledger) -> str:  # type: ignore[no-untyped-def]
-    query = ("SELECT start_at, end_at FROM booking WHERE resource_id = 1 AND start_at >= 'a' "
-             "AND start_at < 'b' AND end_at > 'c' AND status IN ('held', 'completed')")
+    query = (
+        "SELECT start_at, end_at FROM booking WHERE resource_id = 1 AND start_at >= 'a' "
+        "AND start_at < 'b' AND end_at > 'c' AND status IN ('held', 'completed')"
+    )
     prefix = "EXPLAIN " if ledger.is_postgres else "EXPLAIN QUERY PLAN "
     with ledger.read() as connection:
         return " | ".join(str(row[-1]) for row in connection.execute(text(prefix + query)))
@@ -155,14 +214,28 @@ def rates(ledger, signers, count: int, batch: int) -> dict[str, float]:  # type:
         size = count // rounds
         started = time.perf_counter()
         for _ in range(size):
-            payments.hold(ledger, signers["bia"], payer="members:bia", payee=studio.account,
-                          amount=100, expires_at=NOW + timedelta(days=30), at=NOW)
+            payments.hold(
+                ledger,
+                signers["bia"],
+                payer="members:bia",
+                payee=studio.account,
+                amount=100,
+                expires_at=NOW + timedelta(days=30),
+                at=NOW,
+            )
         figures["hold"] += time.perf_counter() - started
         started = time.perf_counter()
         for index in range(done, done + size):
             start = first + index * STEP
-            svc.book(ledger, signers["bia"], resource="studio", booker="bia", start=start,
-                     end=start + LENGTH, at=NOW)
+            svc.book(
+                ledger,
+                signers["bia"],
+                resource="studio",
+                booker="bia",
+                start=start,
+                end=start + LENGTH,
+                at=NOW,
+            )
         figures["book"] += time.perf_counter() - started
         done += size
     figures = {name: done / seconds for name, seconds in figures.items()}
@@ -170,21 +243,36 @@ def rates(ledger, signers, count: int, batch: int) -> dict[str, float]:  # type:
     series = max(1, 10 * count // batch)
     started = time.perf_counter()
     for number in range(series):
-        slots = [(first + (number * batch + index) * STEP,
-                  first + (number * batch + index) * STEP + LENGTH) for index in range(batch)]
-        svc.book_many(ledger, signers["bia"], resource="studio", booker="bia", slots=slots,
-                      at=NOW)
+        slots = [
+            (
+                first + (number * batch + index) * STEP,
+                first + (number * batch + index) * STEP + LENGTH,
+            )
+            for index in range(batch)
+        ]
+        svc.book_many(ledger, signers["bia"], resource="studio", booker="bia", slots=slots, at=NOW)
     figures["book_many"] = series * batch / (time.perf_counter() - started)
     source = payments.resolve_account(ledger, "bia")
     target = payments.resolve_account(ledger, studio.account)
     started = time.perf_counter()
     for _ in range(series):
-        post_batch(ledger, [TransferDraft(
-            network=ledger.network.id, kind="hold", author="bia",
-            key=f"bench-{secrets.token_hex(8)}",
-            postings=payments.route(ledger, source, target, 100), created_at=iso(NOW),
-            expires_at=iso(NOW + timedelta(days=30))) for _ in range(batch)],
-            signers["bia"], kind="bench")
+        post_batch(
+            ledger,
+            [
+                TransferDraft(
+                    network=ledger.network.id,
+                    kind="hold",
+                    author="bia",
+                    key=f"bench-{secrets.token_hex(8)}",
+                    postings=payments.route(ledger, source, target, 100),
+                    created_at=iso(NOW),
+                    expires_at=iso(NOW + timedelta(days=30)),
+                )
+                for _ in range(batch)
+            ],
+            signers["bia"],
+            kind="bench",
+        )
     figures["post_batch"] = series * batch / (time.perf_counter() - started)
     return figures
 
@@ -203,35 +291,45 @@ def main() -> None:
     ledger, signers = build(url)
     started = time.perf_counter()
     fill(ledger, signers["bia"], arguments.existing)
-    print(f"backend: {ledger.engine.dialect.name}; {arguments.existing} existing bookings made "
-          f"in {time.perf_counter() - started:.1f} s")
+    print(
+        f"backend: {ledger.engine.dialect.name}; {arguments.existing} existing bookings made "
+        f"in {time.perf_counter() - started:.1f} s"
+    )
     with ledger.engine.begin() as connection:
         # Settle the bulk fill first, so that no figure pays for it: statistics on
         # PostgreSQL, the WAL folded back into the database file on SQLite.
-        connection.execute(text("ANALYZE booking" if ledger.is_postgres
-                                else "PRAGMA wal_checkpoint(TRUNCATE)"))
+        connection.execute(
+            text("ANALYZE booking" if ledger.is_postgres else "PRAGMA wal_checkpoint(TRUNCATE)")
+        )
     print(f"plan: {plan(ledger)}")
     rng = random.Random(1)
     span = arguments.existing * STEP
     candidates = []
     for _ in range(arguments.checks):
-        start = HISTORY_START + timedelta(minutes=30 * rng.randrange(int(span / timedelta(
-            minutes=30))))
+        start = HISTORY_START + timedelta(
+            minutes=30 * rng.randrange(int(span / timedelta(minutes=30)))
+        )
         candidates.append(svc.Interval(start=start, end=start + LENGTH))
     time_checks(ledger, "studio", candidates[:50])  # warm the cache
-    print(f"availability check, {arguments.existing} bookings:   "
-          f"{shown(time_checks(ledger, 'studio', candidates))}")
-    print(f"  baseline, no bookings:                "
-          f"{shown(time_checks(ledger, 'empty', candidates))}")
-    print(f"  baseline, query without lower bound:  "
-          f"{shown(time_checks(ledger, 'studio', candidates, bounded=False))}")
+    print(
+        f"availability check, {arguments.existing} bookings:   "
+        f"{shown(time_checks(ledger, 'studio', candidates))}"
+    )
+    print(
+        f"  baseline, no bookings:                {shown(time_checks(ledger, 'empty', candidates))}"
+    )
+    print(
+        f"  baseline, query without lower bound:  "
+        f"{shown(time_checks(ledger, 'studio', candidates, bounded=False))}"
+    )
     figures = rates(ledger, signers, arguments.bookings, arguments.batch)
     print(f"bookings/s in-process, one per transaction (book):      {figures['book']:,.0f}")
     print(f"  baseline, bare holds/s (payments.hold):               {figures['hold']:,.0f}")
-    print(f"bookings/s in-process, series of {arguments.batch} (book_many):    "
-          f"{figures['book_many']:,.0f}")
-    print(f"  baseline, bare holds/s in batches (post_batch):       "
-          f"{figures['post_batch']:,.0f}")
+    print(
+        f"bookings/s in-process, series of {arguments.batch} (book_many):    "
+        f"{figures['book_many']:,.0f}"
+    )
+    print(f"  baseline, bare holds/s in batches (post_batch):       {figures['post_batch']:,.0f}")
 
 
 if __name__ == "__main__":

@@ -44,16 +44,30 @@ BIN = Path(sys.executable).parent
 
 def build(folder: Path) -> tuple[object, dict[str, Signer]]:
     admin = Signer.generate("banco")
-    ledger = setup.init_network(str(folder / "ledger.db"), setup.NetworkSettings(
-        name="bench", card="CARD", admin="banco", member_limit_lower=-10**12,
-        clearing_limit=10**13), admin, setup.new_network_id())
-    setup.add_collective(ledger, admin, slug="cubo", name="Cubo", currency="CUBO",
-                         rate=Fraction(1))
+    ledger = setup.init_network(
+        str(folder / "ledger.db"),
+        setup.NetworkSettings(
+            name="bench",
+            card="CARD",
+            admin="banco",
+            member_limit_lower=-(10**12),
+            clearing_limit=10**13,
+        ),
+        admin,
+        setup.new_network_id(),
+    )
+    setup.add_collective(ledger, admin, slug="cubo", name="Cubo", currency="CUBO", rate=Fraction(1))
     signers = {"banco": admin}
     for handle in ("ana", "bia"):
         signers[handle] = Signer.generate(handle)
-        setup.add_member(ledger, admin, handle=handle, collective="cubo",
-                         public_key=signers[handle].public_key, limit_lower=-10**12)
+        setup.add_member(
+            ledger,
+            admin,
+            handle=handle,
+            collective="cubo",
+            public_key=signers[handle].public_key,
+            limit_lower=-(10**12),
+        )
     return ledger, signers
 
 
@@ -67,8 +81,10 @@ def raw_sqlite_rate(folder: Path, count: int) -> float:
     for index in range(count):
         connection.execute("BEGIN IMMEDIATE")
         transfer = connection.execute("INSERT INTO t (memo) VALUES (?)", (str(index),)).lastrowid
-        connection.executemany("INSERT INTO p (t, account, amount) VALUES (?, ?, ?)",
-                               [(transfer, 1, -100), (transfer, 2, 100)])
+        connection.executemany(
+            "INSERT INTO p (t, account, amount) VALUES (?, ?, ?)",
+            [(transfer, 1, -100), (transfer, 2, 100)],
+        )
         connection.execute("COMMIT")
     return count / (time.perf_counter() - start)
 
@@ -99,11 +115,21 @@ def payment_rate(ledger, signers, count: int) -> tuple[float, float]:  # type: i
 
 def batch_rate(ledger, signers, count: int) -> float:  # type: ignore[no-untyped-def]
     now = iso(datetime.now(UTC))
-    drafts = [TransferDraft(network=ledger.network.id, kind="payment", author="ana",
-                            key=f"batch-{index}", created_at=now, memo="bench batch",
-                            postings=(Posting(account="members:ana", currency="CUBO", amount=-1),
-                                      Posting(account="members:bia", currency="CUBO", amount=1)))
-              for index in range(count)]
+    drafts = [
+        TransferDraft(
+            network=ledger.network.id,
+            kind="payment",
+            author="ana",
+            key=f"batch-{index}",
+            created_at=now,
+            memo="bench batch",
+            postings=(
+                Posting(account="members:ana", currency="CUBO", amount=-1),
+                Posting(account="members:bia", currency="CUBO", amount=1),
+            ),
+        )
+        for index in range(count)
+    ]
     start = time.perf_counter()
     post_batch(ledger, drafts, signers["ana"], kind="payment")
     return count / (time.perf_counter() - start)
@@ -119,23 +145,58 @@ def wall(command: list[str], env: dict[str, str], runs: int = 7) -> float:
 
 
 def cli_times(folder: Path) -> None:
-    env = {**os.environ, "MUTUALCREDIT_HOME": str(folder / "home"),
-           "MUTUALCREDIT_PASSPHRASE": "bench-pass"}
+    env = {
+        **os.environ,
+        "MUTUALCREDIT_HOME": str(folder / "home"),
+        "MUTUALCREDIT_PASSPHRASE": "bench-pass",
+    }
     db = str(folder / "cli.db")
     cli = str(BIN / "mutualcredit")
-    subprocess.run([cli, "--db", db, "init", "--network", "b", "--currency", "CARD", "--admin",
-                    "banco", "--default-limit", "1000000"], env=env, check=True,
-                   capture_output=True)
-    subprocess.run([cli, "--db", db, "collective", "add", "cubo", "--name", "C"], env=env,
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            cli,
+            "--db",
+            db,
+            "init",
+            "--network",
+            "b",
+            "--currency",
+            "CARD",
+            "--admin",
+            "banco",
+            "--default-limit",
+            "1000000",
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [cli, "--db", db, "collective", "add", "cubo", "--name", "C"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     for handle in ("ana", "bia"):
-        subprocess.run([cli, "--db", db, "member", "add", handle, "--collective", "cubo"],
-                       env=env, check=True, capture_output=True)
-    baseline = wall([sys.executable, "-c", "import typer, sqlmodel, "
-                     "cryptography.hazmat.primitives.asymmetric.ed25519"], env)
+        subprocess.run(
+            [cli, "--db", db, "member", "add", handle, "--collective", "cubo"],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+    baseline = wall(
+        [
+            sys.executable,
+            "-c",
+            "import typer, sqlmodel, cryptography.hazmat.primitives.asymmetric.ed25519",
+        ],
+        env,
+    )
     minimal = folder / "minimal.py"
-    minimal.write_text("import typer\napp = typer.Typer()\n@app.command()\ndef a(): pass\n"
-                       "@app.command()\ndef b(): pass\napp()\n")
+    minimal.write_text(
+        "import typer\napp = typer.Typer()\n@app.command()\ndef a(): pass\n"
+        "@app.command()\ndef b(): pass\napp()\n"
+    )
     minimal_help = wall([sys.executable, str(minimal), "--help"], env)
     balance = wall([cli, "--db", db, "balance", "ana"], env)
     pay = wall([cli, "--db", db, "pay", "ana", "bia", "1"], env)
@@ -148,14 +209,20 @@ def cli_times(folder: Path) -> None:
         store.unlock("k", "bench-pass")
     unlock = (time.perf_counter() - start) / 5
     print(f"  baseline python -c 'import typer, sqlmodel, ed25519': {baseline * 1000:7.1f} ms")
-    print(f"  mutualcredit balance:  {balance * 1000:7.1f} ms  = {balance / baseline:.2f}x "
-          "(goal <= 1.25x)")
+    print(
+        f"  mutualcredit balance:  {balance * 1000:7.1f} ms  = {balance / baseline:.2f}x "
+        "(goal <= 1.25x)"
+    )
     print(f"  key unlock (scrypt n=2^{KDF_N.bit_length() - 1}, r=8, p=1): {unlock * 1000:.1f} ms")
-    print(f"  mutualcredit pay:      {pay * 1000:7.1f} ms  = {pay / (baseline + unlock):.2f}x "
-          "of baseline + unlock (goal <= 1.25x)")
+    print(
+        f"  mutualcredit pay:      {pay * 1000:7.1f} ms  = {pay / (baseline + unlock):.2f}x "
+        "of baseline + unlock (goal <= 1.25x)"
+    )
     print(f"  minimal Typer --help:  {minimal_help * 1000:7.1f} ms")
-    print(f"  mutualcredit --help:   {help_ * 1000:7.1f} ms  = {help_ / minimal_help:.2f}x "
-          "(goal <= 1.5x)")
+    print(
+        f"  mutualcredit --help:   {help_ * 1000:7.1f} ms  = {help_ / minimal_help:.2f}x "
+        "(goal <= 1.5x)"
+    )
 
 
 def million_postings(folder: Path, count: int) -> None:
@@ -166,13 +233,21 @@ def million_postings(folder: Path, count: int) -> None:
     chunk = 100_000
     start = time.perf_counter()
     for first in range(0, count, chunk):
-        drafts = [TransferDraft(network=ledger.network.id, kind="payment", author="ana",
-                                key=f"m-{index}", created_at=now, memo="",
-                                postings=(Posting(account="members:ana", currency="CUBO",
-                                                  amount=-1),
-                                          Posting(account="members:bia", currency="CUBO",
-                                                  amount=1)))
-                  for index in range(first, min(first + chunk, count))]
+        drafts = [
+            TransferDraft(
+                network=ledger.network.id,
+                kind="payment",
+                author="ana",
+                key=f"m-{index}",
+                created_at=now,
+                memo="",
+                postings=(
+                    Posting(account="members:ana", currency="CUBO", amount=-1),
+                    Posting(account="members:bia", currency="CUBO", amount=1),
+                ),
+            )
+            for index in range(first, min(first + chunk, count))
+        ]
         post_batch(ledger, drafts, signers["ana"], kind="payment")
     print(f"  wrote {count} transfers with the batch API in {time.perf_counter() - start:.1f} s")
     from mutualcredit.services.queries import balance
@@ -182,19 +257,31 @@ def million_postings(folder: Path, count: int) -> None:
         began = time.perf_counter()
         balance(ledger, "ana")
         times.append(time.perf_counter() - began)
-    print(f"  balance query on an account with {count} postings: "
-          f"{statistics.median(times) * 1000:.2f} ms median (goal <= 50 ms)")
+    print(
+        f"  balance query on an account with {count} postings: "
+        f"{statistics.median(times) * 1000:.2f} ms median (goal <= 50 ms)"
+    )
     env = {**os.environ, "MUTUALCREDIT_HOME": str(folder / "home")}
     start = time.perf_counter()
     child = subprocess.run(
-        [sys.executable, "-c", "import resource, subprocess, sys;"
-         f"subprocess.run([{str(BIN / 'mutualcredit')!r}, '--db', "
-         f"{str(folder / 'big' / 'ledger.db')!r}, 'statement', 'ana', '--json'], "
-         "stdout=subprocess.DEVNULL, check=True);"
-         "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"],
-        env=env, check=True, capture_output=True, text=True)
-    print(f"  statement --json of {count} entries: {time.perf_counter() - start:.1f} s, peak RSS "
-          f"{int(child.stdout) / 1024:.0f} MB (goal <= 150 MB)")
+        [
+            sys.executable,
+            "-c",
+            "import resource, subprocess, sys;"
+            f"subprocess.run([{str(BIN / 'mutualcredit')!r}, '--db', "
+            f"{str(folder / 'big' / 'ledger.db')!r}, 'statement', 'ana', '--json'], "
+            "stdout=subprocess.DEVNULL, check=True);"
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)",
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    print(
+        f"  statement --json of {count} entries: {time.perf_counter() - start:.1f} s, peak RSS "
+        f"{int(child.stdout) / 1024:.0f} MB (goal <= 150 MB)"
+    )
 
 
 def main() -> None:
@@ -213,11 +300,14 @@ def main() -> None:
         rate, p99 = payment_rate(ledger, signers, arguments.payments)
         print(f"  baseline raw sqlite3 two-posting transfer: {raw:8.0f} /s")
         print(f"  baseline Ed25519 sign {signed:.0f}/s, verify {verified:.0f}/s (one core)")
-        print(f"  mutualcredit pay (library):               {rate:8.0f} /s "
-              f"({rate / raw:.0%} of raw), p99 {p99:.2f} ms (goal >= 1,500/s)")
+        print(
+            f"  mutualcredit pay (library):               {rate:8.0f} /s "
+            f"({rate / raw:.0%} of raw), p99 {p99:.2f} ms (goal >= 1,500/s)"
+        )
         print("batch API, one signature per batch:")
-        print(f"  {batch_rate(ledger, signers, arguments.batch):8.0f} transfers/s "
-              "(goal >= 10,000/s)")
+        print(
+            f"  {batch_rate(ledger, signers, arguments.batch):8.0f} transfers/s (goal >= 10,000/s)"
+        )
         if not arguments.skip_cli:
             print("whole-process commands (median of 7):")
             cli_times(folder)

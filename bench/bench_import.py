@@ -47,8 +47,15 @@ def _child(step: str, path: str, folder: str, queue) -> None:  # type: ignore[no
     started = time.perf_counter()
     result = globals()[f"step_{step}"](path, folder)
     seconds = time.perf_counter() - started
-    queue.put((result, seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-               resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, footprint.stop()))
+    queue.put(
+        (
+            result,
+            seconds,
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+            footprint.stop(),
+        )
+    )
 
 
 class _Footprint:
@@ -96,7 +103,8 @@ def _pss(pid: str) -> int:
 def measure(step: str, path: str, folder: str) -> tuple[str, float, float, float, float | None]:
     queue: multiprocessing.Queue = multiprocessing.Queue()
     process = multiprocessing.get_context("fork").Process(
-        target=_child, args=(step, path, folder, queue))
+        target=_child, args=(step, path, folder, queue)
+    )
     process.start()
     result = queue.get()
     process.join()
@@ -118,8 +126,10 @@ def step_sqlite(path: str, folder: str) -> str:
     connection = sqlite3.connect(Path(folder) / "raw.db")
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=FULL")
-    connection.execute("CREATE TABLE posting (id INTEGER PRIMARY KEY, transfer_id INTEGER, "
-                       "account TEXT, currency TEXT, amount INTEGER)")
+    connection.execute(
+        "CREATE TABLE posting (id INTEGER PRIMARY KEY, transfer_id INTEGER, "
+        "account TEXT, currency TEXT, amount INTEGER)"
+    )
     rows = []
     count = 0
     for item in parse_file(path, load_rules(RULES)):
@@ -127,11 +137,15 @@ def step_sqlite(path: str, folder: str) -> str:
             count += 1
             rows += [(count, *posting) for posting in item.postings]
             if len(rows) > 60_000:
-                connection.executemany("INSERT INTO posting (transfer_id, account, currency, "
-                                       "amount) VALUES (?, ?, ?, ?)", rows)
+                connection.executemany(
+                    "INSERT INTO posting (transfer_id, account, currency, "
+                    "amount) VALUES (?, ?, ?, ?)",
+                    rows,
+                )
                 rows = []
-    connection.executemany("INSERT INTO posting (transfer_id, account, currency, amount) "
-                           "VALUES (?, ?, ?, ?)", rows)
+    connection.executemany(
+        "INSERT INTO posting (transfer_id, account, currency, amount) VALUES (?, ?, ?, ?)", rows
+    )
     connection.commit()
     return f"{count} rows parsed and their postings inserted"
 
@@ -146,12 +160,18 @@ def _ledger(folder: str):  # type: ignore[no-untyped-def]
     importer = Signer.generate("banco")
     if database.exists():
         ledger = Ledger.open(str(database))
-        return ledger, Signer(handle="banco", private_key=_load_key(folder),
-                              public_key=_public(folder))
-    ledger = setup.init_network(str(database), setup.NetworkSettings(
-        name="bench", card="CARD", admin="banco"), importer, setup.new_network_id())
-    setup.add_collective(ledger, importer, slug="cubo", name="Cubo", currency="CUBO",
-                         rate=Fraction(1))
+        return ledger, Signer(
+            handle="banco", private_key=_load_key(folder), public_key=_public(folder)
+        )
+    ledger = setup.init_network(
+        str(database),
+        setup.NetworkSettings(name="bench", card="CARD", admin="banco"),
+        importer,
+        setup.new_network_id(),
+    )
+    setup.add_collective(
+        ledger, importer, slug="cubo", name="Cubo", currency="CUBO", rate=Fraction(1)
+    )
     add_festival_accounts(ledger, importer)
     from cryptography.hazmat.primitives.serialization import (
         Encoding,
@@ -159,8 +179,9 @@ def _ledger(folder: str):  # type: ignore[no-untyped-def]
         PrivateFormat,
     )
 
-    (Path(folder) / "key").write_bytes(importer.private_key.private_bytes(
-        Encoding.Raw, PrivateFormat.Raw, NoEncryption()))
+    (Path(folder) / "key").write_bytes(
+        importer.private_key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+    )
     (Path(folder) / "public").write_text(importer.public_key)
     return ledger, importer
 
@@ -181,8 +202,10 @@ def _import(path: str, folder: str) -> str:
     ledger, signer = _ledger(folder)
     summary = import_file(ledger, signer, path, RULES)
     counts = summary.counts()
-    return (f"imported {counts['imported']}, filtered {counts['filtered']}, already "
-            f"{counts['already_imported']}, {len(summary.batch_ids)} batches")
+    return (
+        f"imported {counts['imported']}, filtered {counts['filtered']}, already "
+        f"{counts['already_imported']}, {len(summary.batch_ids)} batches"
+    )
 
 
 def prepare_import(folder: str) -> None:
@@ -202,19 +225,35 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-import-") as folder:
         path = arguments.file or str(Path(folder) / "tickets.csv")
         if not arguments.file:
-            subprocess.run([sys.executable, str(ROOT / "bench" / "gen_tickets.py"), "--rows",
-                            str(arguments.rows), "--seed", "1", "-o", path], check=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    str(ROOT / "bench" / "gen_tickets.py"),
+                    "--rows",
+                    str(arguments.rows),
+                    "--seed",
+                    "1",
+                    "-o",
+                    path,
+                ],
+                check=True,
+            )
         rows = sum(1 for _ in open(path, "rb")) - 1
         print(f"{rows:,} rows, {Path(path).stat().st_size / 2**20:.1f} MiB: {path}")
-        for step, label in (("parse", "baseline: parser alone"),
-                            ("sqlite", "baseline: parse + raw sqlite3 postings"),
-                            ("import", "import (validate, sign, post)"),
-                            ("reimport", "re-import (all already imported)")):
+        for step, label in (
+            ("parse", "baseline: parser alone"),
+            ("sqlite", "baseline: parse + raw sqlite3 postings"),
+            ("import", "import (validate, sign, post)"),
+            ("reimport", "re-import (all already imported)"),
+        ):
             result, seconds, rss, helper, together = measure(step, path, folder)
             helped = f" + helper {helper:5.1f} MiB" if helper else ""
             both = f", Pss of all {together:5.1f} MiB" if helper and together else ""
-            print(f"{label:40} {seconds:7.2f} s {rows / seconds:>10,.0f} rows/s "
-                  f"peak RSS {rss:6.1f} MiB{helped}{both}  ({result})", flush=True)
+            print(
+                f"{label:40} {seconds:7.2f} s {rows / seconds:>10,.0f} rows/s "
+                f"peak RSS {rss:6.1f} MiB{helped}{both}  ({result})",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

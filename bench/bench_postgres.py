@@ -50,8 +50,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.services.concurrent_payments import HOT  # noqa: E402
 from tests.support import drop_postgres_schema, postgres_schema_url  # noqa: E402
 
-PG_URL = os.environ.get("MUTUALCREDIT_TEST_PG_URL",
-                        "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_URL = os.environ.get(
+    "MUTUALCREDIT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 PAYMENTS_DEFAULT = 400
 MEMBERS_PER_WRITER = 16
 SCENARIOS = ((1, "spread"), (4, "spread"), (8, "spread"), (4, "hot"), (8, "hot"))
@@ -69,8 +70,9 @@ def build_network(url: str, writers: int) -> list[list[tuple[str, bytes]]]:
     return build(url, writers, members=MEMBERS_PER_WRITER, credit_line=10_000_000)
 
 
-def library_writer(url: str, members: list[tuple[str, bytes]], payments: int, hot: bool,
-                   start: float, queue) -> None:  # type: ignore[no-untyped-def]
+def library_writer(
+    url: str, members: list[tuple[str, bytes]], payments: int, hot: bool, start: float, queue
+) -> None:  # type: ignore[no-untyped-def]
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from mutualcredit.services import posting
@@ -99,18 +101,28 @@ def library_writer(url: str, members: list[tuple[str, bytes]], payments: int, ho
     queue.put((began, time.perf_counter(), latencies, time.process_time() - cpu))
 
 
-def raw_writer(url: str, members: list[tuple[str, bytes]], payments: int, hot: bool,
-               start: float, queue) -> None:  # type: ignore[no-untyped-def]
+def raw_writer(
+    url: str, members: list[tuple[str, bytes]], payments: int, hot: bool, start: float, queue
+) -> None:  # type: ignore[no-untyped-def]
     import psycopg
     from sqlalchemy.engine import make_url
 
     parsed = make_url(url)
     connection = psycopg.connect(
-        host=parsed.host, port=parsed.port, user=parsed.username, dbname=parsed.database,
-        password=parsed.password, options=parsed.query.get("options"))
-    ids = [row[0] for row in connection.execute(
-        "SELECT id FROM account WHERE name = ANY(%s)",
-        ([f"members:{handle}" for handle, _ in members],))]
+        host=parsed.host,
+        port=parsed.port,
+        user=parsed.username,
+        dbname=parsed.database,
+        password=parsed.password,
+        options=parsed.query.get("options"),
+    )
+    ids = [
+        row[0]
+        for row in connection.execute(
+            "SELECT id FROM account WHERE name = ANY(%s)",
+            ([f"members:{handle}" for handle, _ in members],),
+        )
+    ]
     hot_id = connection.execute("SELECT id FROM account WHERE name = %s", (HOT,)).fetchone()[0]
     connection.commit()
     rng = random.Random(len(ids) * 31 + payments)
@@ -125,32 +137,41 @@ def raw_writer(url: str, members: list[tuple[str, bytes]], payments: int, hot: b
         amount = rng.randint(1, 500)
         moment = time.perf_counter()
         with connection.transaction():
-            connection.execute("SELECT id FROM account WHERE id IN (%s, %s) ORDER BY id "
-                               "FOR UPDATE", (payer, payee))
+            connection.execute(
+                "SELECT id FROM account WHERE id IN (%s, %s) ORDER BY id FOR UPDATE", (payer, payee)
+            )
             connection.execute(
                 "INSERT INTO bench_posting (account_id, amount) VALUES (%s, %s), (%s, %s)",
-                (payer, -amount, payee, amount))
+                (payer, -amount, payee, amount),
+            )
             connection.execute(
                 "UPDATE account SET posted_debits = posted_debits + %s WHERE id = %s",
-                (amount, payer))
+                (amount, payer),
+            )
             connection.execute(
                 "UPDATE account SET posted_credits = posted_credits + %s WHERE id = %s",
-                (amount, payee))
+                (amount, payee),
+            )
         latencies.append(time.perf_counter() - moment)
     connection.close()
     queue.put((began, time.perf_counter(), latencies, time.process_time() - cpu))
 
 
-def raw_sqlite_writer(url: str, members: list[tuple[str, bytes]], payments: int, hot: bool,
-                      start: float, queue) -> None:  # type: ignore[no-untyped-def]
+def raw_sqlite_writer(
+    url: str, members: list[tuple[str, bytes]], payments: int, hot: bool, start: float, queue
+) -> None:  # type: ignore[no-untyped-def]
     """The same least double-entry write on the SQLite file (WAL, synchronous=FULL)."""
     import sqlite3
 
     connection = sqlite3.connect(url, timeout=60, isolation_level=None)
     connection.execute("PRAGMA synchronous = FULL")
-    ids = [row[0] for row in connection.execute(
-        f"SELECT id FROM account WHERE name IN ({','.join('?' * len(members))})",
-        [f"members:{handle}" for handle, _ in members])]
+    ids = [
+        row[0]
+        for row in connection.execute(
+            f"SELECT id FROM account WHERE name IN ({','.join('?' * len(members))})",
+            [f"members:{handle}" for handle, _ in members],
+        )
+    ]
     hot_id = connection.execute("SELECT id FROM account WHERE name = ?", (HOT,)).fetchone()[0]
     rng = random.Random(len(ids) * 31 + payments)
     latencies = []
@@ -163,12 +184,16 @@ def raw_sqlite_writer(url: str, members: list[tuple[str, bytes]], payments: int,
         amount = rng.randint(1, 500)
         moment = time.perf_counter()
         connection.execute("BEGIN IMMEDIATE")
-        connection.execute("INSERT INTO bench_posting (account_id, amount) VALUES (?, ?), (?, ?)",
-                           (payer, -amount, payee, amount))
-        connection.execute("UPDATE account SET posted_debits = posted_debits + ? WHERE id = ?",
-                           (amount, payer))
-        connection.execute("UPDATE account SET posted_credits = posted_credits + ? WHERE id = ?",
-                           (amount, payee))
+        connection.execute(
+            "INSERT INTO bench_posting (account_id, amount) VALUES (?, ?), (?, ?)",
+            (payer, -amount, payee, amount),
+        )
+        connection.execute(
+            "UPDATE account SET posted_debits = posted_debits + ? WHERE id = ?", (amount, payer)
+        )
+        connection.execute(
+            "UPDATE account SET posted_credits = posted_credits + ? WHERE id = ?", (amount, payee)
+        )
         connection.execute("COMMIT")
         latencies.append(time.perf_counter() - moment)
     connection.close()
@@ -183,11 +208,17 @@ def run(kind: str, url: str, groups: list, payments: int, hot: bool) -> Result:
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
     os.environ[FULL_PATH_VARIABLE] = "1" if kind == "full" else "0"  # spawned writers inherit it
-    target = {"library": library_writer, "full": library_writer, "raw": raw_writer,
-              "raw_sqlite": raw_sqlite_writer}[kind]
+    target = {
+        "library": library_writer,
+        "full": library_writer,
+        "raw": raw_writer,
+        "raw_sqlite": raw_sqlite_writer,
+    }[kind]
     start = time.time() + 3.0  # every writer has imported and connected by then
-    processes = [context.Process(target=target, args=(url, group, payments, hot, start, queue))
-                 for group in groups]
+    processes = [
+        context.Process(target=target, args=(url, group, payments, hot, start, queue))
+        for group in groups
+    ]
     for process in processes:
         process.start()
     while time.time() < start:
@@ -223,9 +254,9 @@ def server_cpu() -> float:
             stat = (entry / "stat").read_text()
         except OSError:
             continue
-        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
         if name.startswith("postgres"):
-            fields = stat[stat.rindex(")") + 2:].split()
+            fields = stat[stat.rindex(")") + 2 :].split()
             total += sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
     return total / ticks
 
@@ -242,10 +273,14 @@ def bytes_per_transfer(url: str, schema: str | None) -> float:
         if schema is None:
             size = 0
         else:
-            size = connection.execute(text(
-                "SELECT SUM(pg_total_relation_size(c.oid)) FROM pg_class c JOIN pg_namespace n "
-                "ON n.oid = c.relnamespace WHERE n.nspname = :s AND c.relkind = 'r' "
-                "AND c.relname != 'bench_posting'"), {"s": schema}).scalar_one()
+            size = connection.execute(
+                text(
+                    "SELECT SUM(pg_total_relation_size(c.oid)) FROM pg_class c JOIN pg_namespace n "
+                    "ON n.oid = c.relnamespace WHERE n.nspname = :s AND c.relkind = 'r' "
+                    "AND c.relname != 'bench_posting'"
+                ),
+                {"s": schema},
+            ).scalar_one()
     ledger.engine.dispose()
     if schema is None:
         import sqlite3
@@ -274,16 +309,21 @@ def check(url: str, expected: int) -> None:
 def main() -> None:
     arguments = [a for a in sys.argv[1:] if not a.startswith("--")]
     payments = int(arguments[0]) if arguments else PAYMENTS_DEFAULT
-    print(f"signed payments on PostgreSQL, {payments} per writer, {os.cpu_count()} cores "
-          "shared with the server")
-    header = (f"{'writers':>7} {'accounts':>8} | {'library/s':>9} {'p50 ms':>7} {'p99 ms':>7} | "
-              f"{'raw/s':>7} {'p50 ms':>7} {'p99 ms':>7} | library/raw | bytes/transfer | "
-              "library CPU ms/transfer: writers + server | raw CPU ms/transfer")
+    print(
+        f"signed payments on PostgreSQL, {payments} per writer, {os.cpu_count()} cores "
+        "shared with the server"
+    )
+    header = (
+        f"{'writers':>7} {'accounts':>8} | {'library/s':>9} {'p50 ms':>7} {'p99 ms':>7} | "
+        f"{'raw/s':>7} {'p50 ms':>7} {'p99 ms':>7} | library/raw | bytes/transfer | "
+        "library CPU ms/transfer: writers + server | raw CPU ms/transfer"
+    )
     print(header)
     if "--sqlite" in sys.argv:
         sqlite_scenarios(payments)
-    chosen = [value for option, value in zip(sys.argv, sys.argv[1:], strict=False)
-              if option == "--only"]
+    chosen = [
+        value for option, value in zip(sys.argv, sys.argv[1:], strict=False) if option == "--only"
+    ]
     for writers, shape in SCENARIOS:
         if chosen and f"{writers}:{shape}" not in chosen:
             continue
@@ -292,12 +332,16 @@ def main() -> None:
             groups = build_network(url, writers)
             import psycopg
 
-            with psycopg.connect(libpq(PG_URL), autocommit=True,
-                                 options=f"-csearch_path={schema}") as connection:
-                connection.execute("CREATE TABLE bench_posting (id bigserial PRIMARY KEY, "
-                                   "account_id bigint NOT NULL, amount bigint NOT NULL)")
-            with psycopg.connect(libpq(PG_URL), autocommit=True,
-                                 options=f"-csearch_path={schema}") as connection:
+            with psycopg.connect(
+                libpq(PG_URL), autocommit=True, options=f"-csearch_path={schema}"
+            ) as connection:
+                connection.execute(
+                    "CREATE TABLE bench_posting (id bigserial PRIMARY KEY, "
+                    "account_id bigint NOT NULL, amount bigint NOT NULL)"
+                )
+            with psycopg.connect(
+                libpq(PG_URL), autocommit=True, options=f"-csearch_path={schema}"
+            ) as connection:
                 before = connection.execute("SELECT COUNT(*) FROM transfer").fetchone()[0]
             library = run("library", url, groups, payments, shape == "hot")
             check(url, before + writers * payments)
@@ -315,10 +359,12 @@ def main() -> None:
 
 
 def show(writers: int, shape: str, library: Result, raw: Result, size: float) -> None:
-    print(f"{writers:>7} {shape:>8} | {library[0]:>9.0f} {library[1]:>7.2f} "
-          f"{library[2]:>7.2f} | {raw[0]:>7.0f} {raw[1]:>7.2f} {raw[2]:>7.2f} | "
-          f"{library[0] / raw[0]:>11.2f} | {size:>14.0f} | {cpu(library)} | {cpu(raw)}",
-          flush=True)
+    print(
+        f"{writers:>7} {shape:>8} | {library[0]:>9.0f} {library[1]:>7.2f} "
+        f"{library[2]:>7.2f} | {raw[0]:>7.0f} {raw[1]:>7.2f} {raw[2]:>7.2f} | "
+        f"{library[0] / raw[0]:>11.2f} | {size:>14.0f} | {cpu(library)} | {cpu(raw)}",
+        flush=True,
+    )
 
 
 def cpu(result: Result) -> str:
@@ -341,8 +387,10 @@ def sqlite_scenarios(payments: int) -> None:
             url = str(Path(folder) / "bench.db")
             groups = build_network(url, writers)
             with sqlite3.connect(url) as connection:
-                connection.execute("CREATE TABLE bench_posting (id INTEGER PRIMARY KEY, "
-                                   "account_id INTEGER NOT NULL, amount INTEGER NOT NULL)")
+                connection.execute(
+                    "CREATE TABLE bench_posting (id INTEGER PRIMARY KEY, "
+                    "account_id INTEGER NOT NULL, amount INTEGER NOT NULL)"
+                )
             library = run("library", url, groups, payments, shape == "hot")
             size = bytes_per_transfer(url, None)
             raw = run("raw_sqlite", url, groups, payments, shape == "hot")

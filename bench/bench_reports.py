@@ -59,8 +59,9 @@ def child(arguments: argparse.Namespace) -> None:
 
         from mutualcredit.services.reports import make_period, settlement_report
 
-        period = make_period(ledger, date.fromisoformat(arguments.first),
-                             date.fromisoformat(arguments.last))
+        period = make_period(
+            ledger, date.fromisoformat(arguments.first), date.fromisoformat(arguments.last)
+        )
         document = settlement_report(ledger, period)
         extra = {"members": len(document["members"]), "netting": len(document["netting"])}
     else:
@@ -98,22 +99,32 @@ def main() -> None:
 
         started = time.perf_counter()
         build(Path(db), transfers=arguments.transfers)
-        print(f"fixture: {arguments.transfers} transfers written in "
-              f"{time.perf_counter() - started:.1f} s (directly; see reports_fixture.py)")
+        print(
+            f"fixture: {arguments.transfers} transfers written in "
+            f"{time.perf_counter() - started:.1f} s (directly; see reports_fixture.py)"
+        )
     wall, rss, out = step(db, "fold")
-    print(f"first fold of the history: {out['seconds']:.2f} s (once per ledger), "
-          f"peak RSS {rss:.0f} MiB")
-    for label, first, last in (("month 2026-10", "2026-10-01", "2026-10-31"),
-                               ("year 2025-11..2026-10", "2025-11-01", "2026-10-31")):
+    print(
+        f"first fold of the history: {out['seconds']:.2f} s (once per ledger), "
+        f"peak RSS {rss:.0f} MiB"
+    )
+    for label, first, last in (
+        ("month 2026-10", "2026-10-01", "2026-10-31"),
+        ("year 2025-11..2026-10", "2025-11-01", "2026-10-31"),
+    ):
         wall, rss, out = step(db, "report", "--first", first, "--last", last)
-        print(f"settlement report, {label}: {out['seconds']:.3f} s in the library, "
-              f"{wall:.2f} s for the whole process, peak RSS {rss:.0f} MiB "
-              f"({out['members']} members, {out['netting']} netting transfers)")
+        print(
+            f"settlement report, {label}: {out['seconds']:.3f} s in the library, "
+            f"{wall:.2f} s for the whole process, peak RSS {rss:.0f} MiB "
+            f"({out['members']} members, {out['netting']} netting transfers)"
+        )
     journal = str(Path(db).with_suffix(".journal"))
     wall, rss, out = step(db, "export", "--out", journal)
-    print(f"export hledger: {out['transfers']} transfers in {out['seconds']:.2f} s = "
-          f"{out['transfers'] / out['seconds']:,.0f} transfers/s, peak RSS {rss:.0f} MiB, "
-          f"{Path(journal).stat().st_size / 2**20:.0f} MiB")
+    print(
+        f"export hledger: {out['transfers']} transfers in {out['seconds']:.2f} s = "
+        f"{out['transfers'] / out['seconds']:,.0f} transfers/s, peak RSS {rss:.0f} MiB, "
+        f"{Path(journal).stat().st_size / 2**20:.0f} MiB"
+    )
     baseline = shutil.which("ledger")
     if baseline:
         wall, rss, _ = measured([baseline, "-f", journal, "bal"])

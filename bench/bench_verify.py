@@ -58,16 +58,28 @@ def build_signed(net: Net, count: int) -> None:
             if payer is payee:
                 payee = members[(n + 1) % 20]
             draft = TransferDraft(
-                network=ledger.network.id, kind="payment", author=payer.handle, key=f"b{n}",
-                postings=(Posting(account=f"members:{payer.handle}", currency="CUBO",
-                                  amount=-(100 + n % 900)),
-                          Posting(account=f"members:{payee.handle}", currency="CUBO",
-                                  amount=100 + n % 900)),
-                created_at=created, memo=f"troca {n}",
-                meta={"from": f"members:{payer.handle}", "to": f"members:{payee.handle}"})
+                network=ledger.network.id,
+                kind="payment",
+                author=payer.handle,
+                key=f"b{n}",
+                postings=(
+                    Posting(
+                        account=f"members:{payer.handle}", currency="CUBO", amount=-(100 + n % 900)
+                    ),
+                    Posting(
+                        account=f"members:{payee.handle}", currency="CUBO", amount=100 + n % 900
+                    ),
+                ),
+                created_at=created,
+                memo=f"troca {n}",
+                meta={"from": f"members:{payer.handle}", "to": f"members:{payee.handle}"},
+            )
             items.append(posting.sign(ledger, draft, payer))
-        ledger.write(lambda connection, items=items: posting._post_all(  # noqa: SLF001
-            connection, ledger, items, None))
+        ledger.write(
+            lambda connection, items=items: posting._post_all(  # noqa: SLF001
+                connection, ledger, items, None
+            )
+        )
 
 
 def _verify_chunk(chunk: list[tuple[bytes, bytes, bytes]]) -> int:
@@ -80,12 +92,16 @@ def _verify_chunk(chunk: list[tuple[bytes, bytes, bytes]]) -> int:
 
 def baseline_verify(net: Net, workers: int) -> tuple[float, int]:
     with net.ledger.read() as connection:
-        rows = connection.execute(text(
-            "SELECT k.public_key, t.signature, t.body FROM transfer t JOIN key k "
-            "ON k.id = t.key_id WHERE t.signature IS NOT NULL ORDER BY t.id")).all()
-    triples = [(bytes.fromhex(k), bytes.fromhex(s), TAG_TRANSFER + b"\n" + b.encode())
-               for k, s, b in rows]
-    chunks = [triples[i:i + 2000] for i in range(0, len(triples), 2000)]
+        rows = connection.execute(
+            text(
+                "SELECT k.public_key, t.signature, t.body FROM transfer t JOIN key k "
+                "ON k.id = t.key_id WHERE t.signature IS NOT NULL ORDER BY t.id"
+            )
+        ).all()
+    triples = [
+        (bytes.fromhex(k), bytes.fromhex(s), TAG_TRANSFER + b"\n" + b.encode()) for k, s, b in rows
+    ]
+    chunks = [triples[i : i + 2000] for i in range(0, len(triples), 2000)]
     started = time.perf_counter()
     with ProcessPoolExecutor(max_workers=workers) as pool:
         checked = sum(pool.map(_verify_chunk, chunks))
@@ -109,13 +125,19 @@ def bench_verify(root: Path, count: int) -> None:
         runs.append(time.perf_counter() - started)
         assert report.clean, report.problems[:5]
     baseline, seconds = min(baselines), min(runs)
-    print(f"verify, {workers} cores: {report.transfers:,} transfers, {report.events:,} events, "
-          f"{report.signatures:,} signatures; best of {VERIFY_ROUNDS} alternating rounds")
-    print(f"  plain Ed25519 loop, {workers} processes: {checked / baseline:9,.0f} signatures/s "
-          f"({baseline:.2f} s; rounds {', '.join(f'{b:.2f}' for b in baselines)})")
-    print(f"  mutualcredit verify (everything):  {report.signatures / seconds:9,.0f} "
-          f"signatures/s ({seconds:.2f} s; rounds {', '.join(f'{r:.2f}' for r in runs)}) "
-          f"= {baseline / seconds:.0%} of the plain loop")
+    print(
+        f"verify, {workers} cores: {report.transfers:,} transfers, {report.events:,} events, "
+        f"{report.signatures:,} signatures; best of {VERIFY_ROUNDS} alternating rounds"
+    )
+    print(
+        f"  plain Ed25519 loop, {workers} processes: {checked / baseline:9,.0f} signatures/s "
+        f"({baseline:.2f} s; rounds {', '.join(f'{b:.2f}' for b in baselines)})"
+    )
+    print(
+        f"  mutualcredit verify (everything):  {report.signatures / seconds:9,.0f} "
+        f"signatures/s ({seconds:.2f} s; rounds {', '.join(f'{r:.2f}' for r in runs)}) "
+        f"= {baseline / seconds:.0%} of the plain loop"
+    )
 
 
 def bench_chain(root: Path) -> None:
@@ -134,20 +156,29 @@ def bench_chain(root: Path) -> None:
 
     timings: dict[str, float] = {"with chain": 0.0, "without chain": 0.0}
     for round_ in range(ROUNDS):
-        for label in (("with chain", "without chain") if round_ % 2 else
-                      ("without chain", "with chain")):
-            posting.append_events, posting.lock_head = real if label == "with chain" else (
-                no_chain, no_head)
+        for label in (
+            ("with chain", "without chain") if round_ % 2 else ("without chain", "with chain")
+        ):
+            posting.append_events, posting.lock_head = (
+                real if label == "with chain" else (no_chain, no_head)
+            )
             started = time.perf_counter()
             for n in range(PAYMENTS_PER_ROUND):
-                pay(net.ledger, net["d1"], payer="d1", payee="bia", amount=1,
-                    key=f"{label[:4]}-{round_}-{n}")
+                pay(
+                    net.ledger,
+                    net["d1"],
+                    payer="d1",
+                    payee="bia",
+                    amount=1,
+                    key=f"{label[:4]}-{round_}-{n}",
+                )
             timings[label] += time.perf_counter() - started
     posting.append_events, posting.lock_head = real
     total = PAYMENTS_PER_ROUND * ROUNDS
     rates = {label: total / seconds for label, seconds in timings.items()}
-    print(f"signed payments, one transaction each ({total} per variant, {ROUNDS} alternating "
-          "rounds):")
+    print(
+        f"signed payments, one transaction each ({total} per variant, {ROUNDS} alternating rounds):"
+    )
     for label, rate in rates.items():
         print(f"  {label:<14} {rate:8,.0f} payments/s")
     print(f"  the chain adds {rates['without chain'] / rates['with chain'] - 1:.1%}")
@@ -162,15 +193,25 @@ def synthetic_events(net: Net, count: int) -> None:
             body_hash = hashlib.sha256(b"%d" % n).hexdigest()
             this = event_hash(seq=n, type="record", body_hash=body_hash)
             chain = next_chain_hash(chain, this)
-            rows.append({"seq": n, "type": "record", "subject_id": n, "body_hash": body_hash,
-                         "event_hash": this, "chain_hash": chain, "created_at": "x"})
+            rows.append(
+                {
+                    "seq": n,
+                    "type": "record",
+                    "subject_id": n,
+                    "body_hash": body_hash,
+                    "event_hash": this,
+                    "chain_hash": chain,
+                    "created_at": "x",
+                }
+            )
             if len(rows) == 50_000:
                 connection.execute(insert(models.Event.__table__), rows)
                 rows = []
         if rows:
             connection.execute(insert(models.Event.__table__), rows)
-        connection.execute(text("UPDATE chain_head SET seq = :s, chain_hash = :c"),
-                           {"s": seq + count, "c": chain})
+        connection.execute(
+            text("UPDATE chain_head SET seq = :s, chain_hash = :c"), {"s": seq + count, "c": chain}
+        )
 
 
 def bench_checkpoint(root: Path, count: int) -> None:
@@ -184,20 +225,26 @@ def bench_checkpoint(root: Path, count: int) -> None:
     started = time.perf_counter()
     new = audit.create_checkpoint(net.ledger, net["banco"])
     warm = time.perf_counter() - started
-    print(f"checkpoint create over {old['size']:,} events: {cold:.2f} s (no block cache); "
-          f"{new['size']:,} events: {warm:.2f} s (the root is always recomputed from events)")
+    print(
+        f"checkpoint create over {old['size']:,} events: {cold:.2f} s (no block cache); "
+        f"{new['size']:,} events: {warm:.2f} s (the root is always recomputed from events)"
+    )
     timings = []
     for _ in range(5):
         started = time.perf_counter()
         proof = audit.inclusion_proof(net.ledger, 1, new)
         timings.append(time.perf_counter() - started)
-    print(f"inclusion proof of transfer 1 (event {proof['seq']}) in {new['size']:,} events, "
-          f"{len(proof['audit_path'])} hashes, checked against the ledger and self-verified: "
-          f"{min(timings) * 1000:.1f} ms (best of 5; first {timings[0] * 1000:.1f} ms)")
+    print(
+        f"inclusion proof of transfer 1 (event {proof['seq']}) in {new['size']:,} events, "
+        f"{len(proof['audit_path'])} hashes, checked against the ledger and self-verified: "
+        f"{min(timings) * 1000:.1f} ms (best of 5; first {timings[0] * 1000:.1f} ms)"
+    )
     started = time.perf_counter()
     consistency = audit.consistency_proof(net.ledger, old, new)
-    print(f"consistency proof {old['size']:,} → {new['size']:,} ({len(consistency['path'])} "
-          f"hashes): {(time.perf_counter() - started) * 1000:.1f} ms")
+    print(
+        f"consistency proof {old['size']:,} → {new['size']:,} ({len(consistency['path'])} "
+        f"hashes): {(time.perf_counter() - started) * 1000:.1f} ms"
+    )
 
 
 def main() -> None:

@@ -53,18 +53,38 @@ def _make_network(path: Path) -> str:
     from mutualcredit.services.keys import Signer
 
     admin = Signer.generate("banco")
-    ledger = setup.init_network(str(path), setup.NetworkSettings(
-        name="Rede de bancada", card="CARD", admin="banco", member_limit_lower=-10**12,
-        clearing_limit=10**14), admin, setup.new_network_id())
+    ledger = setup.init_network(
+        str(path),
+        setup.NetworkSettings(
+            name="Rede de bancada",
+            card="CARD",
+            admin="banco",
+            member_limit_lower=-(10**12),
+            clearing_limit=10**14,
+        ),
+        admin,
+        setup.new_network_id(),
+    )
     for index in range(COLLECTIVES):
-        setup.add_collective(ledger, admin, slug=f"c{index}", name=f"Coletivo {index}",
-                             currency=f"C{index}X", rate=Fraction(1))
+        setup.add_collective(
+            ledger,
+            admin,
+            slug=f"c{index}",
+            name=f"Coletivo {index}",
+            currency=f"C{index}X",
+            rate=Fraction(1),
+        )
     for index in range(COLLECTIVES):
         for number in range(MEMBERS_PER_COLLECTIVE):
             handle = f"m{index}-{number}"
-            setup.add_member(ledger, admin, handle=handle, collective=f"c{index}",
-                             public_key=Signer.generate(handle).public_key,
-                             limit_lower=-10**12)
+            setup.add_member(
+                ledger,
+                admin,
+                handle=handle,
+                collective=f"c{index}",
+                public_key=Signer.generate(handle).public_key,
+                limit_lower=-(10**12),
+            )
     ledger.engine.dispose()
     return ledger.network.id
 
@@ -94,25 +114,53 @@ def _write_transfers(path: Path, network_id: str, transfers: int, seed: int) -> 
         if away == home:
             legs.append((f"members:{payee}", f"C{home}X", amount))
         else:
-            legs += [(f"collectives:c{home}:clearing", f"C{home}X", amount),
-                     (f"network:clearing:c{home}", "CARD", -amount),
-                     (f"network:clearing:c{away}", "CARD", amount),
-                     (f"collectives:c{away}:clearing", f"C{away}X", -amount),
-                     (f"members:{payee}", f"C{away}X", amount)]
+            legs += [
+                (f"collectives:c{home}:clearing", f"C{home}X", amount),
+                (f"network:clearing:c{home}", "CARD", -amount),
+                (f"network:clearing:c{away}", "CARD", amount),
+                (f"collectives:c{away}:clearing", f"C{away}X", -amount),
+                (f"members:{payee}", f"C{away}X", amount),
+            ]
         meta = {"from": f"members:{payer}", "to": f"members:{payee}"}
         if rng.random() < HOURS_SHARE:
             meta["hours"] = f"{rng.randrange(1, 40) / 4:.2f}"
         memo = f"serviço {number}"
-        body = json.dumps({
-            "author": payer, "created_at": created_at, "key": f"bench-{number}",
-            "kind": "payment", "memo": memo, "meta": meta, "network": network_id,
-            "postings": [{"account": a, "amount": f"{m / 100:.2f}", "currency": c}
-                         for a, c, m in legs], "refs": {}}, ensure_ascii=False,
-            separators=(",", ":"), sort_keys=True)
+        body = json.dumps(
+            {
+                "author": payer,
+                "created_at": created_at,
+                "key": f"bench-{number}",
+                "kind": "payment",
+                "memo": memo,
+                "meta": meta,
+                "network": network_id,
+                "postings": [
+                    {"account": a, "amount": f"{m / 100:.2f}", "currency": c} for a, c, m in legs
+                ],
+                "refs": {},
+            },
+            ensure_ascii=False,
+            separators=(",", ":"),
+            sort_keys=True,
+        )
         transfer_id = next_id + number
         seq += 1
-        transfer_rows.append((transfer_id, "payment", "posted", payer, f"bench-{number}",
-                              "0" * 64, body, "0" * 64, key_id, memo, created_at, seq))
+        transfer_rows.append(
+            (
+                transfer_id,
+                "payment",
+                "posted",
+                payer,
+                f"bench-{number}",
+                "0" * 64,
+                body,
+                "0" * 64,
+                key_id,
+                memo,
+                created_at,
+                seq,
+            )
+        )
         posting_rows += [(transfer_id, accounts[a], c, m) for a, c, m in legs]
         if len(transfer_rows) >= ROWS_PER_CHUNK:
             _flush(connection, transfer_rows, posting_rows)
@@ -120,7 +168,8 @@ def _write_transfers(path: Path, network_id: str, transfers: int, seed: int) -> 
     connection.execute(
         "UPDATE account SET posted_debits = COALESCE((SELECT -SUM(amount) FROM posting "
         "WHERE account_id = account.id AND amount < 0), 0), posted_credits = COALESCE(("
-        "SELECT SUM(amount) FROM posting WHERE account_id = account.id AND amount > 0), 0)")
+        "SELECT SUM(amount) FROM posting WHERE account_id = account.id AND amount > 0), 0)"
+    )
     connection.execute("UPDATE chain_head SET seq = ?", (seq,))
     connection.execute("COMMIT")
     connection.execute("ANALYZE")
@@ -131,10 +180,11 @@ def _flush(connection: sqlite3.Connection, transfers: list[tuple], postings: lis
     connection.executemany(
         "INSERT INTO transfer (id, kind, status, author, idempotency_key, content_hash, body, "
         "body_hash, key_id, memo, created_at, event_seq) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-        transfers)
+        transfers,
+    )
     connection.executemany(
-        "INSERT INTO posting (transfer_id, account_id, currency, amount) VALUES (?,?,?,?)",
-        postings)
+        "INSERT INTO posting (transfer_id, account_id, currency, amount) VALUES (?,?,?,?)", postings
+    )
     transfers.clear()
     postings.clear()
 

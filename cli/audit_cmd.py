@@ -17,11 +17,15 @@ from cli import common
 from cli.common import JSON_OPTION
 from mutualcredit.domain.names import ID_MAX
 
-checkpoint_app = typer.Typer(help="Signed checkpoints of the ledger (RFC 9162 Merkle roots).",
-                             no_args_is_help=True)
+checkpoint_app = typer.Typer(
+    help="Signed checkpoints of the ledger (RFC 9162 Merkle roots).", no_args_is_help=True
+)
 TRUST_OPTION = typer.Option(
-    None, "--trust", metavar="HANDLE=KEY",
-    help="Accept only this key (64 hex) for HANDLE; repeat for each trusted signer and author.")
+    None,
+    "--trust",
+    metavar="HANDLE=KEY",
+    help="Accept only this key (64 hex) for HANDLE; repeat for each trusted signer and author.",
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -112,17 +116,27 @@ def _trusted(entries: list[str] | None) -> dict[str, set[str]] | None:
 
 # -- verify -----------------------------------------------------------------------------------
 
+
 def verify(
     checkpoint: list[Path] | None = typer.Option(  # noqa: UP007
-        None, "--checkpoint", metavar="FILE",
-        help="Check that the ledger holds exactly the history this checkpoint signed "
-             "(repeatable)."),
+        None,
+        "--checkpoint",
+        metavar="FILE",
+        help="Check that the ledger holds exactly the history this checkpoint signed (repeatable).",
+    ),
     since: Path | None = typer.Option(  # noqa: UP007
-        None, "--since-checkpoint", metavar="FILE",
-        help="As --checkpoint, and skip re-checking signatures of the events it covers."),
+        None,
+        "--since-checkpoint",
+        metavar="FILE",
+        help="As --checkpoint, and skip re-checking signatures of the events it covers.",
+    ),
     workers: int | None = typer.Option(  # noqa: UP007
-        None, "--workers", min=1, max=256, help="Processes checking signatures (default: "
-                                               "all cores)."),
+        None,
+        "--workers",
+        min=1,
+        max=256,
+        help="Processes checking signatures (default: all cores).",
+    ),
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Check every signature, the chain, totals, limits and resolutions; exit 3 on any problem."""
@@ -133,8 +147,7 @@ def verify(
     for path in checkpoint or []:
         inputs.append(CheckpointInput(label=str(path), document=_checkpoint(path)))
     if since is not None:
-        inputs.append(CheckpointInput(label=str(since), document=_checkpoint(since),
-                                      since=True))
+        inputs.append(CheckpointInput(label=str(since), document=_checkpoint(since), since=True))
     ledger = open_for_verify(common.database_target())
     with _progress(enabled=not json_output) as progress:
         report = verify_ledger(ledger, checkpoints=inputs, workers=workers, progress=progress)
@@ -147,7 +160,8 @@ def verify(
         raise IntegrityProblem(
             f"the ledger failed verification: {len(report.problems)} problem"
             f"{'s' if len(report.problems) != 1 else ''} ({', '.join(codes)})",
-            code="verification_failed")
+            code="verification_failed",
+        )
 
 
 class _progress:
@@ -163,9 +177,14 @@ class _progress:
             return None
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-        self.bar = Progress("checking signatures", BarColumn(), MofNCompleteColumn(),
-                            TimeElapsedColumn(), console=common.console(stderr=True),
-                            transient=True)
+        self.bar = Progress(
+            "checking signatures",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=common.console(stderr=True),
+            transient=True,
+        )
         self.bar.__enter__()
         self.task = self.bar.add_task("signatures", total=None)
         return self.update
@@ -181,28 +200,40 @@ class _progress:
 def _show_report(report: Any) -> None:
     out = common.console()
     for item in report.checkpoints:
-        out.print(common.text(
-            f"checkpoint {item['label']}: {item['size']} events at {item['time']}, signed by "
-            f"{', '.join(item['signers'])}: {item['outcome']}"))
+        out.print(
+            common.text(
+                f"checkpoint {item['label']}: {item['size']} events at {item['time']}, signed by "
+                f"{', '.join(item['signers'])}: {item['outcome']}"
+            )
+        )
     if report.problems:
         grid = common.table("code", "concerns", "problem")
         for problem in report.problems:
             grid.add_row(problem.code, common.text(problem.subject), common.text(problem.message))
         out.print(grid)
     state = "clean" if report.clean else f"{len(report.problems)} problems"
-    out.print(common.text(
-        f"{report.events} events, {report.transfers} transfers, {report.records} records, "
-        f"{report.signatures} signatures checked: {state}"))
+    out.print(
+        common.text(
+            f"{report.events} events, {report.transfers} transfers, {report.records} records, "
+            f"{report.signatures} signatures checked: {state}"
+        )
+    )
 
 
 # -- proofs -----------------------------------------------------------------------------------
 
+
 def proof(
     transfer_id: int = typer.Argument(..., metavar="TX", min=1, max=ID_MAX, help="Transfer id."),
-    checkpoint: Path = typer.Option(..., "--checkpoint", metavar="FILE",
-                                    help="The checkpoint the proof leads to."),
-    out: Path | None = typer.Option(None, "--out", metavar="FILE",  # noqa: UP007
-                                    help="Write the proof here instead of stdout."),
+    checkpoint: Path = typer.Option(
+        ..., "--checkpoint", metavar="FILE", help="The checkpoint the proof leads to."
+    ),
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        metavar="FILE",  # noqa: UP007
+        help="Write the proof here instead of stdout.",
+    ),
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Write an inclusion proof of a transfer (carrying its signed body) for a checkpoint."""
@@ -216,11 +247,19 @@ def proof(
         return
     _write(out, document)
     if json_output:
-        common.print_json({"id": transfer_id, "out": str(out), "seq": document["seq"],
-                           "checkpoint_size": document["checkpoint_size"]})
+        common.print_json(
+            {
+                "id": transfer_id,
+                "out": str(out),
+                "seq": document["seq"],
+                "checkpoint_size": document["checkpoint_size"],
+            }
+        )
     else:
-        typer.echo(f"proof that transfer {transfer_id} (event {document['seq']}) is in the "
-                   f"checkpoint of {document['checkpoint_size']} events written to {out}")
+        typer.echo(
+            f"proof that transfer {transfer_id} (event {document['seq']}) is in the "
+            f"checkpoint of {document['checkpoint_size']} events written to {out}"
+        )
 
 
 def verify_proof(
@@ -232,14 +271,16 @@ def verify_proof(
     """Check, without a database, that a proof's transfer is in the checkpoint's ledger."""
     from mutualcredit.services.audit import verify_proof_offline
 
-    report = verify_proof_offline(_load(proof_file, "proof"), _load(checkpoint, "checkpoint"),
-                                  _trusted(trust))
+    report = verify_proof_offline(
+        _load(proof_file, "proof"), _load(checkpoint, "checkpoint"), _trusted(trust)
+    )
     if json_output:
         common.print_json(report)
         return
     body = report["body"]
-    signers = ", ".join(f"{s['signer']} (key {s['key'][:16]}…)"
-                        for s in report["checkpoint"]["signers"])
+    signers = ", ".join(
+        f"{s['signer']} (key {s['key'][:16]}…)" for s in report["checkpoint"]["signers"]
+    )
     lines = [
         f"valid: event {report['seq']} ({report['event_type']}) is in the ledger of "
         f"{report['checkpoint']['size']} events of network {report['network_name']} "
@@ -249,8 +290,9 @@ def verify_proof(
     ]
     if isinstance(body.get("postings"), list):
         lines.append(f"{body.get('kind')} {body.get('created_at')}: {body.get('memo', '')!r}")
-        lines += [f"  {p.get('account')} {p.get('amount')} {p.get('currency')}"
-                  for p in body["postings"]]
+        lines += [
+            f"  {p.get('account')} {p.get('amount')} {p.get('currency')}" for p in body["postings"]
+        ]
     if trust is None:
         lines.append("keys were taken from the documents; pin them with --trust HANDLE=KEY")
     out = common.console()
@@ -260,10 +302,15 @@ def verify_proof(
 
 # -- checkpoints ------------------------------------------------------------------------------
 
+
 @checkpoint_app.command("create")
 def checkpoint_create(
-    out: Path | None = typer.Option(None, "--out", metavar="FILE",  # noqa: UP007
-                                    help="Write the checkpoint here instead of stdout."),
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        metavar="FILE",  # noqa: UP007
+        help="Write the checkpoint here instead of stdout.",
+    ),
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Sign the ledger's size, Merkle root and chain hash (the admin or a coordinator)."""
@@ -284,15 +331,21 @@ def _emit(document: dict[str, Any], out: Path | None, json_output: bool, what: s
         common.print_json(document)
     else:
         signers = ", ".join(s["signer"] for s in document["signatures"])
-        typer.echo(f"{what} of {document['size']} events (root {document['root'][:16]}…), "
-                   f"signed by {signers}, written to {out}")
+        typer.echo(
+            f"{what} of {document['size']} events (root {document['root'][:16]}…), "
+            f"signed by {signers}, written to {out}"
+        )
 
 
 @checkpoint_app.command("cosign")
 def checkpoint_cosign(
     file: Path = typer.Argument(..., metavar="FILE"),
-    out: Path | None = typer.Option(None, "--out", metavar="FILE",  # noqa: UP007
-                                    help="Write the co-signed checkpoint here (default: FILE)."),
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        metavar="FILE",  # noqa: UP007
+        help="Write the co-signed checkpoint here (default: FILE).",
+    ),
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Check a checkpoint against this ledger, then add your signature to it."""
@@ -309,7 +362,8 @@ def checkpoint_verify(
     old: Path = typer.Argument(..., metavar="OLD"),
     new: Path = typer.Argument(..., metavar="NEW"),
     proof_file: Path | None = typer.Option(  # noqa: UP007
-        None, "--proof", metavar="FILE", help="A consistency proof: then no database is used."),
+        None, "--proof", metavar="FILE", help="A consistency proof: then no database is used."
+    ),
     trust: list[str] | None = TRUST_OPTION,  # noqa: UP007
     json_output: bool = JSON_OPTION,
 ) -> None:
@@ -318,15 +372,22 @@ def checkpoint_verify(
 
     old_document, new_document = _load(old, "checkpoint"), _load(new, "checkpoint")
     if proof_file is not None:
-        report = verify_extension(None, old_document, new_document,
-                                  _load(proof_file, "consistency proof"), _trusted(trust))
+        report = verify_extension(
+            None,
+            old_document,
+            new_document,
+            _load(proof_file, "consistency proof"),
+            _trusted(trust),
+        )
     else:
         report = verify_extension(common.open_ledger(), old_document, new_document, None)
     if json_output:
         common.print_json(report)
         return
-    typer.echo(f"valid: the ledger of {report['new_size']} events extends the ledger of "
-               f"{report['old_size']} events (checked with the {report['mode']})")
+    typer.echo(
+        f"valid: the ledger of {report['new_size']} events extends the ledger of "
+        f"{report['old_size']} events (checked with the {report['mode']})"
+    )
 
 
 @checkpoint_app.command("prove")
@@ -340,14 +401,17 @@ def checkpoint_prove(
     from mutualcredit.services.audit import consistency_proof
 
     _check_out(out)
-    document = consistency_proof(common.open_ledger(), _read(old, "checkpoint"),
-                                 _read(new, "checkpoint"))
+    document = consistency_proof(
+        common.open_ledger(), _read(old, "checkpoint"), _read(new, "checkpoint")
+    )
     _write(out, document)
     if json_output:
         common.print_json(document)
     else:
-        typer.echo(f"consistency proof from {document['old_size']} to {document['new_size']} "
-                   f"events written to {out}")
+        typer.echo(
+            f"consistency proof from {document['old_size']} to {document['new_size']} "
+            f"events written to {out}"
+        )
 
 
 @checkpoint_app.command("list")
@@ -361,6 +425,10 @@ def checkpoint_list(json_output: bool = JSON_OPTION) -> None:
         return
     grid = common.table("size", "time", "root", "signers")
     for document in documents:
-        grid.add_row(str(document["size"]), document["time"], document["root"][:16] + "…",
-                     ", ".join(s["signer"] for s in document["signatures"]))
+        grid.add_row(
+            str(document["size"]),
+            document["time"],
+            document["root"][:16] + "…",
+            ", ".join(s["signer"] for s in document["signatures"]),
+        )
     common.console().print(grid)

@@ -23,12 +23,15 @@ if TYPE_CHECKING:
     from mutualcredit.services.bookings import Booking
     from mutualcredit.services.context import Ledger
 
-resource_app = typer.Typer(help="Shared resources: studios, backline, vans, rooms.",
-                           no_args_is_help=True)
-booking_app = typer.Typer(help="One booking: show, complete, cancel; expire old holds.",
-                          no_args_is_help=True)
-bookings_app = typer.Typer(help="List bookings, or export them (bookings export --ics).",
-                           invoke_without_command=True)
+resource_app = typer.Typer(
+    help="Shared resources: studios, backline, vans, rooms.", no_args_is_help=True
+)
+booking_app = typer.Typer(
+    help="One booking: show, complete, cancel; expire old holds.", no_args_is_help=True
+)
+bookings_app = typer.Typer(
+    help="List bookings, or export them (bookings export --ics).", invoke_without_command=True
+)
 
 RESOURCE_ARGUMENT = typer.Argument(..., metavar="RESOURCE", help="The resource's slug.")
 
@@ -63,8 +66,10 @@ def _percent(text: str | None) -> int:
 
     cleaned = text.strip().removesuffix("%")
     if not cleaned.isascii() or not cleaned.isdigit() or len(cleaned) > 3 or int(cleaned) > 100:
-        raise UsageError(f"--cancel-fee {text!r} is not valid: write a whole percentage from "
-                         "0 to 100, e.g. 30", code="invalid_percent")
+        raise UsageError(
+            f"--cancel-fee {text!r} is not valid: write a whole percentage from 0 to 100, e.g. 30",
+            code="invalid_percent",
+        )
     return int(cleaned)
 
 
@@ -100,16 +105,29 @@ def resource_add(
     price: str = typer.Option(..., "--price", help="Price in the collective's currency."),
     per: str = typer.Option(..., "--per", help="The price is per 'hour' or per 'day'."),
     units: int = typer.Option(1, "--units", help="How many can be booked at once."),
-    duration_min: str | None = typer.Option(None, "--min",  # noqa: UP007
-                                            help="Shortest booking (default: no minimum)."),
-    duration_max: str | None = typer.Option(None, "--max",  # noqa: UP007
-                                            help="Longest booking (default: no maximum)."),
-    lead: str | None = typer.Option(None, "--lead",  # noqa: UP007
-                                    help="How long ahead a booking must be made (default 0)."),
+    duration_min: str | None = typer.Option(
+        None,
+        "--min",  # noqa: UP007
+        help="Shortest booking (default: no minimum).",
+    ),
+    duration_max: str | None = typer.Option(
+        None,
+        "--max",  # noqa: UP007
+        help="Longest booking (default: no maximum).",
+    ),
+    lead: str | None = typer.Option(
+        None,
+        "--lead",  # noqa: UP007
+        help="How long ahead a booking must be made (default 0).",
+    ),
     cancel_window: str | None = typer.Option(  # noqa: UP007
-        None, "--cancel-window", help="Cancelling closer than this to the start costs a fee."),
-    cancel_fee: str | None = typer.Option(None, "--cancel-fee",  # noqa: UP007
-                                          help="The fee, a percentage of the price (0-100)."),
+        None, "--cancel-window", help="Cancelling closer than this to the start costs a fee."
+    ),
+    cancel_fee: str | None = typer.Option(
+        None,
+        "--cancel-fee",  # noqa: UP007
+        help="The fee, a percentage of the price (0-100).",
+    ),
     grace: str = typer.Option("7d", "--grace", help="Holds expire this long after the end."),
     json_output: bool = JSON_OPTION,
 ) -> None:
@@ -124,8 +142,9 @@ def resource_add(
 
     validate_handle(slug, what="resource slug")
     if (cancel_window is None) != (cancel_fee is None):
-        raise UsageError("--cancel-window and --cancel-fee go together: give both or neither",
-                         code="usage")
+        raise UsageError(
+            "--cancel-window and --cancel-fee go together: give both or neither", code="usage"
+        )
     zero = timedelta(0)
     window = _duration(cancel_window, "--cancel-window", allow_zero=True) or zero
     lead_time = _duration(lead, "--lead", allow_zero=True) or zero
@@ -135,40 +154,66 @@ def resource_add(
     percent = _percent(cancel_fee)
     ledger = common.open_ledger()
     currency = bookings.collective_currency(ledger, collective)
-    rules = ResourceRules(price=parse_amount(price, scale=currency.scale), per=per,  # type: ignore[arg-type]
-                          units=units, duration_min=shortest, duration_max=longest,
-                          lead=lead_time, cancel_window=window, cancel_fee_percent=percent,
-                          grace=grace_time)
-    added = bookings.add_resource(ledger, common.acting_signer(ledger), slug=slug,
-                                  collective=collective, name=name, rules=rules)
+    rules = ResourceRules(
+        price=parse_amount(price, scale=currency.scale),
+        per=per,  # type: ignore[arg-type]
+        units=units,
+        duration_min=shortest,
+        duration_max=longest,
+        lead=lead_time,
+        cancel_window=window,
+        cancel_fee_percent=percent,
+        grace=grace_time,
+    )
+    added = bookings.add_resource(
+        ledger,
+        common.acting_signer(ledger),
+        slug=slug,
+        collective=collective,
+        name=name,
+        rules=rules,
+    )
     document = bookings.resource_document(added)
     if json_output:
         common.print_json(document)
         return
     units_text = "1 unit" if added.rules.units == 1 else f"{added.rules.units} units"
-    typer.echo(f"resource {slug} of {collective}: {document['price']} {document['currency']} "
-               f"per {per}, {units_text}; account {added.account}")
+    typer.echo(
+        f"resource {slug} of {collective}: {document['price']} {document['currency']} "
+        f"per {per}, {units_text}; account {added.account}"
+    )
 
 
 @resource_app.command("list")
 def resource_list(
-    collective: str | None = typer.Option(None, "--collective",  # noqa: UP007
-                                          help="Only this collective's resources."),
+    collective: str | None = typer.Option(
+        None,
+        "--collective",  # noqa: UP007
+        help="Only this collective's resources.",
+    ),
     json_output: bool = JSON_OPTION,
 ) -> None:
     """List the resources of the network."""
     from mutualcredit.services import bookings
 
-    rows = [bookings.resource_document(r)
-            for r in bookings.list_resources(common.open_ledger(), collective=collective)]
+    rows = [
+        bookings.resource_document(r)
+        for r in bookings.list_resources(common.open_ledger(), collective=collective)
+    ]
     if json_output:
         common.print_json(rows)
         return
     grid = common.table("resource", "collective", "name", "price", "per", "units", "status")
     for row in rows:
-        grid.add_row(row["slug"], row["collective"], common.text(row["name"]),
-                     f"{row['price']} {row['currency']}", row["per"], str(row["units"]),
-                     row["status"])
+        grid.add_row(
+            row["slug"],
+            row["collective"],
+            common.text(row["name"]),
+            f"{row['price']} {row['currency']}",
+            row["per"],
+            str(row["units"]),
+            row["status"],
+        )
     common.console().print(grid)
 
 
@@ -187,15 +232,22 @@ def resource_show(slug: str = RESOURCE_ARGUMENT, json_output: bool = JSON_OPTION
 def _show_resource(document: dict[str, Any]) -> None:
     grid = common.table("field", "value", title=f"resource {document['slug']}")
     for label, value in (
-        ("name", document["name"]), ("collective", document["collective"]),
+        ("name", document["name"]),
+        ("collective", document["collective"]),
         ("account", document["account"]),
         ("price", f"{document['price']} {document['currency']} per {document['per']}"),
-        ("units", document["units"]), ("minimum", document["min"] or "none"),
-        ("maximum", document["max"] or "none"), ("lead time", document["lead"]),
-        ("cancellation", f"{document['cancel_fee_percent']}% inside "
-                         f"{document['cancel_window']} of the start"
-         if document["cancel_window"] != "0m" else "free until the start"),
-        ("grace", document["grace"]), ("status", document["status"]),
+        ("units", document["units"]),
+        ("minimum", document["min"] or "none"),
+        ("maximum", document["max"] or "none"),
+        ("lead time", document["lead"]),
+        (
+            "cancellation",
+            f"{document['cancel_fee_percent']}% inside {document['cancel_window']} of the start"
+            if document["cancel_window"] != "0m"
+            else "free until the start",
+        ),
+        ("grace", document["grace"]),
+        ("status", document["status"]),
     ):
         grid.add_row(label, common.text(value))
     common.console().print(grid)
@@ -224,8 +276,9 @@ def book(
     end: str | None = typer.Option(None, "--to", help="End, e.g. 2026-12-05T17:00."),  # noqa: UP007
     duration: str | None = typer.Option(None, "--for", help="Or a duration, e.g. 3h."),  # noqa: UP007
     memo: str = typer.Option("", "--memo", help="What it is for."),
-    weekly: int = typer.Option(1, "--weekly", metavar="N",
-                               help="The same slot N weeks in a row: all of them or none."),
+    weekly: int = typer.Option(
+        1, "--weekly", metavar="N", help="The same slot N weeks in a row: all of them or none."
+    ),
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Book a resource: its price is held from the booker's available credit."""
@@ -235,8 +288,10 @@ def book(
     from mutualcredit.services.queries import balance
 
     if (end is None) == (duration is None):
-        raise UsageError("give the end of the booking with --to or its length with --for "
-                         "(one of them)", code="usage")
+        raise UsageError(
+            "give the end of the booking with --to or its length with --for (one of them)",
+            code="usage",
+        )
     ledger = common.open_ledger()
     zone = ledger.network.timezone
     first = _datetime(start, "--from", zone)
@@ -251,8 +306,9 @@ def book(
     resolve_account(ledger, booker)
     slots = bookings.weekly_slots(first, last, weekly, zone)
     signer = common.signer_for(ledger, booker)
-    series = bookings.book_many(ledger, signer, resource=resource, booker=booker, slots=slots,
-                                memo=memo)
+    series = bookings.book_many(
+        ledger, signer, resource=resource, booker=booker, slots=slots, memo=memo
+    )
     if json_output:
         documents = [bookings.booking_document(ledger, made) for made in series]
         common.print_json(documents[0] if weekly == 1 else documents)
@@ -260,23 +316,39 @@ def book(
     account = balance(ledger, booker)
     for made in series:
         price = f"{bookings.booking_document(ledger, made)['price']} {made.resource.currency}"
-        typer.echo(f"booking {made.id}: {resource} for {booker}, "
-                   f"{bookings.range_text(ledger, made.start, made.end)} ({zone}); {price} held "
-                   f"from {booker}'s available credit (transfer {made.hold_id})")
-    typer.echo(f"{booker}: balance {account['balance']} {account['currency']} (unchanged), "
-               f"available {account['available'] or 'unlimited'} {account['currency']}")
+        typer.echo(
+            f"booking {made.id}: {resource} for {booker}, "
+            f"{bookings.range_text(ledger, made.start, made.end)} ({zone}); {price} held "
+            f"from {booker}'s available credit (transfer {made.hold_id})"
+        )
+    typer.echo(
+        f"{booker}: balance {account['balance']} {account['currency']} (unchanged), "
+        f"available {account['available'] or 'unlimited'} {account['currency']}"
+    )
 
 
 def _booking_rows(ledger: Ledger, made: list[Booking]) -> None:
     from mutualcredit.services import bookings
 
-    grid = common.table("id", "resource", "by", "when", "status", "price",
-                        title=f"bookings (local time, {ledger.network.timezone})")
+    grid = common.table(
+        "id",
+        "resource",
+        "by",
+        "when",
+        "status",
+        "price",
+        title=f"bookings (local time, {ledger.network.timezone})",
+    )
     for booking in made:
         document = bookings.booking_document(ledger, booking)
-        grid.add_row(str(booking.id), booking.resource.slug, booking.booker,
-                     bookings.range_text(ledger, booking.start, booking.end), booking.status,
-                     f"{document['price']} {booking.resource.currency}")
+        grid.add_row(
+            str(booking.id),
+            booking.resource.slug,
+            booking.booker,
+            bookings.range_text(ledger, booking.start, booking.end),
+            booking.status,
+            f"{document['price']} {booking.resource.currency}",
+        )
     common.console().print(grid)
 
 
@@ -287,8 +359,11 @@ def bookings_list(
     booker: str | None = typer.Option(None, "--by", help="Only this member's."),  # noqa: UP007
     first: str | None = typer.Option(None, "--from", help="First local day (YYYY-MM-DD)."),  # noqa: UP007
     last: str | None = typer.Option(None, "--to", help="Last local day, included."),  # noqa: UP007
-    status: str | None = typer.Option(None, "--status",  # noqa: UP007
-                                      help="held, completed, cancelled or expired."),
+    status: str | None = typer.Option(
+        None,
+        "--status",  # noqa: UP007
+        help="held, completed, cancelled or expired.",
+    ),
     json_output: bool = JSON_OPTION,
 ) -> None:
     """List bookings by start; `bookings export --ics` writes them as iCalendar."""
@@ -298,8 +373,13 @@ def bookings_list(
 
     ledger = common.open_ledger()
     found = bookings.list_bookings(
-        ledger, resource=resource, booker=booker, first=_local_date(first, "--from"),
-        last=_local_date(last, "--to"), status=status)
+        ledger,
+        resource=resource,
+        booker=booker,
+        first=_local_date(first, "--from"),
+        last=_local_date(last, "--to"),
+        status=status,
+    )
     if json_output:
         common.print_json([bookings.booking_document(ledger, b) for b in found])
         return
@@ -325,8 +405,10 @@ def bookings_export(
 
 
 @booking_app.command("show")
-def booking_show(booking_id: int = typer.Argument(..., metavar="ID", min=1, max=ID_MAX),
-                 json_output: bool = JSON_OPTION) -> None:
+def booking_show(
+    booking_id: int = typer.Argument(..., metavar="ID", min=1, max=ID_MAX),
+    json_output: bool = JSON_OPTION,
+) -> None:
     """Show one booking."""
     from mutualcredit.services import bookings
 
@@ -341,8 +423,11 @@ def booking_show(booking_id: int = typer.Argument(..., metavar="ID", min=1, max=
 @booking_app.command("complete")
 def booking_complete(
     booking_id: int = typer.Argument(..., metavar="ID", min=1, max=ID_MAX),
-    amount: str | None = typer.Option(None, "--amount",  # noqa: UP007
-                                      help="Post less than was held (the rest is released)."),
+    amount: str | None = typer.Option(
+        None,
+        "--amount",  # noqa: UP007
+        help="Post less than was held (the rest is released).",
+    ),
     json_output: bool = JSON_OPTION,
 ) -> None:
     """After the start: post the hold, or a smaller amount (coordinator or admin)."""
@@ -352,8 +437,9 @@ def booking_complete(
     ledger = common.open_ledger()
     found = bookings.get_booking(ledger, booking_id)
     minor = None if amount is None else parse_amount(amount, scale=found.resource.scale)
-    done = bookings.complete_booking(ledger, common.acting_signer(ledger),
-                                     booking_id=booking_id, amount=minor)
+    done = bookings.complete_booking(
+        ledger, common.acting_signer(ledger), booking_id=booking_id, amount=minor
+    )
     if json_output:
         common.print_json(bookings.booking_document(ledger, done))
         return
@@ -361,15 +447,18 @@ def booking_complete(
     currency, scale = done.resource.currency, done.resource.scale
     released = done.price - done.charged
     rest = f"; {format_amount(released, scale)} {currency} released" if released else ""
-    typer.echo(f"booking {done.id} completed: {format_amount(done.charged, scale)} {currency} "
-               f"posted to {done.resource.account} (transfer {done.resolution_id}){rest}")
+    typer.echo(
+        f"booking {done.id} completed: {format_amount(done.charged, scale)} {currency} "
+        f"posted to {done.resource.account} (transfer {done.resolution_id}){rest}"
+    )
 
 
 @booking_app.command("cancel")
 def booking_cancel(
     booking_id: int = typer.Argument(..., metavar="ID", min=1, max=ID_MAX),
-    waive_fee: bool = typer.Option(False, "--waive-fee",
-                                   help="No fee inside the window (coordinator or admin)."),
+    waive_fee: bool = typer.Option(
+        False, "--waive-fee", help="No fee inside the window (coordinator or admin)."
+    ),
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Before the start: free the slot (void the hold; inside the window, post the fee)."""
@@ -377,20 +466,25 @@ def booking_cancel(
     from mutualcredit.services import bookings
 
     ledger = common.open_ledger()
-    done = bookings.cancel_booking(ledger, common.acting_signer(ledger), booking_id=booking_id,
-                                   waive_fee=waive_fee)
+    done = bookings.cancel_booking(
+        ledger, common.acting_signer(ledger), booking_id=booking_id, waive_fee=waive_fee
+    )
     if json_output:
         common.print_json(bookings.booking_document(ledger, done))
         return
     currency, scale = done.resource.currency, done.resource.scale
     if not done.charged:
-        typer.echo(f"booking {done.id} cancelled: hold voided, {format_amount(done.price, scale)}"
-                   f" {currency} released (transfer {done.resolution_id})")
+        typer.echo(
+            f"booking {done.id} cancelled: hold voided, {format_amount(done.price, scale)}"
+            f" {currency} released (transfer {done.resolution_id})"
+        )
         return
-    typer.echo(f"booking {done.id} cancelled inside the cancellation window: fee "
-               f"{format_amount(done.charged, scale)} {currency} posted to "
-               f"{done.resource.account}, {format_amount(done.price - done.charged, scale)} "
-               f"{currency} released (transfer {done.resolution_id})")
+    typer.echo(
+        f"booking {done.id} cancelled inside the cancellation window: fee "
+        f"{format_amount(done.charged, scale)} {currency} posted to "
+        f"{done.resource.account}, {format_amount(done.price - done.charged, scale)} "
+        f"{currency} released (transfer {done.resolution_id})"
+    )
 
 
 @booking_app.command("expire")
@@ -418,8 +512,11 @@ HOURS_PER_DAY = 24
 
 def calendar(
     resource: str = RESOURCE_ARGUMENT,
-    week: str | None = typer.Option(None, "--week",  # noqa: UP007
-                                    help="Any day of the week to show (default: this week)."),
+    week: str | None = typer.Option(
+        None,
+        "--week",  # noqa: UP007
+        help="Any day of the week to show (default: this week).",
+    ),
     json_output: bool = JSON_OPTION,
 ) -> None:
     """A week of a resource as a grid: free hours, and who holds the others."""
@@ -434,18 +531,32 @@ def calendar(
     monday = week_containing(day)
     found, shown = bookings.week_bookings(ledger, resource, monday)
     views = [bookings.booking_view(b) for b in bookings.occupying(shown)]
-    earliest = min([HOUR_FIRST_DEFAULT] + [
-        max(v.start, _week_start(monday, zone)).astimezone(time_zone(zone)).hour
-        for v in views])
+    earliest = min(
+        [HOUR_FIRST_DEFAULT]
+        + [max(v.start, _week_start(monday, zone)).astimezone(time_zone(zone)).hour for v in views]
+    )
     if json_output:
-        grid = build_week_grid(views, week_start_date=monday, zone=zone,
-                               units=found.rules.units, hour_first=earliest,
-                               hour_last=HOURS_PER_DAY)
+        grid = build_week_grid(
+            views,
+            week_start_date=monday,
+            zone=zone,
+            units=found.rules.units,
+            hour_first=earliest,
+            hour_last=HOURS_PER_DAY,
+        )
         common.print_json(_calendar_document(found.slug, monday, zone, grid, shown, ledger))
         return
-    common.console().print(render_week(
-        found.name, views, week_start_date=monday, zone=zone, units=found.rules.units,
-        hour_first=earliest, hour_last=HOURS_PER_DAY))
+    common.console().print(
+        render_week(
+            found.name,
+            views,
+            week_start_date=monday,
+            zone=zone,
+            units=found.rules.units,
+            hour_first=earliest,
+            hour_last=HOURS_PER_DAY,
+        )
+    )
 
 
 def _week_start(monday, zone: str):  # type: ignore[no-untyped-def]
@@ -458,11 +569,20 @@ def _calendar_document(slug: str, monday, zone: str, grid, shown, ledger) -> dic
     from mutualcredit.services import bookings
 
     return {
-        "resource": slug, "week": monday.isoformat(), "zone": zone, "units": grid.units,
+        "resource": slug,
+        "week": monday.isoformat(),
+        "zone": zone,
+        "units": grid.units,
         "days": [day.isoformat() for day in grid.days],
-        "rows": [{"hour": f"{hour:02d}:00",
-                  "cells": [{"state": cell.state, "by": list(cell.handles),
-                             "busiest": cell.busiest} for cell in row]}
-                 for hour, row in zip(grid.hours, grid.rows, strict=True)],
+        "rows": [
+            {
+                "hour": f"{hour:02d}:00",
+                "cells": [
+                    {"state": cell.state, "by": list(cell.handles), "busiest": cell.busiest}
+                    for cell in row
+                ],
+            }
+            for hour, row in zip(grid.hours, grid.rows, strict=True)
+        ],
         "bookings": [bookings.booking_document(ledger, b) for b in shown],
     }

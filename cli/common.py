@@ -49,16 +49,18 @@ def open_ledger() -> Ledger:
     return Ledger.open(database_target())
 
 
-def passphrase(prompt: str = "Passphrase", *, confirm: bool = False,
-               variable: str = "MUTUALCREDIT_PASSPHRASE") -> str:
+def passphrase(
+    prompt: str = "Passphrase", *, confirm: bool = False, variable: str = "MUTUALCREDIT_PASSPHRASE"
+) -> str:
     value = os.environ.get(variable)
     if value is not None:
         return value
     if not sys.stdin.isatty():
         from mutualcredit.domain.errors import UsageError
 
-        raise UsageError(f"no terminal to ask for the passphrase; set {variable}",
-                         code="passphrase_required")
+        raise UsageError(
+            f"no terminal to ask for the passphrase; set {variable}", code="passphrase_required"
+        )
     return str(typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm))
 
 
@@ -80,8 +82,9 @@ def check_acting(handle: str | None, source: str) -> None:
     if handle is not None and not handle:
         from mutualcredit.domain.errors import UsageError
 
-        raise UsageError(f"{source} is empty: give the handle of who acts, or leave it out",
-                         code="empty_acting")
+        raise UsageError(
+            f"{source} is empty: give the handle of who acts, or leave it out", code="empty_acting"
+        )
 
 
 def key_store(ledger: Ledger):  # type: ignore[no-untyped-def]
@@ -116,8 +119,9 @@ def console(file: Any = None, *, stderr: bool = False):  # type: ignore[no-untyp
     target = file if file is not None else sys.stderr if stderr else sys.stdout
     # Piped output is read by people in files and by scripts: never cut account names.
     width = None if _is_terminal(target) else 200
-    return Console(file=file, stderr=stderr, width=width, highlight=False, markup=False,
-                   emoji=False)
+    return Console(
+        file=file, stderr=stderr, width=width, highlight=False, markup=False, emoji=False
+    )
 
 
 def _is_terminal(stream: Any) -> bool:
@@ -140,13 +144,24 @@ def table(*columns: str, title: str | None = None):  # type: ignore[no-untyped-d
 
     grid = Table(title=title, show_edge=False, header_style="bold")
     for column in columns:
-        grid.add_column(column, justify="right" if column in AMOUNT_COLUMNS else "left",
-                        overflow="fold")
+        grid.add_column(
+            column, justify="right" if column in AMOUNT_COLUMNS else "left", overflow="fold"
+        )
     return grid
 
 
-AMOUNT_COLUMNS = {"balance", "available", "amount", "balance after", "limit", "upper",
-                  "pending out", "pending in", "price", "position"}
+AMOUNT_COLUMNS = {
+    "balance",
+    "available",
+    "amount",
+    "balance after",
+    "limit",
+    "upper",
+    "pending out",
+    "pending in",
+    "price",
+    "position",
+}
 
 
 def text(value: object):  # type: ignore[no-untyped-def]

@@ -23,8 +23,9 @@ def db_backup(file: Path, json_output: bool = JSON_OPTION) -> None:
 
     ledger = common.open_ledger()
     pages = backup(ledger, file)
-    common.print_json({"id": str(file), "out": str(file), "pages": pages}) if json_output \
-        else typer.echo(f"backed up to {file}")
+    common.print_json(
+        {"id": str(file), "out": str(file), "pages": pages}
+    ) if json_output else typer.echo(f"backed up to {file}")
 
 
 def _engine():  # type: ignore[no-untyped-def]
@@ -48,13 +49,18 @@ def db_status(json_output: bool = JSON_OPTION) -> None:
 
     engine = _engine()
     current = schema.current_revision(engine)
-    document = {"id": common.database_target(), "revision": current,
-                "head": schema.HEAD_REVISION, "up_to_date": current == schema.HEAD_REVISION}
+    document = {
+        "id": common.database_target(),
+        "revision": current,
+        "head": schema.HEAD_REVISION,
+        "up_to_date": current == schema.HEAD_REVISION,
+    }
     if json_output:
         common.print_json(document)
         return
-    typer.echo(f"database revision: {current or 'none (not a ledger)'}; "
-               f"program: {schema.HEAD_REVISION}")
+    typer.echo(
+        f"database revision: {current or 'none (not a ledger)'}; program: {schema.HEAD_REVISION}"
+    )
 
 
 @db_app.command("upgrade")
@@ -68,13 +74,18 @@ def db_upgrade(json_output: bool = JSON_OPTION) -> None:
     before = schema.upgrade(engine)
     document = {"id": common.database_target(), "before": before, "after": schema.HEAD_REVISION}
     common.print_json(document) if json_output else typer.echo(
-        f"upgraded from {before} to {schema.HEAD_REVISION}")
+        f"upgraded from {before} to {schema.HEAD_REVISION}"
+    )
 
 
 @db_app.command("copy")
 def db_copy(
-    to: str = typer.Option(..., "--to", help="The empty database to copy into: a SQLite file "
-                           "or a SQLAlchemy URL (postgresql+psycopg://user@host/db)."),
+    to: str = typer.Option(
+        ...,
+        "--to",
+        help="The empty database to copy into: a SQLite file "
+        "or a SQLAlchemy URL (postgresql+psycopg://user@host/db).",
+    ),
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Copy the ledger into an empty database (SQLite to PostgreSQL or back), then verify it.
@@ -87,14 +98,22 @@ def db_copy(
 
     ledger = common.open_ledger()
     report = copy_ledger(ledger, to)
-    document = {"id": report.target, "source": report.source, "target": report.target,
-                "revision": report.revision, "tables": report.tables,
-                "events": report.events, "chain_hash": report.chain_hash,
-                "checks": report.checks}
+    document = {
+        "id": report.target,
+        "source": report.source,
+        "target": report.target,
+        "revision": report.revision,
+        "tables": report.tables,
+        "events": report.events,
+        "chain_hash": report.chain_hash,
+        "checks": report.checks,
+    }
     if json_output:
         common.print_json(document)
         return
     rows = sum(report.tables.values())
-    typer.echo(f"copied {report.source} to {report.target}: {len(report.tables)} tables, "
-               f"{rows} rows, {report.tables.get('transfer', 0)} transfers, "
-               f"{report.events} events; verified: {', '.join(report.checks)}")
+    typer.echo(
+        f"copied {report.source} to {report.target}: {len(report.tables)} tables, "
+        f"{rows} rows, {report.tables.get('transfer', 0)} transfers, "
+        f"{report.events} events; verified: {', '.join(report.checks)}"
+    )

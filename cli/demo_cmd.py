@@ -36,8 +36,9 @@ def demo(
         raise UsageError("the demo writes a SQLite file; give --db a file path", code="usage")
     if database.exists():
         if not force:
-            raise Refused(f"{database} already exists; use --force to replace it",
-                          code="file_exists")
+            raise Refused(
+                f"{database} already exists; use --force to replace it", code="file_exists"
+            )
         for suffix in ("", "-wal", "-shm"):
             Path(f"{database}{suffix}").unlink(missing_ok=True)
     secret = os.environ.get("MUTUALCREDIT_PASSPHRASE") or demo_service.DEMO_PASSPHRASE
@@ -45,11 +46,18 @@ def demo(
     members = list_accounts(built.ledger, prefix="members:")
     positions = demo_service.positions(built.ledger)
     if json_output:
-        common.print_json({"id": built.ledger.network.id, "database": str(database),
-                           "steps": built.lines, "refused": built.refused,
-                           "balances": members,
-                           "positions": [{"collective": c, "currency": "CARD", "position": p}
-                                         for c, p in positions]})
+        common.print_json(
+            {
+                "id": built.ledger.network.id,
+                "database": str(database),
+                "steps": built.lines,
+                "refused": built.refused,
+                "balances": members,
+                "positions": [
+                    {"collective": c, "currency": "CARD", "position": p} for c, p in positions
+                ],
+            }
+        )
         return
     _show(built, database, members, positions, secret)
 
@@ -72,19 +80,24 @@ def _show(built, database: Path, members: list, positions: list, secret: str) ->
 
     today_date = date.today()
     today, today_minus_30 = today_date.isoformat(), (today_date - timedelta(days=30)).isoformat()
-    out.print(common.text(f"keys are in {common.key_store(built.ledger).folder} "
-                          f"with passphrase {secret!r}"))
+    out.print(
+        common.text(
+            f"keys are in {common.key_store(built.ledger).folder} with passphrase {secret!r}"
+        )
+    )
     out.print(common.text("explore further:"))
-    for command in (f"mutualcredit {db}account list",
-                    f"mutualcredit {db}statement ana",
-                    f"mutualcredit {db}pay ana caio 10 --memo 'roadie shift'",
-                    f"mutualcredit {db}tx show 1",
-                    f"mutualcredit {db}limit history kaue",
-                    f"mutualcredit {db}balance caio --json",
-                    f"mutualcredit {db}calendar studio",
-                    f"mutualcredit {db}bookings",
-                    f"mutualcredit {db}requests",
-                    f"mutualcredit {db}report income",
-                    f"mutualcredit {db}report settlement --from {today_minus_30} --to {today}",
-                    f"mutualcredit {db}verify"):
+    for command in (
+        f"mutualcredit {db}account list",
+        f"mutualcredit {db}statement ana",
+        f"mutualcredit {db}pay ana caio 10 --memo 'roadie shift'",
+        f"mutualcredit {db}tx show 1",
+        f"mutualcredit {db}limit history kaue",
+        f"mutualcredit {db}balance caio --json",
+        f"mutualcredit {db}calendar studio",
+        f"mutualcredit {db}bookings",
+        f"mutualcredit {db}requests",
+        f"mutualcredit {db}report income",
+        f"mutualcredit {db}report settlement --from {today_minus_30} --to {today}",
+        f"mutualcredit {db}verify",
+    ):
         out.print(common.text(f"  {command}"))

@@ -48,9 +48,11 @@ def import_command(
     rules: str = typer.Option(..., "--rules", help="The rules file (TOML) for this source."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate and count; write nothing."),
     skip_invalid: bool = typer.Option(
-        False, "--skip-invalid", help="Import the good rows; copy bad rows to --rejects."),
+        False, "--skip-invalid", help="Import the good rows; copy bad rows to --rejects."
+    ),
     rejects: str | None = typer.Option(  # noqa: UP007 - Typer needs Optional on 3.11
-        None, "--rejects", help="Where --skip-invalid copies bad rows, verbatim."),
+        None, "--rejects", help="Where --skip-invalid copies bad rows, verbatim."
+    ),
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Import festival income (tickets, bar sales) from an export, exactly once per row."""
@@ -58,16 +60,26 @@ def import_command(
     from mutualcredit.imports.service import ImportRefused, import_file
 
     if skip_invalid != (rejects is not None):
-        raise UsageError("--skip-invalid and --rejects go together: bad rows are copied to the "
-                         "rejects file", code="usage")
+        raise UsageError(
+            "--skip-invalid and --rejects go together: bad rows are copied to the rejects file",
+            code="usage",
+        )
     size_limit = _size_limit()
     ledger = common.open_ledger()
     signer = common.acting_signer(ledger)
     with _progress(enabled=not json_output and sys.stderr.isatty()) as progress:
         try:
-            summary = import_file(ledger, signer, file, rules, dry_run=dry_run,
-                                  skip_invalid=skip_invalid, rejects=rejects, progress=progress,
-                                  size_limit=size_limit)
+            summary = import_file(
+                ledger,
+                signer,
+                file,
+                rules,
+                dry_run=dry_run,
+                skip_invalid=skip_invalid,
+                rejects=rejects,
+                progress=progress,
+                size_limit=size_limit,
+            )
         except ImportRefused as refused:
             _show(ledger, refused.summary, json_output, refused=True)
             raise
@@ -85,8 +97,9 @@ def _size_limit() -> int:
     if not value:
         return SIZE_LIMIT_DEFAULT
     if not (value.isascii() and value.isdigit()) or int(value) == 0:
-        raise UsageError(f"MUTUALCREDIT_IMPORT_SIZE_LIMIT {value!r} is not a number of bytes",
-                         code="usage")
+        raise UsageError(
+            f"MUTUALCREDIT_IMPORT_SIZE_LIMIT {value!r} is not a number of bytes", code="usage"
+        )
     return int(value)
 
 
@@ -103,9 +116,13 @@ class _progress:
             return None
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-        self.bar = Progress(TextColumn("{task.description}", markup=False), BarColumn(),
-                            MofNCompleteColumn(), console=common.console(stderr=True),
-                            transient=True)
+        self.bar = Progress(
+            TextColumn("{task.description}", markup=False),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=common.console(stderr=True),
+            transient=True,
+        )
         self.bar.start()
         return self.update
 
@@ -120,8 +137,9 @@ class _progress:
             self.bar.stop()
 
 
-def _show(ledger: Ledger, summary: ImportSummary, json_output: bool, *,
-          refused: bool = False) -> None:
+def _show(
+    ledger: Ledger, summary: ImportSummary, json_output: bool, *, refused: bool = False
+) -> None:
     """The summary: JSON on stdout; else problems, then counts (on stderr when refused)."""
     if json_output:
         common.print_json(summary.document(ledger))
@@ -129,14 +147,19 @@ def _show(ledger: Ledger, summary: ImportSummary, json_output: bool, *,
     for problem in summary.problems[:PROBLEMS_SHOWN_MAX]:
         sys.stderr.write(f"{problem}\n")
     if summary.problems_total > PROBLEMS_SHOWN_MAX:
-        sys.stderr.write(f"... and {summary.problems_total - PROBLEMS_SHOWN_MAX} more problems "
-                         "(--json lists up to 1000)\n")
+        sys.stderr.write(
+            f"... and {summary.problems_total - PROBLEMS_SHOWN_MAX} more problems "
+            "(--json lists up to 1000)\n"
+        )
     out = common.console(stderr=refused)
     verb = "would import" if summary.dry_run else "imported"
-    out.print(common.text(
-        f"{summary.file}: {summary.read} rows read: {summary.imported} {verb}, "
-        f"{summary.filtered} filtered, {summary.already_imported} already imported, "
-        f"{summary.conflicts} conflicts, {summary.rejected} rejected"))
+    out.print(
+        common.text(
+            f"{summary.file}: {summary.read} rows read: {summary.imported} {verb}, "
+            f"{summary.filtered} filtered, {summary.already_imported} already imported, "
+            f"{summary.conflicts} conflicts, {summary.rejected} rejected"
+        )
+    )
     if summary.batch_ids:
         noun = "batches" if len(summary.batch_ids) > 1 else "batch"
         batches = ", ".join(str(batch) for batch in summary.batch_ids)
@@ -146,14 +169,18 @@ def _show(ledger: Ledger, summary: ImportSummary, json_output: bool, *,
     if summary.totals:
         grid = common.table("account", "currency", "amount")
         for row in summary.document(ledger)["totals"]:
-            grid.add_row(common.text(row["account"]), common.text(row["currency"]),
-                         common.text(row["amount"]))
+            grid.add_row(
+                common.text(row["account"]),
+                common.text(row["currency"]),
+                common.text(row["amount"]),
+            )
         out.print(grid)
 
 
 def report_income(
     festival: str | None = typer.Option(  # noqa: UP007
-        None, "--festival", help="Only this festival (income:festivals:FESTIVAL)."),
+        None, "--festival", help="Only this festival (income:festivals:FESTIVAL)."
+    ),
     first: str | None = typer.Option(None, "--from", help="First day (YYYY-MM-DD), included."),  # noqa: UP007
     last: str | None = typer.Option(None, "--to", help="Last day (YYYY-MM-DD), included."),  # noqa: UP007
     json_output: bool = JSON_OPTION,
@@ -168,18 +195,34 @@ def report_income(
     out = common.console()
     grid = common.table("festival", "source", "rows", "amount", "currency", title="income")
     for row in document["income"]:
-        grid.add_row(*(common.text(row[key]) for key in
-                       ("festival", "source", "rows", "amount", "currency")))
+        grid.add_row(
+            *(common.text(row[key]) for key in ("festival", "source", "rows", "amount", "currency"))
+        )
     out.print(grid)
-    grid = common.table("festival", "source", "cash box", "rows", "amount", "currency",
-                        title="cash boxes")
+    grid = common.table(
+        "festival", "source", "cash box", "rows", "amount", "currency", title="cash boxes"
+    )
     for row in document["cash_boxes"]:
-        grid.add_row(*(common.text(row[key]) for key in
-                       ("festival", "source", "account", "rows", "amount", "currency")))
+        grid.add_row(
+            *(
+                common.text(row[key])
+                for key in ("festival", "source", "account", "rows", "amount", "currency")
+            )
+        )
     out.print(grid)
-    grid = common.table("collective", "received", "issued", "backing ratio", "currency",
-                        title="cards issued against Reais received")
+    grid = common.table(
+        "collective",
+        "received",
+        "issued",
+        "backing ratio",
+        "currency",
+        title="cards issued against Reais received",
+    )
     for row in document["backing"]:
-        grid.add_row(*(common.text(row[key]) for key in
-                       ("collective", "received", "issued", "backing_ratio", "currency")))
+        grid.add_row(
+            *(
+                common.text(row[key])
+                for key in ("collective", "received", "issued", "backing_ratio", "currency")
+            )
+        )
     out.print(grid)

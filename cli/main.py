@@ -41,12 +41,17 @@ def _version(value: bool) -> None:
 @app.callback()
 def main(
     db: str | None = typer.Option(  # noqa: UP007 - Typer needs Optional on 3.11
-        None, "--db", help="SQLite file or SQLAlchemy URL (env MUTUALCREDIT_DB).",
-        show_default=False),
+        None,
+        "--db",
+        help="SQLite file or SQLAlchemy URL (env MUTUALCREDIT_DB).",
+        show_default=False,
+    ),
     acting: str | None = typer.Option(  # noqa: UP007
-        None, "--as", help="Who acts (env MUTUALCREDIT_AS).", show_default=False),
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                 help="Show the version and exit."),
+        None, "--as", help="Who acts (env MUTUALCREDIT_AS).", show_default=False
+    ),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
+    ),
 ) -> None:
     """A mutual-credit ledger for networks of cultural collectives."""
     common.check_acting(acting, "--as")
@@ -68,8 +73,13 @@ def _register() -> None:
 
 
 # Command modules of later features register themselves here (one line each).
-EXTENSIONS: tuple[str, ...] = ("bookings_cmd", "audit_cmd", "requests_cmd", "reports_cmd",
-                               "imports_cmd")
+EXTENSIONS: tuple[str, ...] = (
+    "bookings_cmd",
+    "audit_cmd",
+    "requests_cmd",
+    "reports_cmd",
+    "imports_cmd",
+)
 
 _register()
 
@@ -92,12 +102,14 @@ def _check_arguments(arguments: list[str]) -> None:
 
     for position, argument in enumerate(arguments, start=1):
         if not _is_text(argument):
-            raise UsageError(f"argument {position} is not valid UTF-8 text",
-                             code="invalid_argument")
+            raise UsageError(
+                f"argument {position} is not valid UTF-8 text", code="invalid_argument"
+            )
     for name, value in os.environ.items():
         if name.startswith("MUTUALCREDIT_") and not _is_text(value):
-            raise UsageError(f"environment variable {name} is not valid UTF-8 text",
-                             code="invalid_argument")
+            raise UsageError(
+                f"environment variable {name} is not valid UTF-8 text", code="invalid_argument"
+            )
 
 
 def _is_text(value: str) -> bool:
@@ -142,8 +154,9 @@ def _report(error: BaseException) -> int:
         if isinstance(error, getattr(click, "Abort", ())):
             return _emit(wants_json, "aborted", "aborted", int(ExitCode.INTERRUPTED))
         if isinstance(error, click.ClickException):
-            return _emit(wants_json, "usage", _usage_message(error),
-                         int(getattr(error, "exit_code", 2)))
+            return _emit(
+                wants_json, "usage", _usage_message(error), int(getattr(error, "exit_code", 2))
+            )
     if isinstance(error, KeyboardInterrupt):
         return _emit(wants_json, "aborted", "aborted", int(ExitCode.INTERRUPTED))
     if isinstance(error, MutualCreditError):
@@ -154,13 +167,22 @@ def _report(error: BaseException) -> int:
     if isinstance(error, OSError):
         where = f" {error.filename}" if error.filename else ""
         if error.errno in (errno.ENOSPC, errno.EDQUOT):
-            return _emit(wants_json, "disk_full", f"cannot write{where}: the disk is full",
-                         int(ExitCode.UNAVAILABLE))
-        return _emit(wants_json, "os_error", f"cannot use{where}: {error.strerror or error}",
-                     int(ExitCode.USAGE))
+            return _emit(
+                wants_json,
+                "disk_full",
+                f"cannot write{where}: the disk is full",
+                int(ExitCode.UNAVAILABLE),
+            )
+        return _emit(
+            wants_json,
+            "os_error",
+            f"cannot use{where}: {error.strerror or error}",
+            int(ExitCode.USAGE),
+        )
     if isinstance(error, RecursionError):  # a parser of ours handed nesting past its depth
-        return _emit(wants_json, "input_too_deep", "the input is nested too deeply",
-                     int(ExitCode.USAGE))
+        return _emit(
+            wants_json, "input_too_deep", "the input is nested too deeply", int(ExitCode.USAGE)
+        )
     raise error
 
 
@@ -177,26 +199,52 @@ def _usage_message(error: BaseException) -> str:
 # read-only file or a full disk pass (exit 5: try again, elsewhere or later); a file whose
 # pages are not a database is the ledger's integrity (exit 3).
 _SQLITE_MESSAGES = (
-    ("database is locked", "database_busy", "UNAVAILABLE",
-     "the ledger is busy: another writer holds it; try again (with the same --key)"),
-    ("database is busy", "database_busy", "UNAVAILABLE",
-     "the ledger is busy: another writer holds it; try again (with the same --key)"),
-    ("readonly database", "database_read_only", "UNAVAILABLE",
-     "the ledger file is read-only here: reads work, writes need write access"),
+    (
+        "database is locked",
+        "database_busy",
+        "UNAVAILABLE",
+        "the ledger is busy: another writer holds it; try again (with the same --key)",
+    ),
+    (
+        "database is busy",
+        "database_busy",
+        "UNAVAILABLE",
+        "the ledger is busy: another writer holds it; try again (with the same --key)",
+    ),
+    (
+        "readonly database",
+        "database_read_only",
+        "UNAVAILABLE",
+        "the ledger file is read-only here: reads work, writes need write access",
+    ),
     ("disk is full", "disk_full", "UNAVAILABLE", "the disk holding the ledger is full"),
-    ("disk i/o error", "disk_error", "UNAVAILABLE", "the disk holding the ledger failed to "
-     "read or write"),
+    (
+        "disk i/o error",
+        "disk_error",
+        "UNAVAILABLE",
+        "the disk holding the ledger failed to read or write",
+    ),
     ("malformed", "storage_corrupt", "INTEGRITY", "the ledger file is corrupt"),
-    ("file is not a database", "storage_corrupt", "INTEGRITY",
-     "the ledger file is not a database (corrupt, or not a ledger)"),
-    ("unable to open database file", "database_unavailable", "UNAVAILABLE",
-     "the ledger file cannot be opened (check the path and its folder's permissions)"),
+    (
+        "file is not a database",
+        "storage_corrupt",
+        "INTEGRITY",
+        "the ledger file is not a database (corrupt, or not a ledger)",
+    ),
+    (
+        "unable to open database file",
+        "database_unavailable",
+        "UNAVAILABLE",
+        "the ledger file cannot be opened (check the path and its folder's permissions)",
+    ),
 )
-_SQLSTATE_CLASSES = {"53": ("disk_full", "UNAVAILABLE"), "08": ("database_unavailable",
-                                                                "UNAVAILABLE"),
-                     "57": ("database_unavailable", "UNAVAILABLE"),
-                     "55": ("database_busy", "UNAVAILABLE"),
-                     "XX": ("storage_corrupt", "INTEGRITY")}
+_SQLSTATE_CLASSES = {
+    "53": ("disk_full", "UNAVAILABLE"),
+    "08": ("database_unavailable", "UNAVAILABLE"),
+    "57": ("database_unavailable", "UNAVAILABLE"),
+    "55": ("database_busy", "UNAVAILABLE"),
+    "XX": ("storage_corrupt", "INTEGRITY"),
+}
 
 
 def _database_error(error: BaseException) -> tuple[str, str, int] | None:
@@ -216,16 +264,21 @@ def _database_error(error: BaseException) -> tuple[str, str, int] | None:
             return code, message, int(ExitCode[exit_name])
     sqlstate = str(getattr(error.orig, "sqlstate", None) or "")
     if sqlstate == "22003":  # PostgreSQL's one-statement path: a total past 64 bits
-        return ("amount_too_large", "the amount would take a total past what the ledger "
-                "holds (AMOUNT_MAX); nothing was written", int(ExitCode.USAGE))
+        return (
+            "amount_too_large",
+            "the amount would take a total past what the ledger "
+            "holds (AMOUNT_MAX); nothing was written",
+            int(ExitCode.USAGE),
+        )
     if sqlstate[:2] in _SQLSTATE_CLASSES:
         code, exit_name = _SQLSTATE_CLASSES[sqlstate[:2]]
         return code, f"database error: {reason}", int(ExitCode[exit_name])
     return "database_error", f"database error: {reason}", int(ExitCode.INTEGRITY)
 
 
-def _emit(wants_json: bool, code: str, message: str, exit_code: int,
-          data: Mapping[str, Any] | None = None) -> int:
+def _emit(
+    wants_json: bool, code: str, message: str, exit_code: int, data: Mapping[str, Any] | None = None
+) -> int:
     if wants_json:
         document = {"code": code, "message": message, "data": _strings(data or {})}
         sys.stderr.write(json.dumps({"error": document}, ensure_ascii=False) + "\n")

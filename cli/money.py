@@ -30,10 +30,16 @@ def pay(
     payee: str = typer.Argument(..., metavar="TO", help="Payee: a handle or account name."),
     amount: str = typer.Argument(..., help="Amount in the payer's currency, e.g. 12.50."),
     memo: str = typer.Option("", "--memo", help="What the payment is for."),
-    key: str | None = typer.Option(None, "--key",  # noqa: UP007
-                                      help="Idempotency key: retrying with it is safe."),
-    hours: str | None = typer.Option(None, "--hours",  # noqa: UP007
-                                        help="Hours of work this pays for, e.g. 2.5."),
+    key: str | None = typer.Option(
+        None,
+        "--key",  # noqa: UP007
+        help="Idempotency key: retrying with it is safe.",
+    ),
+    hours: str | None = typer.Option(
+        None,
+        "--hours",  # noqa: UP007
+        help="Hours of work this pays for, e.g. 2.5.",
+    ),
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Pay from one member or account to another, across collectives too."""
@@ -56,32 +62,44 @@ def pay(
     if signer_handle is None:
         signer_handle = common.acting_handle(ledger)
     signer = common.signer_for(ledger, signer_handle)
-    result = pay_service(ledger, signer, payer=payer, payee=payee, amount=minor, memo=memo,
-                         key=key, meta=meta)
+    result = pay_service(
+        ledger, signer, payer=payer, payee=payee, amount=minor, memo=memo, key=key, meta=meta
+    )
     document = show_transfer(ledger, result.transfer_id)
     document["replayed"] = result.replayed
     if json_output:
         common.print_json(document)
         return
     again = " (already recorded; nothing new written)" if result.replayed else ""
-    typer.echo(f"transfer {result.transfer_id}: {source.name} paid "
-               f"{document['meta']['to']} {format_amount(minor, scale)} {source.currency}{again}")
+    typer.echo(
+        f"transfer {result.transfer_id}: {source.name} paid "
+        f"{document['meta']['to']} {format_amount(minor, scale)} {source.currency}{again}"
+    )
 
 
 def balance_table(rows: list[dict[str, Any]]):  # type: ignore[no-untyped-def]
-    grid = common.table("account", "currency", "balance", "available", "pending out",
-                        "pending in", "limit", "upper")
+    grid = common.table(
+        "account", "currency", "balance", "available", "pending out", "pending in", "limit", "upper"
+    )
     for row in rows:
         closed = " (closed)" if row.get("status") == "closed" else ""
-        grid.add_row(row["account"] + closed, row["currency"], row["balance"],
-                     row["available"] or "-", row["pending_debits"], row["pending_credits"],
-                     row["limit_lower"] or "-", row["limit_upper"] or "-")
+        grid.add_row(
+            row["account"] + closed,
+            row["currency"],
+            row["balance"],
+            row["available"] or "-",
+            row["pending_debits"],
+            row["pending_credits"],
+            row["limit_lower"] or "-",
+            row["limit_upper"] or "-",
+        )
     return grid
 
 
 def balance(
     reference: str | None = typer.Argument(  # noqa: UP007
-        None, metavar="[HANDLE|ACCOUNT]", help="Whose balance; without it, every member's."),
+        None, metavar="[HANDLE|ACCOUNT]", help="Whose balance; without it, every member's."
+    ),
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Balance, availability, holds and limits of a member or account."""
@@ -95,7 +113,8 @@ def balance(
         return
     document = balance_service(ledger, reference)
     common.print_json(document) if json_output else common.console().print(
-        balance_table([document]))
+        balance_table([document])
+    )
 
 
 def statement(
@@ -111,22 +130,36 @@ def statement(
     from mutualcredit.services.queries import statement as statement_service
 
     ledger = common.open_ledger()
-    head, entries = statement_service(ledger, reference, first=_date(first, "--from"),
-                                      last=_date(last, "--to"))
+    head, entries = statement_service(
+        ledger, reference, first=_date(first, "--from"), last=_date(last, "--to")
+    )
     if json_output:
         # Streamed: one entry at a time, so a million postings stay in bounded memory.
         out = sys.stdout
-        out.write(f'{{"account": {json.dumps(head["account"])}, '
-                  f'"currency": {json.dumps(head["currency"])}, "entries": [')
+        out.write(
+            f'{{"account": {json.dumps(head["account"])}, '
+            f'"currency": {json.dumps(head["currency"])}, "entries": ['
+        )
         for index, entry in enumerate(entries):
             out.write(("," if index else "") + "\n  " + json.dumps(entry, ensure_ascii=False))
         out.write("\n]}\n")
         return
-    grid = common.table("transfer", "date", "memo", "amount", "balance after",
-                        title=f"{head['account']} ({head['currency']})")
+    grid = common.table(
+        "transfer",
+        "date",
+        "memo",
+        "amount",
+        "balance after",
+        title=f"{head['account']} ({head['currency']})",
+    )
     for entry in entries:
-        grid.add_row(str(entry["transfer_id"]), entry["created_at"][:16].replace("T", " "),
-                     common.text(entry["memo"]), entry["amount"], entry["balance_after"])
+        grid.add_row(
+            str(entry["transfer_id"]),
+            entry["created_at"][:16].replace("T", " "),
+            common.text(entry["memo"]),
+            entry["amount"],
+            entry["balance_after"],
+        )
     common.console().print(grid)
 
 
@@ -139,8 +172,10 @@ def _date(text: str | None, option: str):  # type: ignore[no-untyped-def]
 
 
 @tx_app.command("show")
-def tx_show(transfer_id: int = typer.Argument(..., metavar="ID", min=1, max=ID_MAX),
-            json_output: bool = JSON_OPTION) -> None:
+def tx_show(
+    transfer_id: int = typer.Argument(..., metavar="ID", min=1, max=ID_MAX),
+    json_output: bool = JSON_OPTION,
+) -> None:
     """Show one transfer with its postings."""
     from mutualcredit.services.queries import show_transfer
 
@@ -153,9 +188,13 @@ def tx_show(transfer_id: int = typer.Argument(..., metavar="ID", min=1, max=ID_M
 
 def show_transfer_text(document: dict[str, Any]) -> None:
     out = common.console()
-    out.print(common.text(f"transfer {document['id']} ({document['kind']}, "
-                          f"{document['status']}) by {document['author']} at "
-                          f"{document['created_at']}"))
+    out.print(
+        common.text(
+            f"transfer {document['id']} ({document['kind']}, "
+            f"{document['status']}) by {document['author']} at "
+            f"{document['created_at']}"
+        )
+    )
     if document["memo"]:
         out.print(common.text(f"memo: {document['memo']}"))
     grid = common.table("account", "currency", "amount")
@@ -177,11 +216,13 @@ def reverse(
     from mutualcredit.services.queries import show_transfer
 
     ledger = common.open_ledger()
-    result = reverse_service(ledger, common.acting_signer(ledger), transfer_id=transfer_id,
-                             reason=reason, force=force)
+    result = reverse_service(
+        ledger, common.acting_signer(ledger), transfer_id=transfer_id, reason=reason, force=force
+    )
     document = show_transfer(ledger, result.transfer_id)
     common.print_json(document) if json_output else typer.echo(
-        f"transfer {result.transfer_id} reverses transfer {transfer_id}")
+        f"transfer {result.transfer_id} reverses transfer {transfer_id}"
+    )
 
 
 @limit_app.command("set")
@@ -206,20 +247,32 @@ def limit_set(
     ledger = common.open_ledger()
     head = balance(ledger, reference)
     scale = ledger.currency(head["currency"]).scale
-    lower: object = UNCHANGED if limit is None else -parse_amount(limit, scale=scale,
-                                                                 allow_zero=True)
-    cap: object = None if no_upper else (
-        UNCHANGED if upper is None else parse_amount(upper, scale=scale, allow_zero=True))
-    set_limit(ledger, common.acting_signer(ledger), account=account_name(reference),
-              reason=reason, limit_lower=lower, limit_upper=cap)
+    lower: object = (
+        UNCHANGED if limit is None else -parse_amount(limit, scale=scale, allow_zero=True)
+    )
+    cap: object = (
+        None
+        if no_upper
+        else (UNCHANGED if upper is None else parse_amount(upper, scale=scale, allow_zero=True))
+    )
+    set_limit(
+        ledger,
+        common.acting_signer(ledger),
+        account=account_name(reference),
+        reason=reason,
+        limit_lower=lower,
+        limit_upper=cap,
+    )
     document = balance(ledger, reference)
     common.print_json(document) if json_output else common.console().print(
-        balance_table([document]))
+        balance_table([document])
+    )
 
 
 @limit_app.command("history")
-def limit_history(reference: str = typer.Argument(..., metavar="HANDLE|ACCOUNT"),
-                  json_output: bool = JSON_OPTION) -> None:
+def limit_history(
+    reference: str = typer.Argument(..., metavar="HANDLE|ACCOUNT"), json_output: bool = JSON_OPTION
+) -> None:
     """Every limit change of an account: who, when, old, new, why."""
     from mutualcredit.services.queries import limit_history as history
 
@@ -227,11 +280,20 @@ def limit_history(reference: str = typer.Argument(..., metavar="HANDLE|ACCOUNT")
     if json_output:
         common.print_json(document)
         return
-    grid = common.table("when", "who", "limit", "upper", "reason",
-                        title=f"{document['account']} ({document['currency']})")
+    grid = common.table(
+        "when",
+        "who",
+        "limit",
+        "upper",
+        "reason",
+        title=f"{document['account']} ({document['currency']})",
+    )
     for change in document["changes"]:
-        grid.add_row(change["created_at"][:16].replace("T", " "), change["author"],
-                     f"{change['old_lower'] or '-'} → {change['new_lower'] or '-'}",
-                     f"{change['old_upper'] or '-'} → {change['new_upper'] or '-'}",
-                     common.text(change["reason"]))
+        grid.add_row(
+            change["created_at"][:16].replace("T", " "),
+            change["author"],
+            f"{change['old_lower'] or '-'} → {change['new_lower'] or '-'}",
+            f"{change['old_upper'] or '-'} → {change['new_upper'] or '-'}",
+            common.text(change["reason"]),
+        )
     common.console().print(grid)

@@ -52,6 +52,7 @@ def _report_group(app: typer.Typer) -> typer.Typer:
 
 # -- output ----------------------------------------------------------------------------------
 
+
 @contextlib.contextmanager
 def output(path: str | None) -> Iterator[TextIO]:
     """Stdout, or ``path`` (see :mod:`mutualcredit.services.output_files`).
@@ -70,8 +71,7 @@ def output(path: str | None) -> Iterator[TextIO]:
         yield cast(TextIO, handle)
 
 
-def _period(ledger: Ledger, period: str | None, first: str | None, last: str | None
-            ) -> Period:
+def _period(ledger: Ledger, period: str | None, first: str | None, last: str | None) -> Period:
     from mutualcredit.services.reports import parse_period
 
     return parse_period(ledger, period=period, first=first, last=last)
@@ -81,24 +81,29 @@ def _choice(value: str, choices: tuple[str, ...], option: str) -> str:
     if value not in choices:
         from mutualcredit.domain.errors import UsageError
 
-        raise UsageError(f"{option} {value!r} is not one of {', '.join(choices)}",
-                         code="invalid_format")
+        raise UsageError(
+            f"{option} {value!r} is not one of {', '.join(choices)}", code="invalid_format"
+        )
     return value
 
 
 # -- report settlement -----------------------------------------------------------------------
+
 
 def report_settlement(
     period: str | None = PERIOD_OPTION,  # noqa: UP007
     first: str | None = FROM_OPTION,  # noqa: UP007
     last: str | None = TO_OPTION,  # noqa: UP007
     collective: str | None = typer.Option(  # noqa: UP007
-        None, "--collective", help="Only this collective's members, resources and income."),
+        None, "--collective", help="Only this collective's members, resources and income."
+    ),
     format: str = typer.Option("table", "--format", help="table, csv, json or html."),
     out: str | None = OUT_OPTION,  # noqa: UP007
-    threshold: int = typer.Option(80, "--threshold",
-                                  help="Members using this percentage of their line or more "
-                                       "are near their limit."),
+    threshold: int = typer.Option(
+        80,
+        "--threshold",
+        help="Members using this percentage of their line or more are near their limit.",
+    ),
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Balances, turnover and hours per member and collective; positions and how to net them."""
@@ -108,8 +113,9 @@ def report_settlement(
     ledger = common.open_ledger()
     span = _period(ledger, period, first, last)
     with output(out) as handle:
-        document = reports.settlement_report(ledger, span, collective=collective,
-                                             threshold=threshold)
+        document = reports.settlement_report(
+            ledger, span, collective=collective, threshold=threshold
+        )
         if chosen == "json":
             handle.write(reports.report_json(document))
         elif chosen == "csv":
@@ -119,13 +125,29 @@ def report_settlement(
         else:
             _report_tables(document, handle)
     if out is not None and not json_output:
-        typer.echo(f"wrote the settlement report for {span.first} to {span.last} to {out}",
-                   err=True)
+        typer.echo(
+            f"wrote the settlement report for {span.first} to {span.last} to {out}", err=True
+        )
 
 
-NUMBER_COLUMNS = {"opening", "in", "out", "closing", "turnover", "exchanges", "hours", "limit",
-                  "use %", "members", "fund", "position", "amount", "circulation", "velocity",
-                  "bookings"}
+NUMBER_COLUMNS = {
+    "opening",
+    "in",
+    "out",
+    "closing",
+    "turnover",
+    "exchanges",
+    "hours",
+    "limit",
+    "use %",
+    "members",
+    "fund",
+    "position",
+    "amount",
+    "circulation",
+    "velocity",
+    "bookings",
+}
 
 
 def _table(*columns: str, title: str | None = None):  # type: ignore[no-untyped-def]
@@ -133,8 +155,9 @@ def _table(*columns: str, title: str | None = None):  # type: ignore[no-untyped-
 
     grid = Table(title=title, show_edge=False, header_style="bold")
     for column in columns:
-        grid.add_column(column, justify="right" if column in NUMBER_COLUMNS else "left",
-                        overflow="fold")
+        grid.add_column(
+            column, justify="right" if column in NUMBER_COLUMNS else "left", overflow="fold"
+        )
     return grid
 
 
@@ -143,28 +166,81 @@ def _report_tables(document: dict[str, Any], handle: TextIO) -> None:
     text = common.text
     period = document["period"]
     scope = f" ({document['collective']})" if document["collective"] else ""
-    out.print(text(f"settlement report {document['network']}{scope}: {period['first']} to "
-                   f"{period['last']} ({document['timezone']})"))
-    members = _table("member", "collective", "currency", "opening", "in", "out",
-                           "closing", "turnover", "exchanges", "hours", "limit", "use %",
-                           "status", title="members")
+    out.print(
+        text(
+            f"settlement report {document['network']}{scope}: {period['first']} to "
+            f"{period['last']} ({document['timezone']})"
+        )
+    )
+    members = _table(
+        "member",
+        "collective",
+        "currency",
+        "opening",
+        "in",
+        "out",
+        "closing",
+        "turnover",
+        "exchanges",
+        "hours",
+        "limit",
+        "use %",
+        "status",
+        title="members",
+    )
     for row in document["members"]:
-        members.add_row(text(row["handle"]), text(row["collective"]), row["currency"],
-                        row["opening"], row["in"], row["out"], row["closing"], row["turnover"],
-                        str(row["exchanges"]), row["hours"], row["limit_lower"] or "-",
-                        row["limit_use"] or "-", row["status"].replace("_", " "))
+        members.add_row(
+            text(row["handle"]),
+            text(row["collective"]),
+            row["currency"],
+            row["opening"],
+            row["in"],
+            row["out"],
+            row["closing"],
+            row["turnover"],
+            str(row["exchanges"]),
+            row["hours"],
+            row["limit_lower"] or "-",
+            row["limit_use"] or "-",
+            row["status"].replace("_", " "),
+        )
     out.print(members)
-    collectives = _table("collective", "currency", "members", "opening", "in", "out",
-                               "closing", "turnover", "exchanges", "hours", "fund", "position",
-                               title="collectives")
+    collectives = _table(
+        "collective",
+        "currency",
+        "members",
+        "opening",
+        "in",
+        "out",
+        "closing",
+        "turnover",
+        "exchanges",
+        "hours",
+        "fund",
+        "position",
+        title="collectives",
+    )
     for row in document["collectives"]:
-        collectives.add_row(text(row["slug"]), row["currency"], str(row["members"]),
-                            row["opening"], row["in"], row["out"], row["closing"],
-                            row["turnover"], str(row["exchanges"]), row["hours"], row["fund"],
-                            row["position"])
+        collectives.add_row(
+            text(row["slug"]),
+            row["currency"],
+            str(row["members"]),
+            row["opening"],
+            row["in"],
+            row["out"],
+            row["closing"],
+            row["turnover"],
+            str(row["exchanges"]),
+            row["hours"],
+            row["fund"],
+            row["position"],
+        )
     out.print(collectives)
-    positions = _table("collective", "position",
-                       title=f"positions ({document['currency']}; negative owes the network)")
+    positions = _table(
+        "collective",
+        "position",
+        title=f"positions ({document['currency']}; negative owes the network)",
+    )
     for row in document["positions"]:
         positions.add_row(text(row["collective"]), row["position"])
     out.print(positions)
@@ -172,46 +248,64 @@ def _report_tables(document: dict[str, Any], handle: TextIO) -> None:
     for row in document["netting"]:
         netting.add_row(text(row["from"]), text(row["to"]), row["amount"])
     out.print(netting)
-    circulation = _table("currency", "circulation", "turnover", "velocity",
-                               title="money in circulation")
+    circulation = _table(
+        "currency", "circulation", "turnover", "velocity", title="money in circulation"
+    )
     for row in document["circulation"]:
-        circulation.add_row(row["currency"], row["circulation"], row["turnover"],
-                            row["velocity"] or "-")
+        circulation.add_row(
+            row["currency"], row["circulation"], row["turnover"], row["velocity"] or "-"
+        )
     out.print(circulation)
     _report_tail(out, document)
 
 
 def _report_tail(out: Any, document: dict[str, Any]) -> None:
     text = common.text
-    near = ", ".join(f"{row['handle']} {row['limit_use'] or '-'}% ({row['status']})"
-                     for row in document["limits"])
+    near = ", ".join(
+        f"{row['handle']} {row['limit_use'] or '-'}% ({row['status']})"
+        for row in document["limits"]
+    )
     out.print(text(f"at or past {document['threshold']}% of their limit: {near or 'nobody'}"))
     inactive = ", ".join(document["inactive_members"])
     out.print(text(f"inactive members: {inactive or 'none'}"))
     income = document["income"]
     if income["accounts"] or income["issued"] or income["import_batches"]:
-        grid = _table("account", "currency", "amount", title="festival income and cards "
-                            f"issued ({income['import_batches']} import batches)")
+        grid = _table(
+            "account",
+            "currency",
+            "amount",
+            title=f"festival income and cards issued ({income['import_batches']} import batches)",
+        )
         for row in income["accounts"]:
             grid.add_row(text(row["account"]), row["currency"], row["earned"])
         for row in income["issued"]:
             grid.add_row(text(f"issued by {row['collective']}"), row["currency"], row["amount"])
         out.print(grid)
     if document["resources"]:
-        grid = _table("resource", "collective", "currency", "amount", "bookings",
-                            title="revenue per resource")
+        grid = _table(
+            "resource", "collective", "currency", "amount", "bookings", title="revenue per resource"
+        )
         for row in document["resources"]:
             completed = row["bookings_completed"]
-            grid.add_row(text(row["name"] or row["resource"]), text(row["collective"]),
-                         row["currency"], row["revenue"],
-                         "-" if completed is None else str(completed))
+            grid.add_row(
+                text(row["name"] or row["resource"]),
+                text(row["collective"]),
+                row["currency"],
+                row["revenue"],
+                "-" if completed is None else str(completed),
+            )
         out.print(grid)
     for row in document["settlements"]:
-        out.print(text(f"settled: {row['first']} to {row['last']} at {row['settled_at']} by "
-                       f"{row['settled_by']} ({row['transfers']} transfers, {row['total']})"))
+        out.print(
+            text(
+                f"settled: {row['first']} to {row['last']} at {row['settled_at']} by "
+                f"{row['settled_by']} ({row['transfers']} transfers, {row['total']})"
+            )
+        )
 
 
 # -- settle ----------------------------------------------------------------------------------
+
 
 def settle(
     period: str | None = PERIOD_OPTION,  # noqa: UP007
@@ -232,21 +326,28 @@ def settle(
     out = common.console()
     verb = "would settle" if dry_run else f"settlement {document['id']}: settled"
     count = len(document["transfers"])
-    out.print(common.text(f"{verb} {span.first} to {span.last} with {count} transfer"
-                          f"{'' if count == 1 else 's'}"))
+    out.print(
+        common.text(
+            f"{verb} {span.first} to {span.last} with {count} transfer{'' if count == 1 else 's'}"
+        )
+    )
     grid = _table("transfer", "pays", "receives", "amount")
     for row in document["transfers"]:
-        grid.add_row("-" if row["id"] is None else str(row["id"]), common.text(row["from"]),
-                     common.text(row["to"]), f"{row['amount']} {row['currency']}")
+        grid.add_row(
+            "-" if row["id"] is None else str(row["id"]),
+            common.text(row["from"]),
+            common.text(row["to"]),
+            f"{row['amount']} {row['currency']}",
+        )
     if count:
         out.print(grid)
 
 
 # -- export ----------------------------------------------------------------------------------
 
+
 def export(
-    format: str = typer.Argument(..., metavar="hledger|beancount|csv",
-                                 help="The journal format."),
+    format: str = typer.Argument(..., metavar="hledger|beancount|csv", help="The journal format."),
     first: str | None = FROM_OPTION,  # noqa: UP007
     last: str | None = TO_OPTION,  # noqa: UP007
     out: str | None = OUT_OPTION,  # noqa: UP007
@@ -260,15 +361,23 @@ def export(
     if json_output and out is None:
         from mutualcredit.domain.errors import UsageError
 
-        raise UsageError("--json prints a summary and needs --out for the export itself",
-                         code="usage")
+        raise UsageError(
+            "--json prints a summary and needs --out for the export itself", code="usage"
+        )
     ledger = common.open_ledger()
     start = None if first is None else parse_date(first, "--from")
     end = None if last is None else parse_date(last, "--to")
     with output(out) as handle:
         summary = export_service(ledger, format, handle, first=start, last=end)
-    document = {"id": out, "format": format, "out": out, "transfers": summary.transfers,
-                "postings": summary.postings, "first": summary.first, "last": summary.last}
+    document = {
+        "id": out,
+        "format": format,
+        "out": out,
+        "transfers": summary.transfers,
+        "postings": summary.postings,
+        "first": summary.first,
+        "last": summary.last,
+    }
     if json_output:
         common.print_json(document)
     elif out is not None:

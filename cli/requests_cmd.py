@@ -28,8 +28,9 @@ USAGE = "FROM TO AMOUNT --memo TEXT [--expires DURATION] | withdraw ID"
 class RequestGroup(TyperGroup):
     """A group whose default command takes the arguments when no subcommand is named."""
 
-    def resolve_command(self, ctx: Context, args: list[str]
-                        ) -> tuple[str | None, Command | None, list[str]]:
+    def resolve_command(
+        self, ctx: Context, args: list[str]
+    ) -> tuple[str | None, Command | None, list[str]]:
         if args and args[0] not in self.commands:
             return "create", self.commands["create"], args
         return super().resolve_command(ctx, args)
@@ -39,11 +40,13 @@ class RequestGroup(TyperGroup):
 
 
 request_app = typer.Typer(
-    cls=RequestGroup, no_args_is_help=True,
+    cls=RequestGroup,
+    no_args_is_help=True,
     context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
     help="Ask for payment: request FROM TO AMOUNT --memo TEXT [--expires DURATION]. "
-         "FROM is the payer, TO the payee, who signs the request; AMOUNT is in the payer's "
-         "currency, as for pay.  The payer later runs 'accept ID' or 'decline ID'.")
+    "FROM is the payer, TO the payee, who signs the request; AMOUNT is in the payer's "
+    "currency, as for pay.  The payer later runs 'accept ID' or 'decline ID'.",
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -85,7 +88,8 @@ def create(
     amount: str = typer.Argument(..., help="Amount in the payer's currency, e.g. 25.00."),
     memo: str = typer.Option(..., "--memo", help="What the payment is for."),
     expires: str | None = typer.Option(  # noqa: UP007
-        None, "--expires", help="Expire after a duration: 30m, 3h, 2d, 1h30m or PT3H."),
+        None, "--expires", help="Expire after a duration: 30m, 3h, 2d, 1h30m or PT3H."
+    ),
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Ask FROM to pay TO; signed by TO."""
@@ -99,17 +103,24 @@ def create(
     source = resolve_account(ledger, payer)
     minor = parse_amount(amount, scale=ledger.currency(source.currency).scale)
     signer = _signer_for(ledger, payee)
-    request = create_request(ledger, signer, payer=payer, payee=payee, amount=minor, memo=memo,
-                             expires_in=expires_in)
+    request = create_request(
+        ledger, signer, payer=payer, payee=payee, amount=minor, memo=memo, expires_in=expires_in
+    )
     until = f", expires {request.expires_at}" if request.expires_at else ""
-    _print(ledger, request, json_output,
-           f"request {request.id}: {request.payee} asks {request.payer} for "
-           f"{_shown(ledger, request)}{until}")
+    _print(
+        ledger,
+        request,
+        json_output,
+        f"request {request.id}: {request.payee} asks {request.payer} for "
+        f"{_shown(ledger, request)}{until}",
+    )
 
 
 @request_app.command("withdraw")
-def withdraw(request_id: int = typer.Argument(..., metavar="ID", min=1, max=ID_MAX),
-             json_output: bool = JSON_OPTION) -> None:
+def withdraw(
+    request_id: int = typer.Argument(..., metavar="ID", min=1, max=ID_MAX),
+    json_output: bool = JSON_OPTION,
+) -> None:
     """Withdraw an open request (its payee)."""
     from mutualcredit.services.requests import get_request, withdraw_request
 
@@ -121,10 +132,11 @@ def withdraw(request_id: int = typer.Argument(..., metavar="ID", min=1, max=ID_M
 
 def requests(
     reference: str | None = typer.Argument(  # noqa: UP007
-        None, metavar="[HANDLE]", help="Only requests where this member or account pays or "
-                                       "is paid."),
+        None, metavar="[HANDLE]", help="Only requests where this member or account pays or is paid."
+    ),
     status: str | None = typer.Option(  # noqa: UP007
-        None, "--status", help="open, accepted, declined, expired or withdrawn."),
+        None, "--status", help="open, accepted, declined, expired or withdrawn."
+    ),
     json_output: bool = JSON_OPTION,
 ) -> None:
     """List payment requests, oldest first."""
@@ -135,38 +147,54 @@ def requests(
     if json_output:
         common.print_json([request_document(ledger, request) for request in found])
         return
-    grid = common.table("id", "status", "payer", "payee", "amount", "currency", "memo",
-                        "expires")
+    grid = common.table("id", "status", "payer", "payee", "amount", "currency", "memo", "expires")
     for request in found:
         document = request_document(ledger, request)
-        grid.add_row(str(request.id), request.status, common.text(request.payer),
-                     common.text(request.payee), document["amount"], request.currency,
-                     common.text(request.memo), request.expires_at or "-")
+        grid.add_row(
+            str(request.id),
+            request.status,
+            common.text(request.payer),
+            common.text(request.payee),
+            document["amount"],
+            request.currency,
+            common.text(request.memo),
+            request.expires_at or "-",
+        )
     common.console().print(grid)
 
 
-def accept(request_id: int = typer.Argument(..., metavar="ID", min=1, max=ID_MAX),
-           json_output: bool = JSON_OPTION) -> None:
+def accept(
+    request_id: int = typer.Argument(..., metavar="ID", min=1, max=ID_MAX),
+    json_output: bool = JSON_OPTION,
+) -> None:
     """Accept a request: the payer signs the payment it asks for."""
     from mutualcredit.services.requests import accept_request, get_request
 
     ledger = common.open_ledger()
     request = get_request(ledger, request_id)
-    request, result = accept_request(ledger, _signer_for(ledger, request.payer),
-                                     request_id=request_id)
-    _print(ledger, request, json_output,
-           f"request {request.id} accepted: transfer {result.transfer_id}, {request.payer} "
-           f"paid {request.payee} {_shown(ledger, request)}")
+    request, result = accept_request(
+        ledger, _signer_for(ledger, request.payer), request_id=request_id
+    )
+    _print(
+        ledger,
+        request,
+        json_output,
+        f"request {request.id} accepted: transfer {result.transfer_id}, {request.payer} "
+        f"paid {request.payee} {_shown(ledger, request)}",
+    )
 
 
-def decline(request_id: int = typer.Argument(..., metavar="ID", min=1, max=ID_MAX),
-            reason: str = typer.Option(..., "--reason", help="Why (recorded, signed)."),
-            json_output: bool = JSON_OPTION) -> None:
+def decline(
+    request_id: int = typer.Argument(..., metavar="ID", min=1, max=ID_MAX),
+    reason: str = typer.Option(..., "--reason", help="Why (recorded, signed)."),
+    json_output: bool = JSON_OPTION,
+) -> None:
     """Decline a request (its payer), with a reason."""
     from mutualcredit.services.requests import decline_request, get_request
 
     ledger = common.open_ledger()
     request = get_request(ledger, request_id)
-    request = decline_request(ledger, _signer_for(ledger, request.payer),
-                              request_id=request_id, reason=reason)
+    request = decline_request(
+        ledger, _signer_for(ledger, request.payer), request_id=request_id, reason=reason
+    )
     _print(ledger, request, json_output, f"request {request.id} declined")

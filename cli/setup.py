@@ -29,10 +29,12 @@ def init(
     scale: int = typer.Option(2, "--scale", help="Decimal places of the card."),
     admin: str = typer.Option(..., "--admin", help="Handle of the network admin."),
     timezone: str = typer.Option("America/Sao_Paulo", "--timezone", help="The network's zone."),
-    default_limit: str = typer.Option("0", "--default-limit",
-                                      help="Default credit line of members."),
-    clearing_limit: str = typer.Option("1000", "--clearing-limit",
-                                       help="How much each collective may owe or be owed."),
+    default_limit: str = typer.Option(
+        "0", "--default-limit", help="Default credit line of members."
+    ),
+    clearing_limit: str = typer.Option(
+        "1000", "--clearing-limit", help="How much each collective may owe or be owed."
+    ),
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Create a ledger: the network, its card, its admin and the admin's key."""
@@ -42,9 +44,14 @@ def init(
     from mutualcredit.services.network import NetworkSettings, init_network, new_network_id
 
     settings = NetworkSettings(
-        name=network, card=currency, scale=scale, admin=admin, timezone=timezone,
+        name=network,
+        card=currency,
+        scale=scale,
+        admin=admin,
+        timezone=timezone,
         member_limit_lower=-parse_amount(default_limit, scale=scale, allow_zero=True),
-        clearing_limit=parse_amount(clearing_limit, scale=scale, allow_zero=True))
+        clearing_limit=parse_amount(clearing_limit, scale=scale, allow_zero=True),
+    )
     from mutualcredit.domain.amounts import validate_currency_code, validate_scale
     from mutualcredit.domain.names import validate_handle
 
@@ -61,9 +68,16 @@ def init(
     except BaseException:
         key_path.unlink(missing_ok=True)
         raise
-    document = {"id": ledger.network.id, "network": network, "card": currency,
-                "admin": admin, "timezone": timezone, "database": common.database_target(),
-                "admin_key": str(key_path), "public_key": signer.public_key}
+    document = {
+        "id": ledger.network.id,
+        "network": network,
+        "card": currency,
+        "admin": admin,
+        "timezone": timezone,
+        "database": common.database_target(),
+        "admin_key": str(key_path),
+        "public_key": signer.public_key,
+    }
     if json_output:
         common.print_json(document)
         return
@@ -85,10 +99,15 @@ def currency_add(
     ledger = common.open_ledger()
     value = parse_rate(rate)
     added = add_currency(ledger, common.acting_signer(ledger), code=code, scale=scale, rate=value)
-    document = {"id": added.code, "code": added.code, "scale": added.scale,
-                "rate": format_rate(added.rate)}
+    document = {
+        "id": added.code,
+        "code": added.code,
+        "scale": added.scale,
+        "rate": format_rate(added.rate),
+    }
     common.print_json(document) if json_output else typer.echo(
-        f"added currency {code} (scale {scale}, rate {format_rate(value)})")
+        f"added currency {code} (scale {scale}, rate {format_rate(value)})"
+    )
 
 
 @currency_app.command("list")
@@ -97,8 +116,10 @@ def currency_list(json_output: bool = JSON_OPTION) -> None:
     from mutualcredit.domain.amounts import format_rate
 
     ledger = common.open_ledger()
-    rows = [{"id": c.code, "code": c.code, "scale": c.scale, "rate": format_rate(c.rate)}
-            for c in sorted(ledger.currencies.values(), key=lambda c: c.code)]
+    rows = [
+        {"id": c.code, "code": c.code, "scale": c.scale, "rate": format_rate(c.rate)}
+        for c in sorted(ledger.currencies.values(), key=lambda c: c.code)
+    ]
     if json_output:
         common.print_json(rows)
         return
@@ -112,13 +133,22 @@ def currency_list(json_output: bool = JSON_OPTION) -> None:
 def collective_add(
     slug: str,
     name: str = typer.Option(..., "--name", help="Display name."),
-    currency: str | None = typer.Option(None, "--currency",  # noqa: UP007
-                                           help="The collective's own card."),
+    currency: str | None = typer.Option(
+        None,
+        "--currency",  # noqa: UP007
+        help="The collective's own card.",
+    ),
     rate: str = typer.Option("1", "--rate", help="Value of its card in network card."),
-    default_limit: str | None = typer.Option(None, "--default-limit",  # noqa: UP007
-                                                help="Default credit line of its members."),
-    clearing_limit: str | None = typer.Option(None, "--clearing-limit",  # noqa: UP007
-                                                 help="How much it may owe or be owed."),
+    default_limit: str | None = typer.Option(
+        None,
+        "--default-limit",  # noqa: UP007
+        help="Default credit line of its members.",
+    ),
+    clearing_limit: str | None = typer.Option(
+        None,
+        "--clearing-limit",  # noqa: UP007
+        help="How much it may owe or be owed.",
+    ),
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Add a collective with its fund and clearing accounts."""
@@ -127,18 +157,40 @@ def collective_add(
 
     ledger = common.open_ledger()
     scale = ledger.card.scale
-    lower = None if default_limit is None else -parse_amount(default_limit, scale=scale,
-                                                             allow_zero=True)
-    bound = None if clearing_limit is None else parse_amount(clearing_limit, scale=scale,
-                                                             allow_zero=True)
-    add_collective(ledger, common.acting_signer(ledger), slug=slug, name=name, currency=currency,
-                   rate=parse_rate(rate), member_limit_lower=lower, clearing_limit=bound)
-    document = {"id": slug, "slug": slug, "name": name,
-                "currency": currency or ledger.network.card,
-                "accounts": [f"collectives:{slug}:fund", f"collectives:{slug}:clearing",
-                             f"network:clearing:{slug}"]}
+    lower = (
+        None
+        if default_limit is None
+        else -parse_amount(default_limit, scale=scale, allow_zero=True)
+    )
+    bound = (
+        None
+        if clearing_limit is None
+        else parse_amount(clearing_limit, scale=scale, allow_zero=True)
+    )
+    add_collective(
+        ledger,
+        common.acting_signer(ledger),
+        slug=slug,
+        name=name,
+        currency=currency,
+        rate=parse_rate(rate),
+        member_limit_lower=lower,
+        clearing_limit=bound,
+    )
+    document = {
+        "id": slug,
+        "slug": slug,
+        "name": name,
+        "currency": currency or ledger.network.card,
+        "accounts": [
+            f"collectives:{slug}:fund",
+            f"collectives:{slug}:clearing",
+            f"network:clearing:{slug}",
+        ],
+    }
     common.print_json(document) if json_output else typer.echo(
-        f"added collective {slug} ({document['currency']})")
+        f"added collective {slug} ({document['currency']})"
+    )
 
 
 @collective_app.command("issuance")
@@ -155,12 +207,23 @@ def collective_issuance(
     from mutualcredit.services.network import set_issuance
 
     ledger = common.open_ledger()
-    fixed = set_issuance(ledger, common.acting_signer(ledger), collective=slug,
-                         against=against, rate=parse_rate(rate), into=into)
-    document = {"collective": fixed.collective, "against": fixed.against,
-                "rate": format_rate(fixed.rate), "into": fixed.into}
+    fixed = set_issuance(
+        ledger,
+        common.acting_signer(ledger),
+        collective=slug,
+        against=against,
+        rate=parse_rate(rate),
+        into=into,
+    )
+    document = {
+        "collective": fixed.collective,
+        "against": fixed.against,
+        "rate": format_rate(fixed.rate),
+        "into": fixed.into,
+    }
     common.print_json(document) if json_output else typer.echo(
-        f"{slug}'s card is issued at {document['rate']} per {against} of income, into {into}")
+        f"{slug}'s card is issued at {document['rate']} per {against} of income, into {into}"
+    )
 
 
 @collective_app.command("list")
@@ -174,8 +237,13 @@ def collective_list(json_output: bool = JSON_OPTION) -> None:
         return
     grid = common.table("slug", "name", "currency", "members", "position")
     for row in rows:
-        grid.add_row(row["slug"], common.text(row["name"]), row["currency"],
-                     str(row["members"]), row["position"])
+        grid.add_row(
+            row["slug"],
+            common.text(row["name"]),
+            row["currency"],
+            str(row["members"]),
+            row["position"],
+        )
     common.console().print(grid)
 
 
@@ -186,8 +254,11 @@ def member_add(
     name: str | None = typer.Option(None, "--name", help="Display name."),  # noqa: UP007
     limit: str | None = typer.Option(None, "--limit", help="Credit line."),  # noqa: UP007
     upper: str | None = typer.Option(None, "--upper", help="Balance cap."),  # noqa: UP007
-    pubkey: str | None = typer.Option(None, "--pubkey",  # noqa: UP007
-                                         help="The member's public key, or a file with it."),
+    pubkey: str | None = typer.Option(
+        None,
+        "--pubkey",  # noqa: UP007
+        help="The member's public key, or a file with it.",
+    ),
     coordinator: bool = typer.Option(False, "--coordinator", help="Make them a coordinator."),
     json_output: bool = JSON_OPTION,
 ) -> None:
@@ -215,21 +286,37 @@ def member_add(
         if store.exists(handle):
             from mutualcredit.domain.errors import Refused
 
-            raise Refused(f"a key file for {handle} already exists at {store.path(handle)}",
-                          code="key_file_exists")
+            raise Refused(
+                f"a key file for {handle} already exists at {store.path(handle)}",
+                code="key_file_exists",
+            )
         # Seal (passphrase long enough) and check the key folders before the member is
         # admitted, so a refusal never leaves a member whose private key was never kept.
-        sealed = store.seal(made, common.passphrase(f"New passphrase for {handle}",
-                                                    confirm=True))
+        sealed = store.seal(made, common.passphrase(f"New passphrase for {handle}", confirm=True))
         store.prepare()
-    account = add_member(ledger, actor, handle=handle, collective=collective,
-                         public_key=public_key, name=name, limit_lower=lower, limit_upper=cap,
-                         coordinator=coordinator)
+    account = add_member(
+        ledger,
+        actor,
+        handle=handle,
+        collective=collective,
+        public_key=public_key,
+        name=name,
+        limit_lower=lower,
+        limit_upper=cap,
+        coordinator=coordinator,
+    )
     key_file = None
     if made is not None:
         key_file = str(store.write_document(handle, sealed))
-    document = {"id": handle, "handle": handle, "collective": collective, "account": account,
-                "public_key": public_key, "key_file": key_file, "coordinator": coordinator}
+    document = {
+        "id": handle,
+        "handle": handle,
+        "collective": collective,
+        "account": account,
+        "public_key": public_key,
+        "key_file": key_file,
+        "coordinator": coordinator,
+    }
     if json_output:
         common.print_json(document)
         return
@@ -249,8 +336,13 @@ def member_list(json_output: bool = JSON_OPTION) -> None:
         return
     grid = common.table("handle", "name", "collective", "roles", "status")
     for row in rows:
-        grid.add_row(row["handle"], common.text(row["name"]), row["collective"] or "",
-                     ", ".join(row["roles"]), row["status"])
+        grid.add_row(
+            row["handle"],
+            common.text(row["name"]),
+            row["collective"] or "",
+            ", ".join(row["roles"]),
+            row["status"],
+        )
     common.console().print(grid)
 
 
@@ -261,8 +353,9 @@ def member_close(handle: str, json_output: bool = JSON_OPTION) -> None:
 
     ledger = common.open_ledger()
     close_member(ledger, common.acting_signer(ledger), handle=handle)
-    common.print_json({"id": handle, "handle": handle, "status": "closed"}) if json_output \
-        else typer.echo(f"closed member {handle}")
+    common.print_json(
+        {"id": handle, "handle": handle, "status": "closed"}
+    ) if json_output else typer.echo(f"closed member {handle}")
 
 
 @account_app.command("add")
@@ -291,8 +384,15 @@ def account_add(
     elif no_limit or account_kind(name) in ("income", "issuance"):
         lower = None
     cap = None if upper is None else parse_amount(upper, scale=scale, allow_zero=True)
-    add_account(ledger, common.acting_signer(ledger), name=name, currency=currency, owner=owner,
-                limit_lower=lower, limit_upper=cap)
+    add_account(
+        ledger,
+        common.acting_signer(ledger),
+        name=name,
+        currency=currency,
+        owner=owner,
+        limit_lower=lower,
+        limit_upper=cap,
+    )
     document = balance(ledger, name)
     common.print_json(document) if json_output else typer.echo(f"added account {name}")
 
@@ -321,34 +421,53 @@ def account_close(name: str, json_output: bool = JSON_OPTION) -> None:
 
     ledger = common.open_ledger()
     close_account(ledger, common.acting_signer(ledger), name=name)
-    common.print_json({"id": name, "account": name, "status": "closed"}) if json_output \
-        else typer.echo(f"closed account {name}")
+    common.print_json(
+        {"id": name, "account": name, "status": "closed"}
+    ) if json_output else typer.echo(f"closed account {name}")
 
 
 def _role(grant: bool, handle: str, role: str, collective: str | None, json_output: bool) -> None:
     from mutualcredit.services.network import change_role
 
     ledger = common.open_ledger()
-    change_role(ledger, common.acting_signer(ledger), handle=handle, role=role,
-                collective=collective, grant=grant)
-    document = {"id": handle, "handle": handle, "role": role, "collective": collective,
-                "granted": grant}
+    change_role(
+        ledger,
+        common.acting_signer(ledger),
+        handle=handle,
+        role=role,
+        collective=collective,
+        grant=grant,
+    )
+    document = {
+        "id": handle,
+        "handle": handle,
+        "role": role,
+        "collective": collective,
+        "granted": grant,
+    }
     verb = "granted" if grant else "revoked"
     common.print_json(document) if json_output else typer.echo(
-        f"{verb} {role}" + (f" of {collective}" if collective else "") + f" for {handle}")
+        f"{verb} {role}" + (f" of {collective}" if collective else "") + f" for {handle}"
+    )
 
 
 @role_app.command("grant")
-def role_grant(handle: str, role: str,
-               collective: str | None = typer.Option(None, "--collective"),  # noqa: UP007
-               json_output: bool = JSON_OPTION) -> None:
+def role_grant(
+    handle: str,
+    role: str,
+    collective: str | None = typer.Option(None, "--collective"),  # noqa: UP007
+    json_output: bool = JSON_OPTION,
+) -> None:
     """Grant coordinator, importer or admin."""
     _role(True, handle, role, collective, json_output)
 
 
 @role_app.command("revoke")
-def role_revoke(handle: str, role: str,
-                collective: str | None = typer.Option(None, "--collective"),  # noqa: UP007
-                json_output: bool = JSON_OPTION) -> None:
+def role_revoke(
+    handle: str,
+    role: str,
+    collective: str | None = typer.Option(None, "--collective"),  # noqa: UP007
+    json_output: bool = JSON_OPTION,
+) -> None:
     """Revoke a role."""
     _role(False, handle, role, collective, json_output)

@@ -31,7 +31,9 @@ def validate(document: Any, name: str) -> None:
 
     registry = Registry().with_resources(
         (BASE_ID + path.name, Resource.from_contents(load(path.name)))
-        for path in schemas_folder().glob("*.schema.json"))
-    validator = jsonschema.Draft202012Validator(load(name), registry=registry,
-                                                format_checker=jsonschema.FormatChecker())
+        for path in schemas_folder().glob("*.schema.json")
+    )
+    validator = jsonschema.Draft202012Validator(
+        load(name), registry=registry, format_checker=jsonschema.FormatChecker()
+    )
     validator.validate(document)

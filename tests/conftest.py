@@ -69,6 +69,5 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         runs_processes = any(hasattr(module, name) for name in _PROCESS_NAMES)
         if any(hasattr(module, name) for name in _POSTGRES_NAMES):
             on_postgres = True
-        if (folder in _SLOW_FOLDERS or on_postgres or fixtures & _SLOW_FIXTURES
-                or runs_processes):
+        if folder in _SLOW_FOLDERS or on_postgres or fixtures & _SLOW_FIXTURES or runs_processes:
             item.add_marker(pytest.mark.slow)

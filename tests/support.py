@@ -32,7 +32,8 @@ from mutualcredit.services.invariants import check_invariants
 from mutualcredit.services.keys import Signer
 
 PG_ADMIN_URL = os.environ.get(
-    "MUTUALCREDIT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    "MUTUALCREDIT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
@@ -40,8 +41,9 @@ def postgres_available() -> bool:
     import psycopg
 
     try:
-        with psycopg.connect(PG_ADMIN_URL.replace("postgresql+psycopg", "postgresql"),
-                             connect_timeout=3):
+        with psycopg.connect(
+            PG_ADMIN_URL.replace("postgresql+psycopg", "postgresql"), connect_timeout=3
+        ):
             return True
     except psycopg.Error:
         return False
@@ -61,8 +63,9 @@ def postgres_schema_url() -> tuple[str, str]:
 
     require_postgres()
     schema = f"t_{secrets.token_hex(6)}"
-    with psycopg.connect(PG_ADMIN_URL.replace("postgresql+psycopg", "postgresql"),
-                         autocommit=True) as connection:
+    with psycopg.connect(
+        PG_ADMIN_URL.replace("postgresql+psycopg", "postgresql"), autocommit=True
+    ) as connection:
         connection.execute(f"CREATE SCHEMA {schema}")
     return f"{PG_ADMIN_URL}?options=-csearch_path%3D{schema}", schema
 
@@ -70,8 +73,9 @@ def postgres_schema_url() -> tuple[str, str]:
 def drop_postgres_schema(schema: str) -> None:
     import psycopg
 
-    with psycopg.connect(PG_ADMIN_URL.replace("postgresql+psycopg", "postgresql"),
-                         autocommit=True) as connection:
+    with psycopg.connect(
+        PG_ADMIN_URL.replace("postgresql+psycopg", "postgresql"), autocommit=True
+    ) as connection:
         connection.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
@@ -89,14 +93,26 @@ class Net:
 
     def pay(self, payer: str, payee: str, amount: str, *, signer: str | None = None, **kw):  # type: ignore[no-untyped-def]
         author = signer or (payer if ":" not in payer else "banco")
-        return payments.pay(self.ledger, self.signers[author], payer=payer, payee=payee,
-                            amount=self.amount(amount), **kw)
+        return payments.pay(
+            self.ledger,
+            self.signers[author],
+            payer=payer,
+            payee=payee,
+            amount=self.amount(amount),
+            **kw,
+        )
 
     def hold(self, payer: str, payee: str, amount: str, *, hours: int = 24, **kw):  # type: ignore[no-untyped-def]
         author = kw.pop("signer", None) or (payer if ":" not in payer else "banco")
-        return payments.hold(self.ledger, self.signers[author], payer=payer, payee=payee,
-                             amount=self.amount(amount),
-                             expires_at=datetime.now(UTC) + timedelta(hours=hours), **kw)
+        return payments.hold(
+            self.ledger,
+            self.signers[author],
+            payer=payer,
+            payee=payee,
+            amount=self.amount(amount),
+            expires_at=datetime.now(UTC) + timedelta(hours=hours),
+            **kw,
+        )
 
     def balance(self, reference: str) -> str:
         from mutualcredit.services.queries import balance
@@ -111,9 +127,15 @@ class Net:
     def add_member(self, handle: str, collective: str, line: str = "0", **kw) -> Signer:  # type: ignore[no-untyped-def]
         signer = Signer.generate(handle)
         self.signers[handle] = signer
-        setup.add_member(self.ledger, self.signers["banco"], handle=handle,
-                         collective=collective, public_key=signer.public_key,
-                         limit_lower=-self.amount(line), **kw)
+        setup.add_member(
+            self.ledger,
+            self.signers["banco"],
+            handle=handle,
+            collective=collective,
+            public_key=signer.public_key,
+            limit_lower=-self.amount(line),
+            **kw,
+        )
         return signer
 
     def run(self, *lines: str) -> list[int]:
@@ -133,31 +155,52 @@ class Net:
 
 def make_network(url: str) -> Net:
     admin = Signer.generate("banco")
-    ledger = setup.init_network(url, setup.NetworkSettings(
-        name="Rede de teste", card="CARD", admin="banco", member_limit_lower=0,
-        clearing_limit=100_000), admin, setup.new_network_id())
+    ledger = setup.init_network(
+        url,
+        setup.NetworkSettings(
+            name="Rede de teste",
+            card="CARD",
+            admin="banco",
+            member_limit_lower=0,
+            clearing_limit=100_000,
+        ),
+        admin,
+        setup.new_network_id(),
+    )
     net = Net(ledger=ledger, signers={"banco": admin}, url=url)
-    setup.add_collective(ledger, admin, slug="cubo", name="Espaço Cubo", currency="CUBO",
-                         rate=Fraction(1))
-    setup.add_collective(ledger, admin, slug="palafita", name="Palafita", currency="PALA",
-                         rate=Fraction(1))
+    setup.add_collective(
+        ledger, admin, slug="cubo", name="Espaço Cubo", currency="CUBO", rate=Fraction(1)
+    )
+    setup.add_collective(
+        ledger, admin, slug="palafita", name="Palafita", currency="PALA", rate=Fraction(1)
+    )
     net.add_member("ana", "cubo", "100", coordinator=True)
     net.add_member("bia", "cubo", "0")
     net.add_member("caio", "palafita", "50", coordinator=True)
     return net
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, input: str | None = None,
-            cwd: str | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, input: str | None = None, cwd: str | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run the installed ``mutualcredit`` command (end-to-end tests)."""
     import shutil
     import sys
 
-    executable = shutil.which("mutualcredit", path=os.path.dirname(sys.executable)) or \
-        shutil.which("mutualcredit")
+    executable = shutil.which("mutualcredit", path=os.path.dirname(sys.executable)) or shutil.which(
+        "mutualcredit"
+    )
     assert executable, "the mutualcredit command is not installed"
-    full_env = {key: value for key, value in os.environ.items()
-                if not key.startswith("MUTUALCREDIT_")}
+    full_env = {
+        key: value for key, value in os.environ.items() if not key.startswith("MUTUALCREDIT_")
+    }
     full_env.update(env or {})
-    return subprocess.run([executable, *args], capture_output=True, text=True, env=full_env,
-                          input=input, cwd=cwd, timeout=120)
+    return subprocess.run(
+        [executable, *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        input=input,
+        cwd=cwd,
+        timeout=120,
+    )

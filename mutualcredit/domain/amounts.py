@@ -101,14 +101,17 @@ def parse_amount(text: str, *, scale: int, allow_zero: bool = False) -> int:
             text=text,
         )
     if len(whole.lstrip("0")) > 18:
-        raise AmountTooLarge(f"amount {shown!r} is too large; at most "
-                             f"{format_amount(AMOUNT_MAX, scale)}", text=text,
-                             limit=format_amount(AMOUNT_MAX, scale))
+        raise AmountTooLarge(
+            f"amount {shown!r} is too large; at most {format_amount(AMOUNT_MAX, scale)}",
+            text=text,
+            limit=format_amount(AMOUNT_MAX, scale),
+        )
     minor = int(whole) * 10**scale + int(fraction.ljust(scale, "0") or "0")
     if minor > AMOUNT_MAX:
         raise AmountTooLarge(
             f"amount {shown!r} is too large; at most {format_amount(AMOUNT_MAX, scale)}",
-            text=text, limit=format_amount(AMOUNT_MAX, scale),
+            text=text,
+            limit=format_amount(AMOUNT_MAX, scale),
         )
     if minor == 0 and not allow_zero:
         raise InvalidAmount(f"amount {shown!r} must be greater than zero", text=text)

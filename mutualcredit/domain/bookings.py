@@ -362,7 +362,8 @@ def check_completion(
         raise InvalidCompletionAmount(
             f"the amount to complete for must be greater than 0; got "
             f"{format_amount(amount, scale)} {currency}",
-            amount=format_amount(amount, scale), currency=currency,
+            amount=format_amount(amount, scale),
+            currency=currency,
         )
     if amount > held:
         raise CompletionExceedsHold(

@@ -39,8 +39,9 @@ def canonical_json(document: Any) -> bytes:
 
 
 # One encoder for every call: ``json.dumps`` with options builds a new one each time.
-dumps_sorted = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                                check_circular=False).encode
+dumps_sorted = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, check_circular=False
+).encode
 """``json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)``."""
 
 
@@ -85,5 +86,3 @@ def _simple(value: Any) -> bool:
 def canonical_bytes(tag: bytes, document: Any) -> bytes:
     assert tag.startswith(b"mutualcredit/"), tag
     return tag + b"\n" + canonical_json(document)
-
-

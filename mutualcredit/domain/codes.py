@@ -61,8 +61,13 @@ class Code:
     exit_code_also: ExitCode | None = None
 
 
-_U, _R, _I, _N, _A = (ExitCode.USAGE, ExitCode.REFUSED, ExitCode.INTEGRITY,
-                      ExitCode.NOT_FOUND, ExitCode.UNAVAILABLE)
+_U, _R, _I, _N, _A = (
+    ExitCode.USAGE,
+    ExitCode.REFUSED,
+    ExitCode.INTEGRITY,
+    ExitCode.NOT_FOUND,
+    ExitCode.UNAVAILABLE,
+)
 
 
 def _error(name: str, exit_code: ExitCode, meaning: str) -> Code:
@@ -111,8 +116,7 @@ CODES: tuple[Code, ...] = (
     _error("os_error", _U, "the operating system refused a file operation"),
     # 2. malformed values
     _error("invalid_amount", _U, "an amount is not a positive decimal of the currency's scale"),
-    _both("amount_too_large", _U,
-           "an amount, or an account's total, would pass AMOUNT_MAX"),
+    _both("amount_too_large", _U, "an amount, or an account's total, would pass AMOUNT_MAX"),
     _error("invalid_currency", _U, "a currency code is not 2 to 10 capitals or digits"),
     _error("invalid_scale", _U, "a currency's scale is out of range"),
     _error("invalid_rate", _U, "a conversion rate is not a positive decimal"),
@@ -143,8 +147,9 @@ CODES: tuple[Code, ...] = (
     _error("not_a_ledger", _I, "the database is not a mutualcredit ledger"),
     _error("schema_too_new", _I, "the ledger was written by a newer mutualcredit"),
     _error("schema_outdated", _R, "the ledger's schema needs 'mutualcredit db upgrade'"),
-    _both("storage_corrupt", _I,
-          "the ledger file is damaged: its pages fail the database's own check"),
+    _both(
+        "storage_corrupt", _I, "the ledger file is damaged: its pages fail the database's own check"
+    ),
     _error("database_error", _I, "the database reported an error of no known kind"),
     _error("target_not_empty", _R, "a copy's target already holds a ledger"),
     # 4. the key that signs
@@ -158,9 +163,13 @@ CODES: tuple[Code, ...] = (
     _error("malformed_transfer", _U, "a transfer draft is malformed (kind, postings, memo)"),
     _error("unbalanced", _R, "a transfer's postings do not sum to zero in each currency"),
     _error("self_payment", _R, "payer and payee are the same account"),
-    Code(name="signature_invalid", exit_code=_I, exit_code_also=_R, kind="both",
-         meaning="a signature does not verify (exit 3 for a document or the chain, 1 when "
-                 "writing)"),
+    Code(
+        name="signature_invalid",
+        exit_code=_I,
+        exit_code_also=_R,
+        kind="both",
+        meaning="a signature does not verify (exit 3 for a document or the chain, 1 when writing)",
+    ),
     _both("key_unknown", _R, "the signing key is not registered for its author"),
     _both("key_revoked", _R, "the signing key was revoked"),
     _both("body_hash_mismatch", _I, "a signed body does not match its hash"),
@@ -182,8 +191,7 @@ CODES: tuple[Code, ...] = (
     _error("inexact_conversion", _R, "an amount does not convert exactly at the rate"),
     _both("not_authorised", _R, "the author may not do this (move that money, sign that)"),
     _error("issuance_not_authorised", _R, "the import's issuance account is not a collective's"),
-    _both("positions_unbalanced", _R,
-          "a transfer's network:clearing postings do not sum to zero"),
+    _both("positions_unbalanced", _R, "a transfer's network:clearing postings do not sum to zero"),
     _error("not_party", _R, "the member is not a party of the request"),
     _error("hold_not_pending", _R, "the hold is no longer pending"),
     _error("hold_not_expired", _R, "the hold has not expired yet"),
@@ -191,10 +199,8 @@ CODES: tuple[Code, ...] = (
     _error("already_reversed", _R, "the transfer was already reversed"),
     _error("not_reversible", _R, "the transfer moves no money to reverse"),
     _both("reversal_mismatch", _R, "a reversal does not move exactly the opposite postings"),
-    _error("limit_lower_exceeded", _R, "an account would go below its lower limit, holds "
-                                       "counted"),
-    _error("limit_upper_exceeded", _R, "an account would go above its upper limit, holds "
-                                       "counted"),
+    _error("limit_lower_exceeded", _R, "an account would go below its lower limit, holds counted"),
+    _error("limit_upper_exceeded", _R, "an account would go above its upper limit, holds counted"),
     # 6. the features' rules
     _error("insufficient_credit", _R, "the booker's available credit does not cover the price"),
     _error("settlement_limit", _R, "settling would break a limit; change it first"),
@@ -226,8 +232,9 @@ CODES: tuple[Code, ...] = (
     _error("already_settled", _R, "the period was already settled"),
     _error("positions_changed", _R, "the positions moved while settling; settle again"),
     _error("period_not_over", _R, "the period has not ended yet"),
-    _error("import_refused", _R, "the import file has problems or conflicts; nothing new was "
-                                 "written"),
+    _error(
+        "import_refused", _R, "the import file has problems or conflicts; nothing new was written"
+    ),
     _error("already_signed", _R, "the member already signed this checkpoint"),
     _error("not_in_checkpoint", _R, "the event is not covered by the checkpoint"),
     # 7. integrity
@@ -246,22 +253,43 @@ CODES: tuple[Code, ...] = (
     _error("error", _R, "the root error's default; every raised error names a better code"),
     # problems that verify reports, in the order it checks (and errors it also raises)
     _verify("checkpoint_invalid", "a saved checkpoint does not verify"),
-    Code(name="ledger_behind_checkpoint", exit_code=_I, kind="both",
-         meaning="the ledger holds fewer events than a checkpoint states"),
-    Code(name="checkpoint_root_mismatch", exit_code=_I, kind="both",
-         meaning="the ledger's first events are not those a checkpoint signed"),
-    Code(name="checkpoint_chain_mismatch", exit_code=_I, kind="both",
-         meaning="the chain hash at a checkpoint's size is not the one it signed"),
-    Code(name="event_missing", exit_code=_I, kind="both",
-         meaning="an event of the chain is missing"),
+    Code(
+        name="ledger_behind_checkpoint",
+        exit_code=_I,
+        kind="both",
+        meaning="the ledger holds fewer events than a checkpoint states",
+    ),
+    Code(
+        name="checkpoint_root_mismatch",
+        exit_code=_I,
+        kind="both",
+        meaning="the ledger's first events are not those a checkpoint signed",
+    ),
+    Code(
+        name="checkpoint_chain_mismatch",
+        exit_code=_I,
+        kind="both",
+        meaning="the chain hash at a checkpoint's size is not the one it signed",
+    ),
+    Code(
+        name="event_missing", exit_code=_I, kind="both", meaning="an event of the chain is missing"
+    ),
     _verify("event_type_unknown", "an event has an unknown type"),
     _verify("chain_broken", "an event's chain hash does not follow from the previous one"),
     _verify("genesis_mismatch", "the network's genesis hash is not its creation record's"),
     _verify("event_duplicate", "an event repeats the subject of another"),
-    Code(name="chain_head_mismatch", exit_code=_I, kind="both",
-         meaning="the chain head does not match the last event"),
-    Code(name="merkle_cache", exit_code=_I, kind="both",
-         meaning="events no longer hash to the root recorded for their block"),
+    Code(
+        name="chain_head_mismatch",
+        exit_code=_I,
+        kind="both",
+        meaning="the chain head does not match the last event",
+    ),
+    Code(
+        name="merkle_cache",
+        exit_code=_I,
+        kind="both",
+        meaning="events no longer hash to the root recorded for their block",
+    ),
     _verify("not_chained", "a row has no event in the chain (inserted behind our back)"),
     _verify("event_subject_mismatch", "an event names a row that records another event"),
     _verify("event_subject_missing", "an event names a row that is not in the ledger"),

@@ -25,8 +25,11 @@ _NUMBER_RE = re.compile(r"-?[0-9]+(?:\.[0-9]+)?\Z")
 
 def csv_cell(value: Any) -> Any:
     """``value`` with a leading ``'`` if a spreadsheet would read it as a formula."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES) \
-            and not _NUMBER_RE.match(value):
+    if (
+        isinstance(value, str)
+        and value.startswith(FORMULA_PREFIXES)
+        and not _NUMBER_RE.match(value)
+    ):
         return "'" + value
     return value
 

@@ -26,8 +26,10 @@ def check_date(day: date, what: str) -> date:
     if isinstance(day, datetime):
         day = day.date()
     if not DATE_MIN <= day <= DATE_MAX:
-        raise DateOutOfRange(f"{what} {day.isoformat()} is outside the dates the ledger accepts "
-                             f"({DATE_MIN.isoformat()} to {DATE_MAX.isoformat()})")
+        raise DateOutOfRange(
+            f"{what} {day.isoformat()} is outside the dates the ledger accepts "
+            f"({DATE_MIN.isoformat()} to {DATE_MAX.isoformat()})"
+        )
     return day
 
 

@@ -32,9 +32,7 @@ def parse_duration(text: str, *, allow_zero: bool = False) -> timedelta:
     weeks, days, hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
     if max(weeks, days, hours, minutes, seconds) > 10**7:
         raise InvalidDuration(f"duration {text!r} is too long")
-    duration = timedelta(
-        weeks=weeks, days=days, hours=hours, minutes=minutes, seconds=seconds
-    )
+    duration = timedelta(weeks=weeks, days=days, hours=hours, minutes=minutes, seconds=seconds)
     if duration > DURATION_MAX:
         raise InvalidDuration(f"duration {text!r} is too long; at most {DURATION_MAX.days} days")
     if duration <= timedelta(0) and not allow_zero:

@@ -37,7 +37,8 @@ class MutualCreditError(Exception):
             self.code = code
         self.data = data
         assert _codes.allows(self.code, self.exit_code), (
-            f"code {self.code!r} with exit {int(self.exit_code)} is not in domain/codes.py")
+            f"code {self.code!r} with exit {int(self.exit_code)} is not in domain/codes.py"
+        )
 
     def __str__(self) -> str:
         return self.message

@@ -41,7 +41,11 @@ def event_bytes(*, seq: int, type: str, body_hash: str) -> bytes:
     # small integer, keys in sorted order: exactly the RFC 8785 bytes of
     # {"body_hash": ..., "seq": ..., "type": ...}.  This runs once per transfer written.
     return b'%s\n{"body_hash":"%s","seq":%d,"type":"%s"}' % (
-        TAG_EVENT, body_hash.encode("ascii"), seq, type.encode("ascii"))
+        TAG_EVENT,
+        body_hash.encode("ascii"),
+        seq,
+        type.encode("ascii"),
+    )
 
 
 def event_hash(*, seq: int, type: str, body_hash: str) -> str:
@@ -54,8 +58,9 @@ def next_chain_hash(previous_chain_hash: str, this_event_hash: str) -> str:
     ).hexdigest()
 
 
-def event_rows(seq: int, chain_hash: str, events: Iterable[tuple[str, int, str, str]]
-               ) -> list[tuple[int, str, int, str, str, str, str]]:
+def event_rows(
+    seq: int, chain_hash: str, events: Iterable[tuple[str, int, str, str]]
+) -> list[tuple[int, str, int, str, str, str, str]]:
     """Chain ``(type, subject_id, body_hash, created_at)`` events after ``seq`` and ``chain_hash``.
 
     Each becomes ``(seq, type, subject_id, body_hash, event_hash, chain_hash,

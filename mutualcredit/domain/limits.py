@@ -38,12 +38,23 @@ class UpperLimitExceeded(LimitExceeded):
     code = "limit_upper_exceeded"
 
 
-def _exceeded(kind: type[LimitExceeded], message: str, state: AccountState, *,
-              would_reach: int, limit: int, available: int) -> LimitExceeded:
-    error = kind(message, account=state.name, currency=state.currency,
-                 limit=format_amount(limit, state.scale),
-                 would_be=format_amount(would_reach, state.scale),
-                 available=format_amount(available, state.scale))
+def _exceeded(
+    kind: type[LimitExceeded],
+    message: str,
+    state: AccountState,
+    *,
+    would_reach: int,
+    limit: int,
+    available: int,
+) -> LimitExceeded:
+    error = kind(
+        message,
+        account=state.name,
+        currency=state.currency,
+        limit=format_amount(limit, state.scale),
+        would_be=format_amount(would_reach, state.scale),
+        available=format_amount(available, state.scale),
+    )
     error.would_reach, error.limit_minor = would_reach, limit
     return error
 
@@ -68,6 +79,7 @@ class AccountState:
 
 def check_limits(state: AccountState, *, amount: int) -> None:
     """Check one account's movement by ``amount`` (negative: debit), holds included."""
+
     def shown(minor: int) -> str:
         return f"{format_amount(minor, state.scale)} {state.currency}"
 
@@ -80,7 +92,9 @@ def check_limits(state: AccountState, *, amount: int) -> None:
             raise _exceeded(
                 CreditLimitExceeded,
                 f"{state.name} would reach {shown(low)}{held}; limit is {shown(state.limit_lower)}",
-                state, would_reach=low, limit=state.limit_lower,
+                state,
+                would_reach=low,
+                limit=state.limit_lower,
                 available=state.balance - state.pending_debits - state.limit_lower,
             )
     if amount > 0 and state.limit_upper is not None:
@@ -90,7 +104,9 @@ def check_limits(state: AccountState, *, amount: int) -> None:
                 UpperLimitExceeded,
                 f"{state.name} would reach {shown(high)}; upper limit is "
                 f"{shown(state.limit_upper)}",
-                state, would_reach=high, limit=state.limit_upper,
+                state,
+                would_reach=high,
+                limit=state.limit_upper,
                 available=state.limit_upper - state.balance - state.pending_credits,
             )
 
@@ -106,5 +122,7 @@ def check_total(*, account: str, total: int, amount: int, what: str) -> None:
     if after > AMOUNT_MAX:
         raise AmountTooLarge(
             f"{account} would have {after} minor units of {what}; at most {AMOUNT_MAX}",
-            account=account, would_reach=after, limit=AMOUNT_MAX,
+            account=account,
+            would_reach=after,
+            limit=AMOUNT_MAX,
         )

@@ -30,8 +30,10 @@ ID_MAX = 2**63 - 1  # ids are 64-bit signed integers in every database we suppor
 # Refused like control characters: bidi embeddings, overrides and isolates, the
 # left-to-right, right-to-left and Arabic letter marks, and the line/paragraph separators.
 REFUSED_FORMAT_CHARACTERS = frozenset(
-    [chr(c) for c in range(0x202A, 0x202F)] + [chr(c) for c in range(0x2066, 0x206A)]
-    + ["\u200e", "\u200f", "\u061c", "\u2028", "\u2029"])
+    [chr(c) for c in range(0x202A, 0x202F)]
+    + [chr(c) for c in range(0x2066, 0x206A)]
+    + ["\u200e", "\u200f", "\u061c", "\u2028", "\u2029"]
+)
 
 
 def validate_handle(text: str, *, what: str = "handle") -> str:
@@ -56,8 +58,10 @@ def validate_network_id(text: str, *, what: str = "network id") -> str:
 
 def validate_account_name(text: str) -> str:
     segments = text.split(":")
-    if len(segments) < 2 or len(segments) > ACCOUNT_SEGMENTS_MAX or not all(
-        HANDLE_RE.fullmatch(segment) for segment in segments
+    if (
+        len(segments) < 2
+        or len(segments) > ACCOUNT_SEGMENTS_MAX
+        or not all(HANDLE_RE.fullmatch(segment) for segment in segments)
     ):
         raise InvalidName(
             f"account name {text!r} is not valid: use 2 to {ACCOUNT_SEGMENTS_MAX} segments "

@@ -112,7 +112,8 @@ def check_draft(draft: TransferDraft) -> None:
 def check_balanced(postings: tuple[Posting, ...]) -> None:
     currency = postings[0].currency if postings else ""
     if all(posting.currency == currency for posting in postings) and not sum(
-            posting.amount for posting in postings):
+        posting.amount for posting in postings
+    ):
         return  # one currency, balanced: the common case
     totals: dict[str, int] = defaultdict(int)
     for posting in postings:
@@ -185,24 +186,47 @@ def content_of(body_json: bytes, created_at: str) -> bytes | None:
     return content if len(content) == len(body_json) - len(member) else None
 
 
-_BODY_KEYS = frozenset(("network", "kind", "author", "key", "postings", "memo", "refs", "meta",
-                        "created_at", "expires_at"))
+_BODY_KEYS = frozenset(
+    (
+        "network",
+        "kind",
+        "author",
+        "key",
+        "postings",
+        "memo",
+        "refs",
+        "meta",
+        "created_at",
+        "expires_at",
+    )
+)
 
 
 def _body_simple(document: Mapping[str, Any]) -> bool:
     try:
-        texts = [document["network"], document["kind"], document["author"], document["key"],
-                 document["memo"], document["created_at"], document.get("expires_at") or ""]
+        texts = [
+            document["network"],
+            document["kind"],
+            document["author"],
+            document["key"],
+            document["memo"],
+            document["created_at"],
+            document.get("expires_at") or "",
+        ]
         for posting in document["postings"]:
             texts += (posting["account"], posting["currency"], posting["amount"])
         joined = "".join(texts)
     except (TypeError, KeyError):
         return False
     refs = document["refs"]
-    return (type(document) is dict and document.keys() <= _BODY_KEYS
-            and document["created_at"].isascii()
-            and (joined.isascii() or canonical_simple(joined))
-            and (not refs or canonical_simple(refs)) and canonical_simple(document["meta"]))
+    return (
+        type(document) is dict
+        and document.keys() <= _BODY_KEYS
+        and document["created_at"].isascii()
+        and (joined.isascii() or canonical_simple(joined))
+        and (not refs or canonical_simple(refs))
+        and canonical_simple(document["meta"])
+    )
 
 
 def content_hash(document: Mapping[str, Any]) -> str:

@@ -43,10 +43,23 @@ def add_festival_accounts(ledger, admin: Signer) -> None:  # type: ignore[no-unt
     if "BRL" not in ledger.currencies:
         setup.add_currency(ledger, admin, code="BRL", scale=2, rate=Fraction(1))
     for name, currency, owner, lower in ACCOUNTS:
-        setup.add_account(ledger, admin, name=name, currency=currency, owner=owner,
-                          limit_lower=lower, limit_upper=None)
-    setup.set_issuance(ledger, admin, collective="cubo", against="BRL", rate=Fraction(1),
-                       into="collectives:cubo:fund")
+        setup.add_account(
+            ledger,
+            admin,
+            name=name,
+            currency=currency,
+            owner=owner,
+            limit_lower=lower,
+            limit_upper=None,
+        )
+    setup.set_issuance(
+        ledger,
+        admin,
+        collective="cubo",
+        against="BRL",
+        rate=Fraction(1),
+        into="collectives:cubo:fund",
+    )
 
 
 def step_imports(demo) -> None:  # type: ignore[no-untyped-def]
@@ -54,10 +67,17 @@ def step_imports(demo) -> None:  # type: ignore[no-untyped-def]
     add_festival_accounts(ledger, admin)
     importer = Signer.generate(IMPORTER)
     demo.signers[IMPORTER] = importer
-    setup.add_member(ledger, admin, handle=IMPORTER, name="Cubo's nightly import",
-                     collective="cubo", public_key=importer.public_key)
-    setup.change_role(ledger, admin, handle=IMPORTER, role="importer", collective="cubo",
-                      grant=True)
+    setup.add_member(
+        ledger,
+        admin,
+        handle=IMPORTER,
+        name="Cubo's nightly import",
+        collective="cubo",
+        public_key=importer.public_key,
+    )
+    setup.change_role(
+        ledger, admin, handle=IMPORTER, role="importer", collective="cubo", grant=True
+    )
     tickets = import_file(ledger, importer, example(SAMPLE_TICKETS), example(RULES_TICKETS))
     bar = import_file(ledger, importer, example(SAMPLE_BAR), example(RULES_BAR))
     brl = ledger.currency("BRL").scale
@@ -67,7 +87,9 @@ def step_imports(demo) -> None:  # type: ignore[no-untyped-def]
         return format_amount(amount, brl)
 
     issued = bar.totals.get(("collectives:cubo:fund", "CUBO"), 0)
-    demo.say(f"{IMPORTER} imported Grito Rock 2026: {tickets.imported} ticket orders "
-             f"({income(tickets)} BRL; {tickets.filtered} not approved) and {bar.imported} bar "
-             f"sales ({income(bar)} BRL), issuing {format_amount(issued, brl)} CUBO against "
-             "the bar's Reais")
+    demo.say(
+        f"{IMPORTER} imported Grito Rock 2026: {tickets.imported} ticket orders "
+        f"({income(tickets)} BRL; {tickets.filtered} not approved) and {bar.imported} bar "
+        f"sales ({income(bar)} BRL), issuing {format_amount(issued, brl)} CUBO against "
+        "the bar's Reais"
+    )

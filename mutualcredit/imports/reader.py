@@ -263,9 +263,14 @@ class SourceReader:
                 return
             lines, rest = data[:end], data[end:]
             text = None
-            if not careful and b"\x00" not in lines and (
+            if (
+                not careful
+                and b"\x00" not in lines
+                and (
                     len(lines) <= LINE_LENGTH_MAX
-                    or max(map(len, lines.split(b"\n"))) <= LINE_LENGTH_MAX):
+                    or max(map(len, lines.split(b"\n"))) <= LINE_LENGTH_MAX
+                )
+            ):
                 if lines.isascii():
                     text = lines.decode("ascii")
                 elif utf8:
@@ -315,8 +320,13 @@ class SourceReader:
 
     def _too_long(self, number: int) -> Problem:
         self.lines_read = number
-        return self._problem(number, 1, f"the line is longer than {LINE_LENGTH_MAX} bytes",
-                             "line_too_long", fatal=True)
+        return self._problem(
+            number,
+            1,
+            f"the line is longer than {LINE_LENGTH_MAX} bytes",
+            "line_too_long",
+            fatal=True,
+        )
 
     def _decode_line(self, raw: bytes, number: int, offset: int) -> str:
         """The slow path: non-ASCII bytes, a byte-order mark, or a NUL."""
@@ -564,8 +574,9 @@ class SourceReader:
                 )
                 continue
             except RecursionError:
-                yield self._problem(number, 1, "invalid JSON: nested too deeply", "json_syntax",
-                                    text=text)
+                yield self._problem(
+                    number, 1, "invalid JSON: nested too deeply", "json_syntax", text=text
+                )
                 continue
             yield self._json_record(item, number, 1, text, locator)
         if records == 0 and self._stopped is None:

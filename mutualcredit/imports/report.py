@@ -35,8 +35,13 @@ from mutualcredit.services.context import Ledger
 FESTIVAL_PREFIX = "income:festivals:"
 
 
-def income_report(ledger: Ledger, *, festival: str | None = None, first: str | None = None,
-                  last: str | None = None) -> dict[str, Any]:
+def income_report(
+    ledger: Ledger,
+    *,
+    festival: str | None = None,
+    first: str | None = None,
+    last: str | None = None,
+) -> dict[str, Any]:
     """The report as a JSON-ready document (amounts as strings)."""
     from mutualcredit.services.reports import day_start, parse_date
 
@@ -44,8 +49,10 @@ def income_report(ledger: Ledger, *, festival: str | None = None, first: str | N
     first_day = parse_date(first, "--from") if first else None
     last_day = parse_date(last, "--to") if last else None
     if first_day and last_day and last_day < first_day:
-        raise UsageError(f"the period is empty: --to {last_day} is before --from {first_day}",
-                         code="invalid_period")
+        raise UsageError(
+            f"the period is empty: --to {last_day} is before --from {first_day}",
+            code="invalid_period",
+        )
     where = ["1 = 1"]
     params: dict[str, Any] = {}
     if first_day:
@@ -65,41 +72,70 @@ def income_report(ledger: Ledger, *, festival: str | None = None, first: str | N
         "JOIN account inc ON inc.id = pi.account_id AND inc.kind = 'income' "
     )
     with ledger.read() as connection:
-        income = connection.execute(text(
-            f"SELECT inc.name, r.source, pi.currency, COUNT(*), -SUM(pi.amount) {base}"
-            f"WHERE {condition} GROUP BY inc.name, r.source, pi.currency "
-            "ORDER BY inc.name, r.source, pi.currency"), params).all()
-        boxes = connection.execute(text(
-            f"SELECT inc.name, r.source, a.name, a.collective, p.currency, COUNT(*), "
-            f"SUM(p.amount) {base}"
-            "JOIN posting p ON p.transfer_id = r.transfer_id "
-            "JOIN account a ON a.id = p.account_id AND a.kind = 'cash' "
-            f"WHERE {condition} GROUP BY inc.name, r.source, a.name, a.collective, p.currency "
-            "ORDER BY inc.name, r.source, a.name"), params).all()
-        issued = connection.execute(text(
-            f"SELECT a.collective, p.currency, -SUM(p.amount) {base}"
-            "JOIN posting p ON p.transfer_id = r.transfer_id "
-            "JOIN account a ON a.id = p.account_id AND a.kind = 'issuance' "
-            f"WHERE {condition} GROUP BY a.collective, p.currency"), params).all()
+        income = connection.execute(
+            text(
+                f"SELECT inc.name, r.source, pi.currency, COUNT(*), -SUM(pi.amount) {base}"
+                f"WHERE {condition} GROUP BY inc.name, r.source, pi.currency "
+                "ORDER BY inc.name, r.source, pi.currency"
+            ),
+            params,
+        ).all()
+        boxes = connection.execute(
+            text(
+                f"SELECT inc.name, r.source, a.name, a.collective, p.currency, COUNT(*), "
+                f"SUM(p.amount) {base}"
+                "JOIN posting p ON p.transfer_id = r.transfer_id "
+                "JOIN account a ON a.id = p.account_id AND a.kind = 'cash' "
+                f"WHERE {condition} GROUP BY inc.name, r.source, a.name, a.collective, p.currency "
+                "ORDER BY inc.name, r.source, a.name"
+            ),
+            params,
+        ).all()
+        issued = connection.execute(
+            text(
+                f"SELECT a.collective, p.currency, -SUM(p.amount) {base}"
+                "JOIN posting p ON p.transfer_id = r.transfer_id "
+                "JOIN account a ON a.id = p.account_id AND a.kind = 'issuance' "
+                f"WHERE {condition} GROUP BY a.collective, p.currency"
+            ),
+            params,
+        ).all()
     return {
-        "period": {"from": first_day.isoformat() if first_day else None,
-                   "to": last_day.isoformat() if last_day else None,
-                   "timezone": ledger.network.timezone},
+        "period": {
+            "from": first_day.isoformat() if first_day else None,
+            "to": last_day.isoformat() if last_day else None,
+            "timezone": ledger.network.timezone,
+        },
         "festival": festival,
-        "income": [{"festival": _festival(name), "account": name, "source": source,
-                    "currency": currency, "rows": int(rows),
-                    "amount": _amount(ledger, amount, currency)}
-                   for name, source, currency, rows, amount in income],
-        "cash_boxes": [{"festival": _festival(name), "source": source, "account": box,
-                        "collective": collective, "currency": currency, "rows": int(rows),
-                        "amount": _amount(ledger, amount, currency)}
-                       for name, source, box, collective, currency, rows, amount in boxes],
+        "income": [
+            {
+                "festival": _festival(name),
+                "account": name,
+                "source": source,
+                "currency": currency,
+                "rows": int(rows),
+                "amount": _amount(ledger, amount, currency),
+            }
+            for name, source, currency, rows, amount in income
+        ],
+        "cash_boxes": [
+            {
+                "festival": _festival(name),
+                "source": source,
+                "account": box,
+                "collective": collective,
+                "currency": currency,
+                "rows": int(rows),
+                "amount": _amount(ledger, amount, currency),
+            }
+            for name, source, box, collective, currency, rows, amount in boxes
+        ],
         "backing": _backing(ledger, list(boxes), list(issued)),
     }
 
 
 def _festival(account: str) -> str:
-    return account[len(FESTIVAL_PREFIX):] if account.startswith(FESTIVAL_PREFIX) else account
+    return account[len(FESTIVAL_PREFIX) :] if account.startswith(FESTIVAL_PREFIX) else account
 
 
 def _amount(ledger: Ledger, minor: Any, currency: str) -> str:
@@ -111,8 +147,7 @@ def _backing(ledger: Ledger, boxes: list[Any], issued: list[Any]) -> list[dict[s
     received: dict[str, int] = defaultdict(int)
     for _name, _source, _box, collective, currency, _rows, amount in boxes:
         if collective is not None:
-            received[collective] += ledger.currency(currency).to_card_minor(int(amount),
-                                                                            card=card)
+            received[collective] += ledger.currency(currency).to_card_minor(int(amount), card=card)
     cards: dict[str, int] = defaultdict(int)
     for collective, currency, amount in issued:
         cards[collective] += ledger.currency(currency).to_card_minor(int(amount), card=card)
@@ -121,10 +156,18 @@ def _backing(ledger: Ledger, boxes: list[Any], issued: list[Any]) -> list[dict[s
         ratio = None
         if cards[collective]:
             exact = Fraction(received[collective], cards[collective])
-            ratio = str((Decimal(exact.numerator) / Decimal(exact.denominator)).quantize(
-                Decimal("0.0001"), rounding=ROUND_HALF_EVEN))
-        rows.append({"collective": collective, "currency": card.code,
-                     "received": format_amount(received[collective], card.scale),
-                     "issued": format_amount(cards[collective], card.scale),
-                     "backing_ratio": ratio})
+            ratio = str(
+                (Decimal(exact.numerator) / Decimal(exact.denominator)).quantize(
+                    Decimal("0.0001"), rounding=ROUND_HALF_EVEN
+                )
+            )
+        rows.append(
+            {
+                "collective": collective,
+                "currency": card.code,
+                "received": format_amount(received[collective], card.scale),
+                "issued": format_amount(cards[collective], card.scale),
+                "backing_ratio": ratio,
+            }
+        )
     return rows

@@ -218,8 +218,7 @@ class AmountParser:
         minor = int(whole) * 10**self.scale + int(fraction.ljust(self.scale, "0") or "0")
         if minor > AMOUNT_MAX:
             limit = format_amount(AMOUNT_MAX, self.scale)
-            raise FieldInvalid(f"amount {text!r} is too large; at most {limit}",
-                               "amount_too_large")
+            raise FieldInvalid(f"amount {text!r} is too large; at most {limit}", "amount_too_large")
         if len(self._cache) >= CACHE_SIZE_MAX:
             self._cache.clear()
         self._cache[text] = minor = -minor if sign else minor
@@ -250,8 +249,11 @@ class AmountParser:
         allowed = set("0123456789-") | {self.mark, self.separator}
         stray = next((char for char in body if char not in allowed), None)
         if stray is not None:
-            hint = ("; only the digits 0-9 are read" if stray.isdigit()
-                    else "; amounts.strip can remove a currency symbol")
+            hint = (
+                "; only the digits 0-9 are read"
+                if stray.isdigit()
+                else "; amounts.strip can remove a currency symbol"
+            )
             return f"amount {shown!r} contains {stray!r}; {expected}{hint}"
         if body.count(self.mark) > 1:
             return f"amount {shown!r} has more than one decimal mark {self.mark!r}"
@@ -327,8 +329,11 @@ class DateParser:
 
     def _aware(self, moment: datetime, text: str) -> datetime:
         if not DATE_MIN <= moment.date() <= DATE_MAX:
-            raise FieldInvalid(f"date {text!r} is outside the dates the ledger accepts "
-                               f"({DATE_MIN.isoformat()} to {DATE_MAX.isoformat()})", "date")
+            raise FieldInvalid(
+                f"date {text!r} is outside the dates the ledger accepts "
+                f"({DATE_MIN.isoformat()} to {DATE_MAX.isoformat()})",
+                "date",
+            )
         if moment.tzinfo is not None:
             return moment.astimezone(UTC)
         if self.zone is None:

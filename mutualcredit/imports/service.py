@@ -101,8 +101,15 @@ SPOOL_CHUNK_ROWS = 2_000  # parsed rows per marshal record in the spool
 PROBLEMS_KEPT_MAX = 1_000  # problems listed in a summary; all are counted
 CONTENT_HASH_LENGTH = 32  # hex digits of SHA-256 kept in the register
 IMPORT_ROLES = ("admin", "coordinator", "importer")
-REGISTER_COLUMNS = ("source", "external_id", "content_hash", "transfer_id", "batch_id", "line",
-                    "occurred_at")
+REGISTER_COLUMNS = (
+    "source",
+    "external_id",
+    "content_hash",
+    "transfer_id",
+    "batch_id",
+    "line",
+    "occurred_at",
+)
 
 assert IMPORT_BATCH_ROWS <= TRANSFERS_PER_BATCH_MAX
 
@@ -158,26 +165,51 @@ class ImportSummary:
             self.problems.append(problem)
 
     def counts(self) -> dict[str, int]:
-        return {"read": self.read, "imported": self.imported, "filtered": self.filtered,
-                "already_imported": self.already_imported, "conflicts": self.conflicts,
-                "rejected": self.rejected}
+        return {
+            "read": self.read,
+            "imported": self.imported,
+            "filtered": self.filtered,
+            "already_imported": self.already_imported,
+            "conflicts": self.conflicts,
+            "rejected": self.rejected,
+        }
 
     def document(self, ledger: Ledger) -> dict[str, Any]:
         """The summary as JSON (amounts as strings with the currency's decimals)."""
         return {
-            "file": self.file, "rules": self.rules, "source": self.source,
-            "importer": self.importer, "dry_run": self.dry_run,
-            "skip_invalid": self.skip_invalid, "file_sha256": self.file_sha256,
-            "rules_sha256": self.rules_sha256, **self.counts(),
+            "file": self.file,
+            "rules": self.rules,
+            "source": self.source,
+            "importer": self.importer,
+            "dry_run": self.dry_run,
+            "skip_invalid": self.skip_invalid,
+            "file_sha256": self.file_sha256,
+            "rules_sha256": self.rules_sha256,
+            **self.counts(),
             "filtered_reasons": dict(sorted(self.filtered_reasons.items())),
-            "problems": [{"file": p.file, "line": p.line, "column": p.column,
-                          "code": p.code, "message": p.message} for p in self.problems],
+            "problems": [
+                {
+                    "file": p.file,
+                    "line": p.line,
+                    "column": p.column,
+                    "code": p.code,
+                    "message": p.message,
+                }
+                for p in self.problems
+            ],
             "problems_total": self.problems_total,
-            "totals": [{"account": account, "currency": currency,
-                        "amount": format_amount(amount, ledger.currency(currency).scale)}
-                       for (account, currency), amount in sorted(self.totals.items())],
-            "batch_id": self.batch_id, "batch_ids": list(self.batch_ids),
-            "rejects": self.rejects, "started_at": self.started_at,
+            "totals": [
+                {
+                    "account": account,
+                    "currency": currency,
+                    "amount": format_amount(amount, ledger.currency(currency).scale),
+                }
+                for (account, currency), amount in sorted(self.totals.items())
+            ],
+            "batch_id": self.batch_id,
+            "batch_ids": list(self.batch_ids),
+            "rejects": self.rejects,
+            "started_at": self.started_at,
             "finished_at": self.finished_at,
         }
 
@@ -202,10 +234,19 @@ class _Raced(Exception):
 
 # -- the run -----------------------------------------------------------------------------------
 
-def import_file(ledger: Ledger, signer: Signer, path: str | Path, rules_path: str | Path, *,
-                dry_run: bool = False, skip_invalid: bool = False,
-                rejects: str | Path | None = None, progress: Progress | None = None,
-                size_limit: int = SIZE_LIMIT_DEFAULT) -> ImportSummary:
+
+def import_file(
+    ledger: Ledger,
+    signer: Signer,
+    path: str | Path,
+    rules_path: str | Path,
+    *,
+    dry_run: bool = False,
+    skip_invalid: bool = False,
+    rejects: str | Path | None = None,
+    progress: Progress | None = None,
+    size_limit: int = SIZE_LIMIT_DEFAULT,
+) -> ImportSummary:
     """Import one export file with one rules file; see the module docstring.
 
     Raises :class:`ImportRefused` (with ``.summary``) when rows have problems
@@ -215,38 +256,68 @@ def import_file(ledger: Ledger, signer: Signer, path: str | Path, rules_path: st
     is written.
     """
     with without_cycle_collection():
-        return _import_file(ledger, signer, path, rules_path, dry_run=dry_run,
-                            skip_invalid=skip_invalid, rejects=rejects, progress=progress,
-                            size_limit=size_limit)
+        return _import_file(
+            ledger,
+            signer,
+            path,
+            rules_path,
+            dry_run=dry_run,
+            skip_invalid=skip_invalid,
+            rejects=rejects,
+            progress=progress,
+            size_limit=size_limit,
+        )
 
 
-def _import_file(ledger: Ledger, signer: Signer, path: str | Path, rules_path: str | Path, *,
-                 dry_run: bool, skip_invalid: bool, rejects: str | Path | None,
-                 progress: Progress | None, size_limit: int) -> ImportSummary:
+def _import_file(
+    ledger: Ledger,
+    signer: Signer,
+    path: str | Path,
+    rules_path: str | Path,
+    *,
+    dry_run: bool,
+    skip_invalid: bool,
+    rejects: str | Path | None,
+    progress: Progress | None,
+    size_limit: int,
+) -> ImportSummary:
     if rejects is not None:
         check_output(rejects)  # a symlink or a directory is refused before anything is written
     rules = load_rules(rules_path, currency_scale=lambda code: ledger.currency(code).scale)
-    summary = ImportSummary(file=str(path), rules=str(rules_path), source=rules.source,
-                            importer=signer.handle, dry_run=dry_run, skip_invalid=skip_invalid,
-                            rules_sha256=_sha256_file(rules_path), started_at=iso(now()),
-                            rejects=str(rejects) if rejects is not None else None)
+    summary = ImportSummary(
+        file=str(path),
+        rules=str(rules_path),
+        source=rules.source,
+        importer=signer.handle,
+        dry_run=dry_run,
+        skip_invalid=skip_invalid,
+        rules_sha256=_sha256_file(rules_path),
+        started_at=iso(now()),
+        rejects=str(rejects) if rejects is not None else None,
+    )
     _require_import_role(ledger, signer.handle)
     _require_issuance(ledger, rules)
     report = progress or (lambda phase, done, total: None)
     if not dry_run and _streams(ledger):
-        rejected_lines = _Streamed(ledger, signer, rules, summary, path, size_limit,
-                                   report).run()
+        rejected_lines = _Streamed(ledger, signer, rules, summary, path, size_limit, report).run()
     else:
-        rejected_lines = _import_in_two_passes(ledger, signer, rules, summary, path, size_limit,
-                                               report)
+        rejected_lines = _import_in_two_passes(
+            ledger, signer, rules, summary, path, size_limit, report
+        )
     summary.finished_at = iso(now())
     _write_rejects(summary, rules, rejected_lines, rejects if skip_invalid else None)
     return summary
 
 
-def _import_in_two_passes(ledger: Ledger, signer: Signer, rules: Rules, summary: ImportSummary,
-                          path: str | Path, size_limit: int, report: Progress
-                          ) -> list[tuple[int, int]]:
+def _import_in_two_passes(
+    ledger: Ledger,
+    signer: Signer,
+    rules: Rules,
+    summary: ImportSummary,
+    path: str | Path,
+    size_limit: int,
+    report: Progress,
+) -> list[tuple[int, int]]:
     """Validate the whole file, then post it in batches of their own (see the module
     docstring); also every dry run.  Returns the rejected rows' lines."""
     with tempfile.TemporaryFile(prefix="mutualcredit-import-") as spool:
@@ -266,8 +337,9 @@ def _import_in_two_passes(ledger: Ledger, signer: Signer, rules: Rules, summary:
             summary.totals = dict(validation.totals)
         else:
             spool.seek(0)
-            _Poster(ledger, signer, rules, summary, signing.drafts, validation.parsed,
-                    report).run(spool)
+            _Poster(ledger, signer, rules, summary, signing.drafts, validation.parsed, report).run(
+                spool
+            )
     return validation.rejected_lines
 
 
@@ -289,8 +361,10 @@ def _refusal_message(summary: ImportSummary, fatal: bool) -> str:
         return f"{first}; nothing was imported"
     noun = "problem" if summary.problems_total == 1 else "problems"
     where = f" (first: {first})" if first is not None else ""
-    return (f"{summary.file}: {summary.problems_total} {noun} in {summary.rejected} rows and "
-            f"{summary.conflicts} conflicts{where}; nothing was imported")
+    return (
+        f"{summary.file}: {summary.problems_total} {noun} in {summary.rejected} rows and "
+        f"{summary.conflicts} conflicts{where}; nothing was imported"
+    )
 
 
 def _sha256_file(path: str | Path) -> str:
@@ -308,8 +382,9 @@ def _require_import_role(ledger: Ledger, handle: str) -> None:
     with ledger.read() as connection:
         roles = {role for role, _scope in roles_of(connection, handle)}
     if not roles & set(IMPORT_ROLES):
-        raise NotAuthorised(f"{handle} may not import: it needs the importer, coordinator or "
-                            "admin role")
+        raise NotAuthorised(
+            f"{handle} may not import: it needs the importer, coordinator or admin role"
+        )
 
 
 def _require_issuance(ledger: Ledger, rules: Rules) -> None:
@@ -322,24 +397,37 @@ def _require_issuance(ledger: Ledger, rules: Rules) -> None:
     if issuance is None:
         return
     segments = issuance.debit.split(":")
-    collective = segments[1] if len(segments) == 3 and segments[0] == "collectives" and \
-        segments[2] == "issuance" else None
+    collective = (
+        segments[1]
+        if len(segments) == 3 and segments[0] == "collectives" and segments[2] == "issuance"
+        else None
+    )
     if collective is None:
-        raise NotAuthorised(f"issuance.debit {issuance.debit} is not a collective's issuance "
-                            "account (collectives:SLUG:issuance)", code="issuance_not_authorised")
+        raise NotAuthorised(
+            f"issuance.debit {issuance.debit} is not a collective's issuance "
+            "account (collectives:SLUG:issuance)",
+            code="issuance_not_authorised",
+        )
     with ledger.read() as connection:
         record = issuance_record(connection, collective)
     if record is None:
-        raise NotAuthorised(f"{collective} has no signed issuance record: the admin fixes it "
-                            f"with 'collective issuance {collective} --against … --rate … "
-                            "--into …'", code="issuance_not_authorised")
-    if (record.against, record.rate, record.into) != (rules.currency, issuance.rate,
-                                                      issuance.credit):
+        raise NotAuthorised(
+            f"{collective} has no signed issuance record: the admin fixes it "
+            f"with 'collective issuance {collective} --against … --rate … "
+            "--into …'",
+            code="issuance_not_authorised",
+        )
+    if (record.against, record.rate, record.into) != (
+        rules.currency,
+        issuance.rate,
+        issuance.credit,
+    ):
         raise NotAuthorised(
             f"the rules file issues {collective}'s card at {issuance.rate} per "
             f"{rules.currency} into {issuance.credit}, but its signed issuance record says "
             f"{record.rate} per {record.against} into {record.into}",
-            code="issuance_not_authorised")
+            code="issuance_not_authorised",
+        )
 
 
 def _check_accounts(ledger: Ledger, accounts: dict[str, str]) -> None:
@@ -349,12 +437,13 @@ def _check_accounts(ledger: Ledger, accounts: dict[str, str]) -> None:
     if not accounts:
         return
     found: dict[str, Any] = {}
-    statement = text("SELECT name, currency, status FROM account WHERE name IN :names"
-                     ).bindparams(bindparam("names", expanding=True))
+    statement = text("SELECT name, currency, status FROM account WHERE name IN :names").bindparams(
+        bindparam("names", expanding=True)
+    )
     names = sorted(accounts)
     with ledger.read() as connection:
         for start in range(0, len(names), LOOKUP_ROWS):
-            for row in connection.execute(statement, {"names": names[start:start + LOOKUP_ROWS]}):
+            for row in connection.execute(statement, {"names": names[start : start + LOOKUP_ROWS]}):
                 found[row.name] = row
     missing = [name for name in names if name not in found]
     if missing:
@@ -362,17 +451,20 @@ def _check_accounts(ledger: Ledger, accounts: dict[str, str]) -> None:
             f"account{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
             f"{'do' if len(missing) > 1 else 'does'} not exist; add "
             f"{'them' if len(missing) > 1 else 'it'} with 'mutualcredit account add'",
-            account=missing[0])
+            account=missing[0],
+        )
     for name in names:
         row = found[name]
         if row.status != "open":
             raise AccountClosed(f"account {name} is closed", account=name)
         if row.currency != accounts[name]:
-            raise CurrencyMismatch(f"account {name} is in {row.currency}, not {accounts[name]}",
-                                   account=name)
+            raise CurrencyMismatch(
+                f"account {name} is in {row.currency}, not {accounts[name]}", account=name
+            )
 
 
 # -- pass 1: validate and classify -------------------------------------------------------------
+
 
 def content_hash(rules: Rules, values: tuple[str | None, ...]) -> str:
     """The register's hash of a row: the values the rules read, by field name.
@@ -394,14 +486,12 @@ def row_hasher(fields: tuple[str, ...]) -> Callable[[tuple[str | None, ...]], st
         if None in values:
             values = tuple("" if value is None else value for value in values)
         joined = template % tuple(map(strip, ordered(values)))  # type: ignore[arg-type]
-        return sha256(joined.encode("utf-8", "surrogatepass")).hexdigest()[
-            :CONTENT_HASH_LENGTH]
+        return sha256(joined.encode("utf-8", "surrogatepass")).hexdigest()[:CONTENT_HASH_LENGTH]
 
     return row_hash
 
 
-def _hash_plan(fields: tuple[str, ...]
-               ) -> tuple[str, Callable[[tuple[str, ...]], tuple[str, ...]]]:
+def _hash_plan(fields: tuple[str, ...]) -> tuple[str, Callable[[tuple[str, ...]], tuple[str, ...]]]:
     """The joined pairs as a %-template, and a function picking the values in name order."""
     order = [index for _name, index in sorted((name, index) for index, name in enumerate(fields))]
     template = "\x1e".join(fields[index].replace("%", "%%") + "\x1f%s" for index in order)
@@ -414,8 +504,16 @@ def _hash_plan(fields: tuple[str, ...]
 class _Validation:
     """Pass 1: read every record, classify it, spool the new rows."""
 
-    def __init__(self, ledger: Ledger, rules: Rules, summary: ImportSummary, path: str | Path,
-                 size_limit: int, signing: _Signing | None, progress: Progress) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        rules: Rules,
+        summary: ImportSummary,
+        path: str | Path,
+        size_limit: int,
+        signing: _Signing | None,
+        progress: Progress,
+    ) -> None:
         self.ledger = ledger
         self.rules = rules
         self.summary = summary
@@ -461,8 +559,9 @@ class _Validation:
             self.summary.rejected += 1
             self.rejected_lines.append((problem.line, max(1, problem.text.count("\n"))))
 
-    def _reject(self, record: Record, problems: Iterable[Problem], *, conflict: bool = False
-                ) -> None:
+    def _reject(
+        self, record: Record, problems: Iterable[Problem], *, conflict: bool = False
+    ) -> None:
         for problem in problems:
             self.summary.add_problem(problem)
         if conflict:
@@ -492,8 +591,9 @@ class _Validation:
                 if stored[0] == row_hash(record.values):
                     summary.already_imported += 1
                 else:
-                    self._reject(record, [_conflict_problem(parser, record, stored[1])],
-                                 conflict=True)
+                    self._reject(
+                        record, [_conflict_problem(parser, record, stored[1])], conflict=True
+                    )
                 continue
             result = parser.parse_checked(record)
             if result.__class__ is ParsedRow:
@@ -511,9 +611,13 @@ class _Validation:
             return {}
         with self.ledger.read() as connection:
             if self._registered is None:  # a first import of a source needs no lookups
-                self._registered = connection.execute(
-                    text("SELECT 1 FROM import_row WHERE source = :source LIMIT 1"),
-                    {"source": self.rules.source}).first() is not None
+                self._registered = (
+                    connection.execute(
+                        text("SELECT 1 FROM import_row WHERE source = :source LIMIT 1"),
+                        {"source": self.rules.source},
+                    ).first()
+                    is not None
+                )
             if not self._registered:
                 return {}
             return registered(connection, self.rules.source, external_ids)
@@ -528,8 +632,16 @@ class _Validation:
             if len(self._iso) >= CACHE_SIZE_MAX:
                 self._iso.clear()
             occurred_at = self._iso[row.occurred_at] = iso(row.occurred_at)
-        self._pending.append((row.external_id, row.line, occurred_at, row.description,
-                              row.postings, self.row_hash(record.values)))
+        self._pending.append(
+            (
+                row.external_id,
+                row.line,
+                occurred_at,
+                row.description,
+                row.postings,
+                self.row_hash(record.values),
+            )
+        )
         if len(self._pending) >= SPOOL_CHUNK_ROWS:
             self._flush_spool()
 
@@ -550,13 +662,21 @@ def _conflict_problem(parser: RowParser, record: Record, transfer_id: int) -> Pr
     index = parser.rules.fields_needed.index(parser.rules.field_external_id)
     line, column = record.position(index)
     return Problem(
-        file=parser.file, line=line, column=column, code="conflict", text=record.text,
-        message=(f"external id {external_id!r} was already imported (transfer {transfer_id}) "
-                 "with different values"))
+        file=parser.file,
+        line=line,
+        column=column,
+        code="conflict",
+        text=record.text,
+        message=(
+            f"external id {external_id!r} was already imported (transfer {transfer_id}) "
+            "with different values"
+        ),
+    )
 
 
-def registered(connection: Connection, source: str, external_ids: list[str]
-               ) -> dict[str, tuple[str, int]]:
+def registered(
+    connection: Connection, source: str, external_ids: list[str]
+) -> dict[str, tuple[str, int]]:
     """The register's entries among ``external_ids``: id -> (content hash, transfer id).
 
     On SQLite, ids that lie close together in the register (an export's order
@@ -570,9 +690,11 @@ def registered(connection: Connection, source: str, external_ids: list[str]
         wanted = set(external_ids)
         # Text compares by its UTF-8 bytes in SQLite, which is code point order, as here.
         rows = driver_rows(
-            connection, "SELECT external_id, content_hash, transfer_id FROM import_row "
+            connection,
+            "SELECT external_id, content_hash, transfer_id FROM import_row "
             "WHERE source = ? AND external_id BETWEEN ? AND ? LIMIT ?",
-            (source, min(wanted), max(wanted), 2 * len(wanted) + 1))
+            (source, min(wanted), max(wanted), 2 * len(wanted) + 1),
+        )
         if len(rows) <= 2 * len(wanted):
             for external_id, stored_hash, transfer_id in rows:
                 if external_id in wanted:
@@ -580,16 +702,19 @@ def registered(connection: Connection, source: str, external_ids: list[str]
             return found
     # On the driver's cursor: a re-import runs one of these per LOOKUP_ROWS rows.
     for start in range(0, len(external_ids), LOOKUP_ROWS):
-        chunk = external_ids[start:start + LOOKUP_ROWS]
+        chunk = external_ids[start : start + LOOKUP_ROWS]
         for external_id, stored_hash, transfer_id in driver_rows(
-                connection, "SELECT external_id, content_hash, transfer_id FROM import_row "
-                f"WHERE source = ? AND external_id IN ({placeholders(len(chunk))})",
-                (source, *chunk)):
+            connection,
+            "SELECT external_id, content_hash, transfer_id FROM import_row "
+            f"WHERE source = ? AND external_id IN ({placeholders(len(chunk))})",
+            (source, *chunk),
+        ):
             found[external_id] = (stored_hash, int(transfer_id))
     return found
 
 
 # -- pass 1's second stage: draft and sign the new rows -----------------------------------------
+
 
 class _Signing:
     """Gives each new row its transfer's canonical body and hashes, and spools it for pass 2.
@@ -607,9 +732,17 @@ class _Signing:
     every check of the ledger and every write stay in the parent (pass 2).
     """
 
-    def __init__(self, ledger: Ledger, signer: Signer, source: str, spool: IO[bytes], *,
-                 fork: bool = True, drafts: _Drafts | None = None,
-                 emit: Callable[[list[tuple[Any, ...]]], None] | None = None) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        signer: Signer,
+        source: str,
+        spool: IO[bytes],
+        *,
+        fork: bool = True,
+        drafts: _Drafts | None = None,
+        emit: Callable[[list[tuple[Any, ...]]], None] | None = None,
+    ) -> None:
         self.ledger = ledger
         self.signer = signer
         self.source = source
@@ -728,19 +861,31 @@ class _Drafts:
                 self._postings.clear()
             shared = self._postings[postings] = tuple(
                 Posting(account=account, currency=currency, amount=amount)
-                for account, currency, amount in postings)
+                for account, currency, amount in postings
+            )
         source = self.source
         return TransferDraft(
-            network=self.network, kind="import", author=self.author,
-            key=f"{source}:{external_id}", postings=shared, created_at=self.created_at,
+            network=self.network,
+            kind="import",
+            author=self.author,
+            key=f"{source}:{external_id}",
+            postings=shared,
+            created_at=self.created_at,
             memo=description,
             # Everything the register (import_row) holds of the row, signed, so that verify
             # can tell an edited or deleted register row (the importer dedups on it).
-            meta={"source": source, "external_id": external_id, "line": line,
-                  "occurred_at": occurred_at, "row_hash": row_hash})
+            meta={
+                "source": source,
+                "external_id": external_id,
+                "line": line,
+                "occurred_at": occurred_at,
+                "row_hash": row_hash,
+            },
+        )
 
 
 # -- pass 2: post in batches -------------------------------------------------------------------
+
 
 def _fork(work: Callable[[], int]) -> int:
     """Fork a child that runs ``work`` and exits with its code; the child's pid."""
@@ -800,9 +945,18 @@ class _Poster:
     ``None`` while a streamed run is still reading the file.
     """
 
-    def __init__(self, ledger: Ledger, signer: Signer, rules: Rules, summary: ImportSummary,
-                 drafts: _Drafts, total: int | None, progress: Progress, *,
-                 connection: Connection | None = None) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        signer: Signer,
+        rules: Rules,
+        summary: ImportSummary,
+        drafts: _Drafts,
+        total: int | None,
+        progress: Progress,
+        *,
+        connection: Connection | None = None,
+    ) -> None:
         self.ledger = ledger
         self.signer = signer
         self.rules = rules
@@ -837,14 +991,25 @@ class _Poster:
             def before(connection: Connection, current: list[Any] = current) -> None:
                 self._before(connection, current)
 
-            def after(connection: Connection, results: list[Any], current: list[Any] = current,
-                      batch_ids: list[int] = batch_ids) -> None:
+            def after(
+                connection: Connection,
+                results: list[Any],
+                current: list[Any] = current,
+                batch_ids: list[int] = batch_ids,
+            ) -> None:
                 batch_ids.append(self._after(connection, current, results))
 
             try:
-                post_signed_batch(self.ledger, items, self.signer, kind="import",
-                                  meta=self._meta(len(rows), len(self.summary.batch_ids) + 1),
-                                  before=before, after=after, connection=self.connection)
+                post_signed_batch(
+                    self.ledger,
+                    items,
+                    self.signer,
+                    kind="import",
+                    meta=self._meta(len(rows), len(self.summary.batch_ids) + 1),
+                    before=before,
+                    after=after,
+                    connection=self.connection,
+                )
             except _Raced as raced:  # raised before the batch wrote anything
                 rows = self._drop_known(rows, raced.known)
                 continue
@@ -870,16 +1035,27 @@ class _Poster:
         body, body_hash, transfer_hash = row[6:9]
         return SignedTransfer(
             draft=self.draft(row),
-            body=body, body_hash=body_hash, content_hash=transfer_hash,
-            public_key=self.signer.public_key, signature=None)
+            body=body,
+            body_hash=body_hash,
+            content_hash=transfer_hash,
+            public_key=self.signer.public_key,
+            signature=None,
+        )
 
     def _meta(self, size: int, part: int) -> dict[str, Any]:
         summary = self.summary
-        return {"source": summary.source, "file": Path(summary.file).name,
-                "file_sha256": summary.file_sha256, "rules": Path(summary.rules).name,
-                "rules_sha256": summary.rules_sha256, "started_at": summary.started_at,
-                "part": part, "parts": self.parts, "rows": size,
-                "counts": {**summary.counts(), "imported": self.total}}
+        return {
+            "source": summary.source,
+            "file": Path(summary.file).name,
+            "file_sha256": summary.file_sha256,
+            "rules": Path(summary.rules).name,
+            "rules_sha256": summary.rules_sha256,
+            "started_at": summary.started_at,
+            "part": part,
+            "parts": self.parts,
+            "rows": size,
+            "counts": {**summary.counts(), "imported": self.total},
+        }
 
     def complete_meta(self) -> None:
         """A streamed run, at its end, in its transaction: its batches' provenance gets the
@@ -887,33 +1063,47 @@ class _Poster:
         assert self.connection is not None
         self.total, self.parts = self.summary.imported, len(self.summary.batch_ids)
         statement = text("UPDATE batch SET meta = :meta WHERE id = :id")
-        for part, (batch_id, size) in enumerate(zip(self.summary.batch_ids, self.sizes,
-                                                    strict=True), start=1):
-            self.connection.execute(statement, {
-                "id": batch_id, "meta": json.dumps(self._meta(size, part), sort_keys=True)})
+        for part, (batch_id, size) in enumerate(
+            zip(self.summary.batch_ids, self.sizes, strict=True), start=1
+        ):
+            self.connection.execute(
+                statement,
+                {"id": batch_id, "meta": json.dumps(self._meta(size, part), sort_keys=True)},
+            )
 
     def _before(self, connection: Connection, rows: list[tuple[Any, ...]]) -> None:
         known = registered(connection, self.rules.source, [row[0] for row in rows])
         if known:
             raise _Raced(known)
 
-    def _after(self, connection: Connection, rows: list[tuple[Any, ...]], results: list[Any]
-               ) -> int:
+    def _after(
+        self, connection: Connection, rows: list[tuple[Any, ...]], results: list[Any]
+    ) -> int:
         if any(result.replayed for result in results):
             raise IntegrityProblem(
                 "an import transfer already existed without its register row; run verify",
-                code="import_register_mismatch")
-        batch_id = int(connection.execute(
-            text("SELECT batch_id FROM transfer WHERE id = :id"),
-            {"id": results[0].transfer_id}).scalar_one())
+                code="import_register_mismatch",
+            )
+        batch_id = int(
+            connection.execute(
+                text("SELECT batch_id FROM transfer WHERE id = :id"), {"id": results[0].transfer_id}
+            ).scalar_one()
+        )
         source = self.rules.source
-        bulk_insert(connection, "import_row", REGISTER_COLUMNS, [
-            (source, row[0], row[5], result.transfer_id, batch_id, row[1], row[2])
-            for row, result in zip(rows, results, strict=True)])
+        bulk_insert(
+            connection,
+            "import_row",
+            REGISTER_COLUMNS,
+            [
+                (source, row[0], row[5], result.transfer_id, batch_id, row[1], row[2])
+                for row, result in zip(rows, results, strict=True)
+            ],
+        )
         return batch_id
 
-    def _drop_known(self, rows: list[tuple[Any, ...]], known: dict[str, tuple[str, int]]
-                    ) -> list[tuple[Any, ...]]:
+    def _drop_known(
+        self, rows: list[tuple[Any, ...]], known: dict[str, tuple[str, int]]
+    ) -> list[tuple[Any, ...]]:
         """Rows another run registered meanwhile: already imported, or conflicts."""
         kept = []
         for row in rows:
@@ -924,16 +1114,25 @@ class _Poster:
                 self.summary.already_imported += 1
             else:
                 self.summary.conflicts += 1
-                self.summary.add_problem(Problem(
-                    file=self.summary.file, line=row[1], column=1, code="conflict",
-                    message=(f"external id {row[0]!r} was imported by another run meanwhile "
-                             f"(transfer {stored[1]}) with different values")))
+                self.summary.add_problem(
+                    Problem(
+                        file=self.summary.file,
+                        line=row[1],
+                        column=1,
+                        code="conflict",
+                        message=(
+                            f"external id {row[0]!r} was imported by another run meanwhile "
+                            f"(transfer {stored[1]}) with different values"
+                        ),
+                    )
+                )
                 if not self.summary.skip_invalid:
                     raise ImportRefused(
                         f"{self.summary.file}:{row[1]}:1: external id {row[0]!r} was imported "
                         f"by another run meanwhile with different values; "
                         f"{len(self.summary.batch_ids)} batches of this run were written",
-                        self.summary)
+                        self.summary,
+                    )
         if self.total is not None:
             self.total -= len(rows) - len(kept)
         return kept
@@ -941,12 +1140,17 @@ class _Poster:
 
 # -- one pass: validate and post at once (SQLite) ---------------------------------------------
 
+
 def _streams(ledger: Ledger) -> bool:
     """Whether a run streams (:class:`_Streamed`): SQLite, where ``fork`` is, and no
     connection of the ledger in use (none may cross the fork)."""
     checked_out = getattr(ledger.engine.pool, "checkedout", None)
-    return (not ledger.is_postgres and hasattr(os, "fork") and checked_out is not None
-            and checked_out() == 0)
+    return (
+        not ledger.is_postgres
+        and hasattr(os, "fork")
+        and checked_out is not None
+        and checked_out() == 0
+    )
 
 
 class _Streamed:
@@ -972,8 +1176,16 @@ class _Streamed:
     pool is emptied first, and each process opens its own.
     """
 
-    def __init__(self, ledger: Ledger, signer: Signer, rules: Rules, summary: ImportSummary,
-                 path: str | Path, size_limit: int, progress: Progress) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        signer: Signer,
+        rules: Rules,
+        summary: ImportSummary,
+        path: str | Path,
+        size_limit: int,
+        progress: Progress,
+    ) -> None:
         self.ledger = ledger
         self.signer = signer
         self.rules = rules
@@ -1029,11 +1241,24 @@ class _Streamed:
                     spool.flush()
                     note((start, len(data)))
 
-                signing = _Signing(self.ledger, self.signer, self.rules.source, spool,
-                                   fork=False, drafts=self.drafts, emit=emit)
-                validation = _Validation(self.ledger, self.rules, self.summary, self.path,
-                                         self.size_limit, signing,
-                                         lambda phase, done, total: note(done))
+                signing = _Signing(
+                    self.ledger,
+                    self.signer,
+                    self.rules.source,
+                    spool,
+                    fork=False,
+                    drafts=self.drafts,
+                    emit=emit,
+                )
+                validation = _Validation(
+                    self.ledger,
+                    self.rules,
+                    self.summary,
+                    self.path,
+                    self.size_limit,
+                    signing,
+                    lambda phase, done, total: note(done),
+                )
                 validation.run()
         except BrokenPipeError:
             return 1  # the parent stopped reading: it raises its own error
@@ -1080,14 +1305,26 @@ class _Streamed:
     def _write(self, rows: list[tuple[Any, ...]]) -> Exception | None:
         """Post one batch in the run's transaction (begun by the first); what went wrong."""
         try:
-            fresh = {account: currency for row in rows for account, currency, _ in row[4]
-                     if account not in self.accounts}
+            fresh = {
+                account: currency
+                for row in rows
+                for account, currency, _ in row[4]
+                if account not in self.accounts
+            }
             _check_accounts(self.ledger, fresh)
             self.accounts.update(fresh)
             if self.poster is None:  # BEGIN IMMEDIATE: the write lock, until the run ends
                 connection, self.transaction = begin_write(self.ledger.engine)
-                self.poster = _Poster(self.ledger, self.signer, self.rules, self.summary,
-                                      self.drafts, None, self.progress, connection=connection)
+                self.poster = _Poster(
+                    self.ledger,
+                    self.signer,
+                    self.rules,
+                    self.summary,
+                    self.drafts,
+                    None,
+                    self.progress,
+                    connection=connection,
+                )
             self.poster.post(rows)
         except Exception as error:  # noqa: BLE001 - raised once pass 1 has ended
             self._end(commit=False)
@@ -1125,8 +1362,10 @@ class _Streamed:
 
 # -- rejects -----------------------------------------------------------------------------------
 
-def _write_rejects(summary: ImportSummary, rules: Rules, lines: list[tuple[int, int]],
-                   rejects: str | Path | None) -> None:
+
+def _write_rejects(
+    summary: ImportSummary, rules: Rules, lines: list[tuple[int, int]], rejects: str | Path | None
+) -> None:
     """Copy the rejected rows' lines byte for byte (with a CSV file's header line)."""
     if rejects is None:
         return

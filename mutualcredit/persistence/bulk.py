@@ -19,19 +19,21 @@ from sqlalchemy.engine import Connection
 BULK_ROWS_PER_STATEMENT = 20_000
 
 
-def bulk_insert(connection: Connection, table: str, columns: Sequence[str],
-                rows: Sequence[tuple[Any, ...]]) -> None:
+def bulk_insert(
+    connection: Connection, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+) -> None:
     """Insert ``rows`` (tuples in the order of ``columns``) into ``table``."""
     if not rows:
         return
     assert table.isidentifier() and all(column.isidentifier() for column in columns)
     marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-    statement = (f"INSERT INTO {table} ({', '.join(columns)}) "
-                 f"VALUES ({', '.join([marker] * len(columns))})")
+    statement = (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([marker] * len(columns))})"
+    )
     cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         for start in range(0, len(rows), BULK_ROWS_PER_STATEMENT):
-            cursor.executemany(statement, list(rows[start:start + BULK_ROWS_PER_STATEMENT]))
+            cursor.executemany(statement, list(rows[start : start + BULK_ROWS_PER_STATEMENT]))
     finally:
         cursor.close()
 
@@ -41,8 +43,9 @@ def _driver_sql(connection: Connection, sql: str) -> str:
     return sql if connection.dialect.paramstyle == "qmark" else sql.replace("?", "%s")
 
 
-def driver_rows(connection: Connection, sql: str, parameters: Sequence[Any] = ()
-                ) -> list[tuple[Any, ...]]:
+def driver_rows(
+    connection: Connection, sql: str, parameters: Sequence[Any] = ()
+) -> list[tuple[Any, ...]]:
     """Run one statement on the DB-API cursor of ``connection``'s transaction; all rows.
 
     The single-payment path runs about ten small statements per transfer;
@@ -58,8 +61,9 @@ def driver_rows(connection: Connection, sql: str, parameters: Sequence[Any] = ()
         cursor.close()
 
 
-def driver_batch(connection: Connection, statements: Sequence[tuple[str, Sequence[Any]]]
-                 ) -> list[list[tuple[Any, ...]]]:
+def driver_batch(
+    connection: Connection, statements: Sequence[tuple[str, Sequence[Any]]]
+) -> list[list[tuple[Any, ...]]]:
     """Run the SELECTs ``statements`` in order, like :func:`driver_rows`; the rows of each.
 
     On PostgreSQL they go as ONE statement — each a branch of a ``UNION ALL`` that
@@ -70,8 +74,10 @@ def driver_batch(connection: Connection, statements: Sequence[tuple[str, Sequenc
     """
     if connection.dialect.paramstyle == "qmark":
         return [driver_rows(connection, sql, parameters) for sql, parameters in statements]
-    branches = [f"(SELECT {index} AS part, row_to_json(s)::text FROM ({sql}) AS s)"
-                for index, (sql, _) in enumerate(statements)]
+    branches = [
+        f"(SELECT {index} AS part, row_to_json(s)::text FROM ({sql}) AS s)"
+        for index, (sql, _) in enumerate(statements)
+    ]
     parameters = [value for _, values in statements for value in values]
     results: list[list[tuple[Any, ...]]] = [[] for _ in statements]
     for part, document in driver_rows(connection, " UNION ALL ".join(branches), parameters):
@@ -94,8 +100,7 @@ def placeholders(count: int) -> str:
     return ", ".join(["?"] * count)
 
 
-def driver_named(connection: Connection, sql: str, parameters: Sequence[Any] = ()
-                 ) -> list[Any]:
+def driver_named(connection: Connection, sql: str, parameters: Sequence[Any] = ()) -> list[Any]:
     """:func:`driver_rows`, with columns reachable by name (``row.status``)."""
     from collections import namedtuple
 

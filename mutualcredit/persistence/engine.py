@@ -37,12 +37,17 @@ def database_url(target: str) -> URL:
         if url.get_backend_name() not in SUPPORTED_BACKENDS:
             raise UsageError(
                 f"database URL scheme {url.drivername!r} is not supported: use a SQLite file "
-                "path, sqlite:///PATH or postgresql+psycopg://…", code="unsupported_database")
+                "path, sqlite:///PATH or postgresql+psycopg://…",
+                code="unsupported_database",
+            )
         if url.drivername == "postgresql":
             url = url.set(drivername="postgresql+psycopg")
         if url.get_backend_name() == "postgresql" and url.get_driver_name() != "psycopg":
-            raise UsageError(f"database driver {url.get_driver_name()!r} is not supported: "
-                             "use postgresql+psycopg://…", code="unsupported_database")
+            raise UsageError(
+                f"database driver {url.get_driver_name()!r} is not supported: "
+                "use postgresql+psycopg://…",
+                code="unsupported_database",
+            )
         return url
     return URL.create("sqlite+pysqlite", database=str(Path(target).expanduser()))
 
@@ -56,12 +61,17 @@ def busy_timeout_seconds() -> float:
     if not value:
         return BUSY_TIMEOUT_DEFAULT_SECONDS
     if not value.isascii() or not value.replace(".", "", 1).isdigit():
-        raise UsageError(f"MUTUALCREDIT_BUSY_TIMEOUT={value!r} is not a number of seconds",
-                         code="invalid_busy_timeout")
+        raise UsageError(
+            f"MUTUALCREDIT_BUSY_TIMEOUT={value!r} is not a number of seconds",
+            code="invalid_busy_timeout",
+        )
     seconds = float(value)
     if not 0 < seconds <= BUSY_TIMEOUT_MAX_SECONDS:
-        raise UsageError(f"MUTUALCREDIT_BUSY_TIMEOUT={value!r} must be more than 0 and at most "
-                         f"{int(BUSY_TIMEOUT_MAX_SECONDS)} seconds", code="invalid_busy_timeout")
+        raise UsageError(
+            f"MUTUALCREDIT_BUSY_TIMEOUT={value!r} must be more than 0 and at most "
+            f"{int(BUSY_TIMEOUT_MAX_SECONDS)} seconds",
+            code="invalid_busy_timeout",
+        )
     return seconds
 
 
@@ -76,13 +86,20 @@ def make_engine(url: URL) -> Engine:
     from sqlalchemy import create_engine
 
     if url.get_backend_name() == "sqlite":
-        engine = create_engine(url, connect_args={"check_same_thread": False,
-                                             "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
-                               **_read_only_creator(str(url.database)))
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            **_read_only_creator(str(url.database)),
+        )
         _configure_sqlite(engine)
         return engine
-    engine = create_engine(url, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW,
-                           pool_timeout=30, connect_args={"connect_timeout": 10})
+    engine = create_engine(
+        url,
+        pool_size=POOL_SIZE,
+        max_overflow=POOL_OVERFLOW,
+        pool_timeout=30,
+        connect_args={"connect_timeout": 10},
+    )
     _configure_postgres(engine)
     return engine
 
@@ -114,7 +131,8 @@ def _configure_postgres(engine: Engine) -> None:
         dbapi_connection.autocommit = True
         dbapi_connection.execute(
             f"SET lock_timeout = '{min(LOCK_TIMEOUT_MS, int(busy_timeout_seconds() * 1000))}'; "
-            f"SET idle_in_transaction_session_timeout = '{IDLE_IN_TRANSACTION_TIMEOUT}'")
+            f"SET idle_in_transaction_session_timeout = '{IDLE_IN_TRANSACTION_TIMEOUT}'"
+        )
         dbapi_connection.autocommit = autocommit
 
     @event.listens_for(engine, "checkin")
@@ -149,8 +167,9 @@ def _read_only_creator(path: str) -> dict[str, Any]:
     uri = f"file:{quote(os.path.abspath(path))}?mode=ro" + ("&immutable=1" if immutable else "")
 
     def connect() -> sqlite3.Connection:
-        return sqlite3.connect(uri, uri=True, check_same_thread=False,
-                               timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
+        return sqlite3.connect(
+            uri, uri=True, check_same_thread=False, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000
+        )
 
     return {"creator": connect}
 

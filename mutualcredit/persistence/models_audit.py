@@ -37,8 +37,7 @@ class PaymentRequest(SQLModel, table=True):
     resolved_at: str | None = None
     resolved_by: str | None = None
     transfer_id: int | None = Field(default=None, foreign_key="transfer.id", unique=True)
-    resolution_record_id: int | None = Field(default=None, foreign_key="record.id",
-                                             unique=True)
+    resolution_record_id: int | None = Field(default=None, foreign_key="record.id", unique=True)
     reason: str | None = None
 
 

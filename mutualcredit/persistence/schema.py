@@ -48,7 +48,8 @@ COPY_IN_PROGRESS = "copy-in-progress"
 def copy_incomplete(where: str) -> CopyIncomplete:
     return CopyIncomplete(
         f"{where} holds an incomplete copy of a ledger ('mutualcredit db copy' did not "
-        "finish); empty it and copy again")
+        "finish); empty it and copy again"
+    )
 
 
 def alembic_config(connection: Connection):  # type: ignore[no-untyped-def]
@@ -108,8 +109,9 @@ def check(engine: Engine, *, where: str) -> None:
 
 def _is_missing_table(error: Exception) -> bool:
     message = str(error).lower()
-    return any(sign in message for sign in
-               ("no such table", "does not exist", "file is not a database"))
+    return any(
+        sign in message for sign in ("no such table", "does not exist", "file is not a database")
+    )
 
 
 def _too_new_message(revision: str, *, where: str = "the database") -> str:

@@ -253,8 +253,16 @@ def _members_table(report: Mapping[str, Any]) -> str:
             + _amount_cell(row.get("hours", ""))
             + "</tr>"
         )
-    headers = ["Member", "Name", "Collective", "Status", "Balance", "Lower limit", "Turnover",
-               "Hours"]
+    headers = [
+        "Member",
+        "Name",
+        "Collective",
+        "Status",
+        "Balance",
+        "Lower limit",
+        "Turnover",
+        "Hours",
+    ]
     return _table("Members", headers, rows, 4)
 
 

@@ -71,7 +71,7 @@ BLOCKS_PER_TASK = 64
 
 _LEAF = (
     "'mutualcredit/event/v1' || {newline} || '{{\"body_hash\":\"' || body_hash || "
-    "'\",\"seq\":' || {seq} || ',\"type\":\"' || type || '\"}}'"
+    '\'","seq":\' || {seq} || \',"type":"\' || type || \'"}}\''
 )
 
 
@@ -106,8 +106,11 @@ def stream_leaves(connection: Connection, first: int, last: int) -> Iterator[byt
 
     # Through the driver's cursor: SQLAlchemy's per-row processing would double the cost.
     postgres = connection.dialect.name == "postgresql"
-    for (leaf,) in raw_stream(connection, f"SELECT {leaf_sql(postgres)} FROM event "
-                              "WHERE seq BETWEEN ? AND ? ORDER BY seq", (first, last)):
+    for (leaf,) in raw_stream(
+        connection,
+        f"SELECT {leaf_sql(postgres)} FROM event WHERE seq BETWEEN ? AND ? ORDER BY seq",
+        (first, last),
+    ):
         yield leaf if isinstance(leaf, bytes) else bytes(leaf)
 
 
@@ -154,21 +157,27 @@ class Tree:
     def leaf_hashes(self, start: int, end: int) -> list[bytes]:
         tail_start = self.size - len(self.tail)
         if self.tail and start >= tail_start:
-            return self.tail[start - tail_start:end - tail_start]
+            return self.tail[start - tail_start : end - tail_start]
         return [leaf_hash(leaf) for leaf in stream_leaves(self.connection, start + 1, end)]
 
     def subtree_root(self, start: int, end: int) -> bytes:
         """MTH of leaves [start, end) (0-based), end <= size."""
         assert 0 <= start < end <= self.size, (start, end, self.size)
         count = end - start
-        if start % CHUNK_LEAVES == 0 and count == CHUNK_LEAVES and start // CHUNK_LEAVES in \
-                self.chunks:
+        if (
+            start % CHUNK_LEAVES == 0
+            and count == CHUNK_LEAVES
+            and start // CHUNK_LEAVES in self.chunks
+        ):
             return self.chunks[start // CHUNK_LEAVES]
         if count <= CHUNK_LEAVES or start % CHUNK_LEAVES:
             hashes = self.leaf_hashes(start, end)
             if len(hashes) != count:
-                raise IntegrityProblem(f"events {start + 1}…{end} are missing from the ledger; "
-                                       "run 'mutualcredit verify'", code="event_missing")
+                raise IntegrityProblem(
+                    f"events {start + 1}…{end} are missing from the ledger; "
+                    "run 'mutualcredit verify'",
+                    code="event_missing",
+                )
             return root_from_leaf_hashes(hashes, count)
         middle = start + split_point(count)
         return node_hash(self.subtree_root(start, middle), self.subtree_root(middle, end))
@@ -178,8 +187,9 @@ class Tree:
 
 
 def load_chunks(connection: Connection, below: int) -> dict[int, bytes]:
-    rows = connection.execute(text("SELECT chunk, root FROM merkle_chunk WHERE chunk < :n"),
-                              {"n": below})
+    rows = connection.execute(
+        text("SELECT chunk, root FROM merkle_chunk WHERE chunk < :n"), {"n": below}
+    )
     return {int(chunk): bytes.fromhex(root) for chunk, root in rows}
 
 
@@ -199,8 +209,14 @@ def tree(connection: Connection, ledger: Ledger, size: int, *, fill: bool = True
     return Tree(connection, ledger, size, chunks)
 
 
-def block_roots(connection: Connection, ledger: Ledger, first_chunk: int, end_chunk: int, *,
-                workers: int | None = None) -> dict[int, bytes]:
+def block_roots(
+    connection: Connection,
+    ledger: Ledger,
+    first_chunk: int,
+    end_chunk: int,
+    *,
+    workers: int | None = None,
+) -> dict[int, bytes]:
     """Roots of blocks first_chunk … end_chunk - 1, from the event rows.
 
     From :data:`PARALLEL_BLOCKS` blocks on, worker processes (one per core, each
@@ -213,14 +229,15 @@ def block_roots(connection: Connection, ledger: Ledger, first_chunk: int, end_ch
     workers = workers if workers is not None else (os.cpu_count() or 1)
     ranges = [(first_chunk, end_chunk)]
     if count >= PARALLEL_BLOCKS and workers > 1 and _reachable_from_other_processes(ledger):
-        ranges = [(start, min(end_chunk, start + BLOCKS_PER_TASK))
-                  for start in range(first_chunk, end_chunk, BLOCKS_PER_TASK)]
+        ranges = [
+            (start, min(end_chunk, start + BLOCKS_PER_TASK))
+            for start in range(first_chunk, end_chunk, BLOCKS_PER_TASK)
+        ]
         url = ledger.url.render_as_string(hide_password=False)
         from mutualcredit.services.verify_workers import process_pool
 
         with process_pool(min(workers, len(ranges))) as executor:
-            futures = [executor.submit(_roots_in_worker, url, start, end)
-                       for start, end in ranges]
+            futures = [executor.submit(_roots_in_worker, url, start, end) for start, end in ranges]
             parts = [future.result() for future in futures]
     else:
         parts = [_roots_of_blocks(connection, first_chunk, end_chunk)]
@@ -230,8 +247,10 @@ def block_roots(connection: Connection, ledger: Ledger, first_chunk: int, end_ch
         roots.update(enumerate(complete, start=start))
         if len(complete) != end - start:
             missing = _first_missing(connection, start * CHUNK_LEAVES + 1, end * CHUNK_LEAVES)
-            raise IntegrityProblem(f"event {missing} is missing from the ledger; run "
-                                   "'mutualcredit verify'", code="event_missing")
+            raise IntegrityProblem(
+                f"event {missing} is missing from the ledger; run 'mutualcredit verify'",
+                code="event_missing",
+            )
     return roots
 
 
@@ -240,16 +259,19 @@ def _reachable_from_other_processes(ledger: Ledger) -> bool:
     return ledger.is_postgres or str(ledger.url.database or "") not in ("", ":memory:")
 
 
-def _roots_of_blocks(connection: Connection, first_chunk: int, end_chunk: int
-                     ) -> list[bytes | list[bytes]]:
+def _roots_of_blocks(
+    connection: Connection, first_chunk: int, end_chunk: int
+) -> list[bytes | list[bytes]]:
     leaves = stream_leaves(connection, first_chunk * CHUNK_LEAVES + 1, end_chunk * CHUNK_LEAVES)
     return list(chunk_roots_of(leaves))
 
 
 def _first_missing(connection: Connection, first: int, last: int) -> int:
     expected = first
-    for (seq,) in connection.execute(text("SELECT seq FROM event WHERE seq BETWEEN :a AND :b "
-                                          "ORDER BY seq"), {"a": first, "b": last}):
+    for (seq,) in connection.execute(
+        text("SELECT seq FROM event WHERE seq BETWEEN :a AND :b ORDER BY seq"),
+        {"a": first, "b": last},
+    ):
         if seq != expected:
             break
         expected += 1
@@ -287,25 +309,31 @@ def cache_mismatch(chunk: int) -> IntegrityProblem:
     first = chunk * CHUNK_LEAVES + 1
     return IntegrityProblem(
         f"events {first}…{first + CHUNK_LEAVES - 1} no longer hash to the root recorded "
-        "when they were first checked; run 'mutualcredit verify'", code="merkle_cache")
+        "when they were first checked; run 'mutualcredit verify'",
+        code="merkle_cache",
+    )
 
 
-def full_root(connection: Connection, ledger: Ledger, size: int, *,
-              workers: int | None = None) -> tuple[bytes, dict[int, bytes]]:
+def full_root(
+    connection: Connection, ledger: Ledger, size: int, *, workers: int | None = None
+) -> tuple[bytes, dict[int, bytes]]:
     """The root of the first ``size`` events recomputed from every event row (no cache)."""
     complete = size // CHUNK_LEAVES
     chunks = block_roots(connection, ledger, 0, complete, workers=workers)
-    tail = [leaf_hash(leaf)
-            for leaf in stream_leaves(connection, complete * CHUNK_LEAVES + 1, size)]
+    tail = [
+        leaf_hash(leaf) for leaf in stream_leaves(connection, complete * CHUNK_LEAVES + 1, size)
+    ]
     if len(tail) != size - complete * CHUNK_LEAVES:
         raise IntegrityProblem(
             f"the chain head says {size} events but the ledger holds "
             f"{complete * CHUNK_LEAVES + len(tail)}; run 'mutualcredit verify'",
-            code="event_missing")
+            code="event_missing",
+        )
     return Tree(connection, ledger, size, chunks, tail).root(), chunks
 
 
 # -- checkpoints ------------------------------------------------------------------------------
+
 
 def may_sign_checkpoints(connection: Connection, handle: str) -> bool:
     return any(role in ("admin", "coordinator") for role, _ in roles_of(connection, handle))
@@ -316,11 +344,14 @@ def create_checkpoint(ledger: Ledger, signer: Signer) -> dict[str, Any]:
     with ledger.read() as connection:
         _require_signer(connection, signer.handle)
         size, chain_hash = event_count(connection)
-        last = connection.execute(text("SELECT chain_hash FROM event WHERE seq = :s"),
-                                  {"s": size}).scalar()
+        last = connection.execute(
+            text("SELECT chain_hash FROM event WHERE seq = :s"), {"s": size}
+        ).scalar()
         if size and last != chain_hash:
-            raise IntegrityProblem(f"the chain head does not match event {size}; run "
-                                   "'mutualcredit verify'", code="chain_head_mismatch")
+            raise IntegrityProblem(
+                f"the chain head does not match event {size}; run 'mutualcredit verify'",
+                code="chain_head_mismatch",
+            )
         root, chunks = full_root(connection, ledger, size)
         cached = load_chunks(connection, len(chunks))
     for chunk, value in cached.items():
@@ -328,10 +359,16 @@ def create_checkpoint(ledger: Ledger, signer: Signer) -> dict[str, Any]:
             raise cache_mismatch(chunk)
     store_chunks(ledger, {c: r for c, r in chunks.items() if c not in cached})
     checkpoint = documents.Checkpoint(
-        network=ledger.network.id, network_name=ledger.network.name, size=size,
-        root=root.hex(), chain_hash=chain_hash, time=iso(now()))
-    signed = documents.sign_checkpoint(checkpoint, signer=signer.handle,
-                                       private_key=signer.private_key)
+        network=ledger.network.id,
+        network_name=ledger.network.name,
+        size=size,
+        root=root.hex(),
+        chain_hash=chain_hash,
+        time=iso(now()),
+    )
+    signed = documents.sign_checkpoint(
+        checkpoint, signer=signer.handle, private_key=signer.private_key
+    )
     document = documents.checkpoint_document(signed)
     _store_checkpoint(ledger, signed, document)
     return document
@@ -344,8 +381,9 @@ def cosign_checkpoint(ledger: Ledger, signer: Signer, document: Any) -> dict[str
         _require_signer(connection, signer.handle)
     if any(item.signer == signer.handle for item in checkpoint.signatures):
         raise Refused(f"{signer.handle} already signed this checkpoint", code="already_signed")
-    signed = documents.sign_checkpoint(checkpoint, signer=signer.handle,
-                                       private_key=signer.private_key)
+    signed = documents.sign_checkpoint(
+        checkpoint, signer=signer.handle, private_key=signer.private_key
+    )
     result = documents.checkpoint_document(signed)
     _store_checkpoint(ledger, signed, result)
     return result
@@ -353,24 +391,36 @@ def cosign_checkpoint(ledger: Ledger, signer: Signer, document: Any) -> dict[str
 
 def _require_signer(connection: Connection, handle: str) -> None:
     if not may_sign_checkpoints(connection, handle):
-        raise NotAuthorised(f"{handle} may not sign checkpoints: it needs the admin or a "
-                            "coordinator")
+        raise NotAuthorised(
+            f"{handle} may not sign checkpoints: it needs the admin or a coordinator"
+        )
 
 
-def _store_checkpoint(ledger: Ledger, checkpoint: documents.Checkpoint,
-                      document: dict[str, Any]) -> None:
+def _store_checkpoint(
+    ledger: Ledger, checkpoint: documents.Checkpoint, document: dict[str, Any]
+) -> None:
     def work(connection: Connection) -> None:
-        existing = connection.execute(text(
-            "SELECT id FROM checkpoint WHERE size = :s AND root = :r AND time = :t"),
-            {"s": checkpoint.size, "r": checkpoint.root, "t": checkpoint.time}).scalar()
+        existing = connection.execute(
+            text("SELECT id FROM checkpoint WHERE size = :s AND root = :r AND time = :t"),
+            {"s": checkpoint.size, "r": checkpoint.root, "t": checkpoint.time},
+        ).scalar()
         if existing is not None:
-            connection.execute(text("UPDATE checkpoint SET document = :d WHERE id = :i"),
-                               {"d": json.dumps(document), "i": existing})
+            connection.execute(
+                text("UPDATE checkpoint SET document = :d WHERE id = :i"),
+                {"d": json.dumps(document), "i": existing},
+            )
             return
-        connection.execute(insert(core_table(models_audit.StoredCheckpoint)), {
-            "size": checkpoint.size, "root": checkpoint.root,
-            "chain_hash": checkpoint.chain_hash, "time": checkpoint.time,
-            "document": json.dumps(document), "created_at": iso(now())})
+        connection.execute(
+            insert(core_table(models_audit.StoredCheckpoint)),
+            {
+                "size": checkpoint.size,
+                "root": checkpoint.root,
+                "chain_hash": checkpoint.chain_hash,
+                "time": checkpoint.time,
+                "document": json.dumps(document),
+                "created_at": iso(now()),
+            },
+        )
 
     ledger.write(work)
 
@@ -404,65 +454,89 @@ def check_against_ledger(ledger: Ledger, document: Any) -> documents.Checkpoint:
         if size < checkpoint.size:
             raise LedgerMismatch(
                 f"the ledger holds {size} events but the checkpoint of {checkpoint.time} "
-                f"states {checkpoint.size}: events were dropped", code="ledger_behind_checkpoint")
+                f"states {checkpoint.size}: events were dropped",
+                code="ledger_behind_checkpoint",
+            )
         root = tree(connection, ledger, checkpoint.size).root()
-        chain_hash = connection.execute(text("SELECT chain_hash FROM event WHERE seq = :s"),
-                                        {"s": checkpoint.size}).scalar()
+        chain_hash = connection.execute(
+            text("SELECT chain_hash FROM event WHERE seq = :s"), {"s": checkpoint.size}
+        ).scalar()
     if root.hex() != checkpoint.root:
         raise LedgerMismatch(
             f"the first {checkpoint.size} events of the ledger are not those the checkpoint of "
             f"{checkpoint.time} signed (root {root.hex()[:16]}…, signed "
-            f"{checkpoint.root[:16]}…)", code="checkpoint_root_mismatch")
+            f"{checkpoint.root[:16]}…)",
+            code="checkpoint_root_mismatch",
+        )
     if checkpoint.size and chain_hash != checkpoint.chain_hash:
         raise LedgerMismatch(
-            f"the chain hash after event {checkpoint.size} is not the one the checkpoint "
-            "signed", code="checkpoint_chain_mismatch")
+            f"the chain hash after event {checkpoint.size} is not the one the checkpoint signed",
+            code="checkpoint_chain_mismatch",
+        )
     return checkpoint
 
 
 # -- proofs -----------------------------------------------------------------------------------
 
-def inclusion_proof(ledger: Ledger, transfer_id: int, checkpoint_document: Any
-                    ) -> dict[str, Any]:
+
+def inclusion_proof(ledger: Ledger, transfer_id: int, checkpoint_document: Any) -> dict[str, Any]:
     """A proof, checkable offline, that transfer ``transfer_id`` is in the checkpoint's ledger."""
     checkpoint = check_against_ledger(ledger, checkpoint_document)
     with ledger.read() as connection:
-        row = connection.execute(text(
-            "SELECT t.id, t.body, t.signature, t.batch_id, t.event_seq, t.author, t.kind, "
-            "k.public_key FROM transfer t JOIN key k ON k.id = t.key_id WHERE t.id = :i"),
-            {"i": transfer_id}).one_or_none()
+        row = connection.execute(
+            text(
+                "SELECT t.id, t.body, t.signature, t.batch_id, t.event_seq, t.author, t.kind, "
+                "k.public_key FROM transfer t JOIN key k ON k.id = t.key_id WHERE t.id = :i"
+            ),
+            {"i": transfer_id},
+        ).one_or_none()
         if row is None:
             raise NotFound(f"transfer {transfer_id} does not exist", code="transfer_not_found")
         seq = int(row.event_seq)
         if seq > checkpoint.size:
             raise NotInCheckpoint(
                 f"transfer {transfer_id} is event {seq}, after the checkpoint's {checkpoint.size} "
-                "events; make a newer checkpoint")
-        event_type = connection.execute(text("SELECT type FROM event WHERE seq = :s"),
-                                        {"s": seq}).scalar()
+                "events; make a newer checkpoint"
+            )
+        event_type = connection.execute(
+            text("SELECT type FROM event WHERE seq = :s"), {"s": seq}
+        ).scalar()
         signature = _event_signature(connection, row)
-        path = inclusion_proof_from_subtrees(seq - 1, checkpoint.size,
-                                             tree(connection, ledger, checkpoint.size).subtree_root)
+        path = inclusion_proof_from_subtrees(
+            seq - 1, checkpoint.size, tree(connection, ledger, checkpoint.size).subtree_root
+        )
     proof = documents.InclusionProof(
-        network=ledger.network.id, checkpoint_size=checkpoint.size,
-        checkpoint_root=checkpoint.root, seq=seq, event_type=str(event_type),
-        body_tag=TAG_TRANSFER.decode(), body=json.loads(row.body), signature=signature,
-        audit_path=tuple(node.hex() for node in path))
+        network=ledger.network.id,
+        checkpoint_size=checkpoint.size,
+        checkpoint_root=checkpoint.root,
+        seq=seq,
+        event_type=str(event_type),
+        body_tag=TAG_TRANSFER.decode(),
+        body=json.loads(row.body),
+        signature=signature,
+        audit_path=tuple(node.hex() for node in path),
+    )
     documents.verify_inclusion_document(proof, checkpoint)  # never hand out a proof that fails
     return documents.inclusion_document(proof)
 
 
 def _event_signature(connection: Connection, row: Any) -> documents.EventSignature:
     if row.batch_id is None:
-        return documents.EventSignature(author=row.author, key=row.public_key,
-                                        signature=row.signature)
-    batch = connection.execute(text("SELECT signature FROM batch WHERE id = :i"),
-                               {"i": row.batch_id}).one()
-    hashes = connection.execute(text(
-        "SELECT body_hash FROM transfer WHERE batch_id = :b ORDER BY id"), {"b": row.batch_id})
-    return documents.EventSignature(author=row.author, key=row.public_key,
-                                    signature=batch.signature,
-                                    batch_transfers=tuple(h for (h,) in hashes))
+        return documents.EventSignature(
+            author=row.author, key=row.public_key, signature=row.signature
+        )
+    batch = connection.execute(
+        text("SELECT signature FROM batch WHERE id = :i"), {"i": row.batch_id}
+    ).one()
+    hashes = connection.execute(
+        text("SELECT body_hash FROM transfer WHERE batch_id = :b ORDER BY id"), {"b": row.batch_id}
+    )
+    return documents.EventSignature(
+        author=row.author,
+        key=row.public_key,
+        signature=batch.signature,
+        batch_transfers=tuple(h for (h,) in hashes),
+    )
 
 
 def consistency_proof(ledger: Ledger, old_document: Any, new_document: Any) -> dict[str, Any]:
@@ -471,24 +545,36 @@ def consistency_proof(ledger: Ledger, old_document: Any, new_document: Any) -> d
     new = check_against_ledger(ledger, new_document)
     if old.size > new.size:
         raise documents.ProofFailed(
-            f"the old checkpoint has {old.size} events, more than the new one's {new.size}")
+            f"the old checkpoint has {old.size} events, more than the new one's {new.size}"
+        )
     with ledger.read() as connection:
-        path = consistency_proof_from_subtrees(old.size, new.size,
-                                               tree(connection, ledger, new.size).subtree_root)
-    proof = documents.ConsistencyProof(network=ledger.network.id, old_size=old.size,
-                                       old_root=old.root, new_size=new.size, new_root=new.root,
-                                       path=tuple(node.hex() for node in path))
+        path = consistency_proof_from_subtrees(
+            old.size, new.size, tree(connection, ledger, new.size).subtree_root
+        )
+    proof = documents.ConsistencyProof(
+        network=ledger.network.id,
+        old_size=old.size,
+        old_root=old.root,
+        new_size=new.size,
+        new_root=new.root,
+        path=tuple(node.hex() for node in path),
+    )
     documents.verify_consistency_document(proof, old, new)
     return documents.consistency_document(proof)
 
 
-def verify_extension(ledger: Ledger | None, old_document: Any, new_document: Any,
-                     proof_document: Any | None, trusted: documents.TrustedKeys | None = None
-                     ) -> dict[str, Any]:
+def verify_extension(
+    ledger: Ledger | None,
+    old_document: Any,
+    new_document: Any,
+    proof_document: Any | None,
+    trusted: documents.TrustedKeys | None = None,
+) -> dict[str, Any]:
     """Check that NEW only appended to OLD: with a proof file (no database) or the ledger."""
     if proof_document is not None:
-        documents.verify_consistency_document(proof_document, old_document, new_document,
-                                              trusted_keys=trusted)
+        documents.verify_consistency_document(
+            proof_document, old_document, new_document, trusted_keys=trusted
+        )
         old = documents.parse_checkpoint(old_document)
         new = documents.parse_checkpoint(new_document)
         return _extension_report(old, new, "proof")
@@ -497,33 +583,47 @@ def verify_extension(ledger: Ledger | None, old_document: Any, new_document: Any
     new = check_against_ledger(ledger, new_document)
     if old.size > new.size:
         raise documents.ProofFailed(
-            f"the old checkpoint has {old.size} events, more than the new one's {new.size}")
+            f"the old checkpoint has {old.size} events, more than the new one's {new.size}"
+        )
     if old.size == new.size and old.chain_hash != new.chain_hash:
         raise documents.ProofFailed("both checkpoints state the same size but chain hashes differ")
     return _extension_report(old, new, "ledger")
 
 
-def _extension_report(old: documents.Checkpoint, new: documents.Checkpoint, mode: str
-                      ) -> dict[str, Any]:
-    return {"valid": True, "network": new.network, "mode": mode, "old_size": old.size,
-            "old_root": old.root, "new_size": new.size, "new_root": new.root,
-            "signers": sorted({s.signer for s in (*old.signatures, *new.signatures)})}
+def _extension_report(
+    old: documents.Checkpoint, new: documents.Checkpoint, mode: str
+) -> dict[str, Any]:
+    return {
+        "valid": True,
+        "network": new.network,
+        "mode": mode,
+        "old_size": old.size,
+        "old_root": old.root,
+        "new_size": new.size,
+        "new_root": new.root,
+        "signers": sorted({s.signer for s in (*old.signatures, *new.signatures)}),
+    }
 
 
-def verify_proof_offline(proof_document: Any, checkpoint_document: Any,
-                         trusted: documents.TrustedKeys | None = None) -> dict[str, Any]:
+def verify_proof_offline(
+    proof_document: Any, checkpoint_document: Any, trusted: documents.TrustedKeys | None = None
+) -> dict[str, Any]:
     """Check an inclusion proof with nothing but the two documents; return a report."""
     proof = documents.parse_inclusion_proof(proof_document)
     checkpoint = documents.parse_checkpoint(checkpoint_document)
     body = documents.verify_inclusion_document(proof, checkpoint, trusted_keys=trusted)
     return {
-        "valid": True, "network": checkpoint.network, "network_name": checkpoint.network_name,
-        "seq": proof.seq, "event_type": proof.event_type,
-        "checkpoint": {"size": checkpoint.size, "root": checkpoint.root,
-                       "time": checkpoint.time,
-                       "signers": [{"signer": s.signer, "key": s.key}
-                                   for s in checkpoint.signatures]},
+        "valid": True,
+        "network": checkpoint.network,
+        "network_name": checkpoint.network_name,
+        "seq": proof.seq,
+        "event_type": proof.event_type,
+        "checkpoint": {
+            "size": checkpoint.size,
+            "root": checkpoint.root,
+            "time": checkpoint.time,
+            "signers": [{"signer": s.signer, "key": s.key} for s in checkpoint.signatures],
+        },
         "author": {"handle": proof.signature.author, "key": proof.signature.key},
         "body": body,
     }
-

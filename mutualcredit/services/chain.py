@@ -18,13 +18,16 @@ from mutualcredit.domain.events import EVENT_TYPES, event_rows
 from mutualcredit.persistence.bulk import bulk_insert, driver_rows
 from mutualcredit.services.context import Ledger
 
-EVENT_COLUMNS = ("seq", "type", "subject_id", "body_hash", "event_hash", "chain_hash",
-                 "created_at")
+EVENT_COLUMNS = ("seq", "type", "subject_id", "body_hash", "event_hash", "chain_hash", "created_at")
 
 
-def append_events(connection: Connection, ledger: Ledger,
-                  events: Sequence[tuple[str, int, str, str]], *,
-                  head: tuple[int, str] | None = None) -> list[int]:
+def append_events(
+    connection: Connection,
+    ledger: Ledger,
+    events: Sequence[tuple[str, int, str, str]],
+    *,
+    head: tuple[int, str] | None = None,
+) -> list[int]:
     """Append ``(type, subject_id, body_hash, created_at)`` events; return their seqs.
 
     ``head`` is what :func:`lock_head` returned when the caller locked it already.
@@ -33,8 +36,11 @@ def append_events(connection: Connection, ledger: Ledger,
     rows = event_rows(seq, chain, events)
     if rows:
         bulk_insert(connection, "event", EVENT_COLUMNS, rows)
-        driver_rows(connection, "UPDATE chain_head SET seq = ?, chain_hash = ? WHERE id = 1",
-                    (rows[-1][0], rows[-1][5]))
+        driver_rows(
+            connection,
+            "UPDATE chain_head SET seq = ?, chain_hash = ? WHERE id = 1",
+            (rows[-1][0], rows[-1][5]),
+        )
     return [row[0] for row in rows]
 
 
@@ -69,8 +75,11 @@ def ids_statement(table: str, count: int) -> tuple[str, tuple[()]]:
     """
     assert table in ("transfer", "posting", "event", "batch"), table
     assert count >= 1
-    return (f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) "
-            f"FROM generate_series(1, {count:d})", ())
+    return (
+        f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) "
+        f"FROM generate_series(1, {count:d})",
+        (),
+    )
 
 
 # What a guarded statement's writes test: the guard's table ``ok`` (see append_statement).
@@ -100,14 +109,18 @@ class Sql:
 # concatenation is the canonical form).  verify recomputes every hash in Python.
 _EVENT_BYTES_SQL = (
     f"convert_to('{TAG_EVENT.decode('ascii')}' || chr(10) || '{{\"body_hash\":\"' || e.body_hash "
-    "|| '\",\"seq\":' || (h.seq + e.number) || ',\"type\":\"' || e.type || '\"}', 'UTF8')")
+    "|| '\",\"seq\":' || (h.seq + e.number) || ',\"type\":\"' || e.type || '\"}', 'UTF8')"
+)
 
 
-def append_statement(events: Sequence[tuple[str, int | Sql, str, str]],
-                     tables: Sequence[tuple[str, Sequence[str], Sequence[tuple[Any, ...]]]],
-                     also: Sequence[tuple[str, Sequence[Any]]] = (), *,
-                     guard: Sequence[tuple[str, Sequence[Any]]] = (),
-                     returning: str = "") -> tuple[str, list[Any]]:
+def append_statement(
+    events: Sequence[tuple[str, int | Sql, str, str]],
+    tables: Sequence[tuple[str, Sequence[str], Sequence[tuple[Any, ...]]]],
+    also: Sequence[tuple[str, Sequence[Any]]] = (),
+    *,
+    guard: Sequence[tuple[str, Sequence[Any]]] = (),
+    returning: str = "",
+) -> tuple[str, list[Any]]:
     """PostgreSQL: ONE statement that locks the chain head, appends ``events`` with their
     hashes computed by the server, inserts ``tables`` and runs the ``also`` statements.
 
@@ -168,15 +181,18 @@ def append_statement(events: Sequence[tuple[str, int | Sql, str, str]],
             parts.append(f"w{index} AS ({into} SELECT {rendered[0][1:-1]} WHERE {GUARD_HOLDS})")
         else:  # VALUES of several rows type a column of NULLs as text: none allowed here
             assert all(value is not None for row in rows for value in row), table
-            parts.append(f"w{index} AS ({into} SELECT * FROM (VALUES {', '.join(rendered)}) "
-                         f"AS v WHERE {GUARD_HOLDS})")
+            parts.append(
+                f"w{index} AS ({into} SELECT * FROM (VALUES {', '.join(rendered)}) "
+                f"AS v WHERE {GUARD_HOLDS})"
+            )
     for index, (statement, values_also) in enumerate(also):
         parts.append(f"a{index} AS ({statement})")
         parameters.extend(values_also)
     statement = (
         f"WITH RECURSIVE {', '.join(parts)} UPDATE chain_head SET (seq, chain_hash) = "
         "(SELECT v.seq, c.chain_hash FROM evh v JOIN chain c ON c.number = v.number "
-        f"ORDER BY v.number DESC LIMIT 1) WHERE id = 1{gate}")
+        f"ORDER BY v.number DESC LIMIT 1) WHERE id = 1{gate}"
+    )
     if returning:
         statement += f" RETURNING {returning}"
     return statement, parameters

@@ -93,8 +93,9 @@ def default_database() -> str:
 class Ledger:
     """An open ledger: engine, network facts and currencies."""
 
-    def __init__(self, engine: Engine, url: URL, network: NetworkInfo,
-                 currencies: dict[str, Currency]) -> None:
+    def __init__(
+        self, engine: Engine, url: URL, network: NetworkInfo, currencies: dict[str, Currency]
+    ) -> None:
         self.engine = engine
         self.url = url
         self.network = network
@@ -148,20 +149,25 @@ class Ledger:
     @classmethod
     def from_engine(cls, engine: Engine, url: URL) -> Ledger:
         with engine.connect() as connection:
-            row = connection.execute(text(
-                "SELECT id, name, card, timezone, admin, member_limit_lower, clearing_limit, "
-                "created_at FROM network")).one_or_none()
+            row = connection.execute(
+                text(
+                    "SELECT id, name, card, timezone, admin, member_limit_lower, clearing_limit, "
+                    "created_at FROM network"
+                )
+            ).one_or_none()
             if row is None:
-                raise IntegrityProblem(f"{describe(url)} has no network record",
-                                       code="not_a_ledger")
+                raise IntegrityProblem(
+                    f"{describe(url)} has no network record", code="not_a_ledger"
+                )
             currencies = load_currencies(connection)
         return cls(engine, url, NetworkInfo(**row._asdict()), currencies)
 
 
 def load_currencies(connection: Connection) -> dict[str, Currency]:
     rows = connection.execute(text("SELECT code, scale, rate FROM currency"))
-    return {code: Currency(code=code, scale=scale, rate=Fraction(rate))
-            for code, scale, rate in rows}
+    return {
+        code: Currency(code=code, scale=scale, rate=Fraction(rate)) for code, scale, rate in rows
+    }
 
 
 def guard_connect(engine: Engine, url: URL) -> None:
@@ -174,8 +180,10 @@ def guard_connect(engine: Engine, url: URL) -> None:
         if "file is not a database" in reason:
             raise schema.NotALedger(f"{describe(url)} is not a mutualcredit ledger") from None
         if "malformed" in reason or "database corrupt" in reason:  # a damaged or cut-short file
-            raise IntegrityProblem(f"the database file {describe(url)} is damaged: {reason}; "
-                                   "restore it from a backup", code="storage_corrupt") from None
+            raise IntegrityProblem(
+                f"the database file {describe(url)} is damaged: {reason}; restore it from a backup",
+                code="storage_corrupt",
+            ) from None
         raise DatabaseUnavailable(f"cannot use the database {describe(url)}: {reason}") from None
 
 
@@ -183,8 +191,9 @@ def run_write(engine: Engine, work: Callable[[Connection], T]) -> T:
     return _retried(engine, lambda: _write_once(engine, work))
 
 
-def run_statement(engine: Engine, statement: str, parameters: Sequence[Any]
-                  ) -> list[tuple[Any, ...]]:
+def run_statement(
+    engine: Engine, statement: str, parameters: Sequence[Any]
+) -> list[tuple[Any, ...]]:
     """PostgreSQL: ONE statement as a transaction of its own (autocommit) — one round trip,
     and no BEGIN or COMMIT for the server to run — retried as :func:`run_write` retries a
     write; the rows it returns.  The statement must hold every check of the write itself."""
@@ -203,8 +212,9 @@ def _write_once(engine: Engine, work: Callable[[Connection], T]) -> T:
         return result
 
 
-def _statement_once(engine: Engine, statement: str, parameters: Sequence[Any]
-                    ) -> list[tuple[Any, ...]]:
+def _statement_once(
+    engine: Engine, statement: str, parameters: Sequence[Any]
+) -> list[tuple[Any, ...]]:
     pooled = engine.raw_connection()  # the pool's checkout (and ping after idling) only
     try:
         driver: Any = pooled.dbapi_connection  # a psycopg connection
@@ -237,7 +247,8 @@ def _retried(engine: Engine, attempt_once: Callable[[], T]) -> T:
                     raise DatabaseBusy(
                         f"the ledger is busy: another writer has held it for more than "
                         f"{busy_timeout_seconds():g} s (MUTUALCREDIT_BUSY_TIMEOUT); try again "
-                        "later: rerunning with the same --key is safe") from None
+                        "later: rerunning with the same --key is safe"
+                    ) from None
                 if not waiting:
                     waiting = True
                     for notice in _waiting_notice:
@@ -338,7 +349,8 @@ def is_busy(error: BaseException) -> bool:
         return True
     message = str(error).lower()
     return isinstance(error, sqlite3.OperationalError) and (
-        "database is locked" in message or "database is busy" in message)
+        "database is locked" in message or "database is busy" in message
+    )
 
 
 def is_retryable(error: BaseException) -> bool:
@@ -346,4 +358,5 @@ def is_retryable(error: BaseException) -> bool:
         return True
     message = str(error).lower()
     return isinstance(error, sqlite3.OperationalError) and (
-        "database is locked" in message or "database is busy" in message)
+        "database is locked" in message or "database is busy" in message
+    )

@@ -78,17 +78,27 @@ class Demo:
 Step = Callable[[Demo], None]
 
 
-def build(database: Path, *, seed: int, home: Path, passphrase: str, kdf_n: int | None = None
-          ) -> Demo:
+def build(
+    database: Path, *, seed: int, home: Path, passphrase: str, kdf_n: int | None = None
+) -> Demo:
     """Build the demo network in a new SQLite file ``database``."""
     assert not database.exists(), database
     network_id = setup.new_network_id()
     store = KeyStore(home, network_id, **({"kdf_n": kdf_n} if kdf_n else {}))
     admin = Signer.generate("banco")
     store.write(admin, passphrase)
-    ledger = setup.init_network(str(database), setup.NetworkSettings(
-        name="Rede Fora do Eixo (demo)", card="CARD", admin="banco",
-        member_limit_lower=0, clearing_limit=100_000), admin, network_id)
+    ledger = setup.init_network(
+        str(database),
+        setup.NetworkSettings(
+            name="Rede Fora do Eixo (demo)",
+            card="CARD",
+            admin="banco",
+            member_limit_lower=0,
+            clearing_limit=100_000,
+        ),
+        admin,
+        network_id,
+    )
     demo = Demo(ledger=ledger, signers={"banco": admin}, rng=random.Random(seed), seed=seed)
     for step in STEPS:
         step(demo)
@@ -105,20 +115,36 @@ def step_network(demo: Demo) -> None:
     for handle, name, collective, line, coordinator in MEMBERS:
         signer = Signer.generate(handle)
         demo.signers[handle] = signer
-        setup.add_member(ledger, admin, handle=handle, name=name, collective=collective,
-                         public_key=signer.public_key, limit_lower=-line,
-                         coordinator=coordinator)
-    demo.say(f"network {ledger.network.name}: card CARD, {len(COLLECTIVES)} collectives "
-             f"with their own cards at 1:1, {len(MEMBERS)} members")
+        setup.add_member(
+            ledger,
+            admin,
+            handle=handle,
+            name=name,
+            collective=collective,
+            public_key=signer.public_key,
+            limit_lower=-line,
+            coordinator=coordinator,
+        )
+    demo.say(
+        f"network {ledger.network.name}: card CARD, {len(COLLECTIVES)} collectives "
+        f"with their own cards at 1:1, {len(MEMBERS)} members"
+    )
 
 
 def step_fund_payments(demo: Demo) -> None:
     """Each collective's fund pays its coordinator for a month of production work."""
     for handle, _name, collective, _line, coordinator in MEMBERS:
         if coordinator:
-            pay(demo.ledger, demo.signers[handle], payer=f"collectives:{collective}:fund",
-                payee=handle, amount=30_000, memo="produção do mês (pago pelo fundo)",
-                key=f"demo-fund-{handle}", meta={"hours": "20.00"})
+            pay(
+                demo.ledger,
+                demo.signers[handle],
+                payer=f"collectives:{collective}:fund",
+                payee=handle,
+                amount=30_000,
+                memo="produção do mês (pago pelo fundo)",
+                key=f"demo-fund-{handle}",
+                meta={"hours": "20.00"},
+            )
     demo.say("each collective's fund paid its coordinator 300.00 for a month of production")
 
 
@@ -133,21 +159,37 @@ def step_exchanges(demo: Demo) -> None:
         memo, price, hours = demo.rng.choice(SERVICES)
         meta = {"hours": f"{hours}.00"} if hours else {}
         try:
-            pay(demo.ledger, demo.signers[payer], payer=payer, payee=payee, amount=price,
-                memo=memo, key=f"demo-exchange-{made}", meta=meta)
+            pay(
+                demo.ledger,
+                demo.signers[payer],
+                payer=payer,
+                payee=payee,
+                amount=price,
+                memo=memo,
+                key=f"demo-exchange-{made}",
+                meta=meta,
+            )
         except Refused:
             continue  # over that member's line: the draw moves on, as a member would
         made += 1
         crossing += home[payer] != home[payee]
-    demo.say(f"{made} exchanges of services, {crossing} of them across collectives "
-             "(through clearing)")
+    demo.say(
+        f"{made} exchanges of services, {crossing} of them across collectives (through clearing)"
+    )
 
 
 def step_refused(demo: Demo) -> None:
     """kaue has a credit line of 20.00 and tries to pay for a whole mixing session."""
     try:
-        pay(demo.ledger, demo.signers["kaue"], payer="kaue", payee="caio", amount=40_000,
-            memo="mixagem do disco inteiro", key="demo-refused")
+        pay(
+            demo.ledger,
+            demo.signers["kaue"],
+            payer="kaue",
+            payee="caio",
+            amount=40_000,
+            memo="mixagem do disco inteiro",
+            key="demo-refused",
+        )
     except Refused as error:
         demo.refused.append(f"kaue → caio 400.00: refused ({error.code}): {error.message}")
         demo.say(f"refused as it should be: {error.message}")
@@ -159,15 +201,24 @@ from mutualcredit.imports.demo import step_imports  # noqa: E402
 from mutualcredit.services.bookings import demo_step as step_bookings  # noqa: E402
 from mutualcredit.services.requests import step_requests  # noqa: E402
 
-STEPS: list[Step] = [step_network, step_fund_payments, step_exchanges, step_refused,
-                     step_bookings, step_requests, step_imports]
+STEPS: list[Step] = [
+    step_network,
+    step_fund_payments,
+    step_exchanges,
+    step_refused,
+    step_bookings,
+    step_requests,
+    step_imports,
+]
 
 
 def positions(ledger: Ledger) -> list[tuple[str, str]]:
     from mutualcredit.services.queries import list_accounts
 
-    return [(row["account"].rsplit(":", 1)[1], row["balance"])
-            for row in list_accounts(ledger, prefix="network:clearing:")]
+    return [
+        (row["account"].rsplit(":", 1)[1], row["balance"])
+        for row in list_accounts(ledger, prefix="network:clearing:")
+    ]
 
 
 def shown(ledger: Ledger, minor: int) -> str:

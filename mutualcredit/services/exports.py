@@ -42,15 +42,23 @@ from mutualcredit.services.context import Ledger
 from mutualcredit.services.reports import LocalDays, day_start
 
 FORMATS = ("hledger", "beancount", "csv")
-CSV_COLUMNS = ("transfer_id", "date", "created_at", "kind", "memo", "hours", "account",
-               "currency", "amount")
+CSV_COLUMNS = (
+    "transfer_id",
+    "date",
+    "created_at",
+    "kind",
+    "memo",
+    "hours",
+    "account",
+    "currency",
+    "amount",
+)
 FETCH_ROWS = 5000
 # The same replacements as export_names.hledger_description and beancount_string, as
 # translation tables.  Memos hold no other control characters (validate_text refuses them
 # when a transfer is recorded), so the renderers' assertion about them is not repeated here.
 _HLEDGER_TABLE = str.maketrans({";": "\uff1b", "\n": " ", "\r": " ", "\t": " "})
-_BEANCOUNT_TABLE = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r",
-                                  "\t": "\\t"})
+_BEANCOUNT_TABLE = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -73,15 +81,18 @@ class _Transfer:
     resolves_id: int | None
 
 
-def export(ledger: Ledger, format: str, out: TextIO, *, first: date | None = None,
-           last: date | None = None) -> ExportSummary:
+def export(
+    ledger: Ledger, format: str, out: TextIO, *, first: date | None = None, last: date | None = None
+) -> ExportSummary:
     """Write the posted transfers created on local days ``first`` to ``last`` to ``out``."""
     if format not in FORMATS:
-        raise UsageError(f"export format {format!r} is not one of {', '.join(FORMATS)}",
-                         code="invalid_format")
+        raise UsageError(
+            f"export format {format!r} is not one of {', '.join(FORMATS)}", code="invalid_format"
+        )
     if first is not None and last is not None and last < first:
-        raise UsageError(f"the period is empty: --to {last} is before --from {first}",
-                         code="invalid_period")
+        raise UsageError(
+            f"the period is empty: --to {last} is before --from {first}", code="invalid_period"
+        )
     zone = ZoneInfo(ledger.network.timezone)
     start = None if first is None else day_start(first, zone)
     end = None if last is None else day_start(date.fromordinal(last.toordinal() + 1), zone)
@@ -93,24 +104,40 @@ def export(ledger: Ledger, format: str, out: TextIO, *, first: date | None = Non
     return writer.summary()
 
 
-def _merged(connection: Any, ledger: Ledger, start: str | None, end: str | None
-            ) -> Iterator[tuple[_Transfer, list[tuple[int, str, int]]]]:
+def _merged(
+    connection: Any, ledger: Ledger, start: str | None, end: str | None
+) -> Iterator[tuple[_Transfer, list[tuple[int, str, int]]]]:
     """Posted transfers in id order, each with its postings (account id, currency, amount)."""
     where = ["t.kind != 'hold'", "t.status = 'posted'"]
     where += [] if start is None else ["t.created_at >= :start"]
     where += [] if end is None else ["t.created_at < :end"]
     bounds = {"start": start, "end": end}
-    low = connection.execute(text(
-        f"SELECT MIN(t.id) FROM transfer t WHERE {' AND '.join(where)}"), bounds).scalar()
+    low = connection.execute(
+        text(f"SELECT MIN(t.id) FROM transfer t WHERE {' AND '.join(where)}"), bounds
+    ).scalar()
     if low is None:
         return
-    transfers = _rows(connection, ledger, "export_transfers", (
-        "SELECT t.id, t.kind, t.created_at, t.memo, t.body, "
-        f"t.reverses_id, t.resolves_id FROM transfer t WHERE {' AND '.join(where)} "
-        "ORDER BY t.id"), bounds)
-    postings = _rows(connection, ledger, "export_postings", (
-        "SELECT p.transfer_id, p.account_id, p.currency, p.amount FROM posting p "
-        "WHERE p.transfer_id >= :low ORDER BY p.transfer_id, p.id"), {"low": low})
+    transfers = _rows(
+        connection,
+        ledger,
+        "export_transfers",
+        (
+            "SELECT t.id, t.kind, t.created_at, t.memo, t.body, "
+            f"t.reverses_id, t.resolves_id FROM transfer t WHERE {' AND '.join(where)} "
+            "ORDER BY t.id"
+        ),
+        bounds,
+    )
+    postings = _rows(
+        connection,
+        ledger,
+        "export_postings",
+        (
+            "SELECT p.transfer_id, p.account_id, p.currency, p.amount FROM posting p "
+            "WHERE p.transfer_id >= :low ORDER BY p.transfer_id, p.id"
+        ),
+        {"low": low},
+    )
     pending = next(postings, None)
     for row in transfers:
         transfer_id = row[0]
@@ -121,8 +148,10 @@ def _merged(connection: Any, ledger: Ledger, start: str | None, end: str | None
             own.append((pending[1], pending[2], pending[3]))
             pending = next(postings, None)
         if own:
-            yield _Transfer(transfer_id, row[1], row[2], row[3], _hours(row[4]), row[5],
-                            row[6]), own
+            yield (
+                _Transfer(transfer_id, row[1], row[2], row[3], _hours(row[4]), row[5], row[6]),
+                own,
+            )
 
 
 def _hours(body: str) -> str | None:
@@ -133,8 +162,9 @@ def _hours(body: str) -> str | None:
     return None if hours is None or isinstance(hours, bool) else str(hours)
 
 
-def _rows(connection: Any, ledger: Ledger, name: str, sql: str, parameters: dict[str, Any]
-          ) -> Iterator[tuple[Any, ...]]:
+def _rows(
+    connection: Any, ledger: Ledger, name: str, sql: str, parameters: dict[str, Any]
+) -> Iterator[tuple[Any, ...]]:
     """Stream rows with the driver's own cursor, FETCH_ROWS at a time.
 
     This is the hot loop of an export (millions of rows): SQLAlchemy's rows
@@ -148,8 +178,14 @@ def _rows(connection: Any, ledger: Ledger, name: str, sql: str, parameters: dict
     else:
         cursor = raw.cursor()
     try:
-        cursor.execute(sql, {key: value for key, value in parameters.items()
-                             if f":{key}" in sql or f"%({key})s" in sql})
+        cursor.execute(
+            sql,
+            {
+                key: value
+                for key, value in parameters.items()
+                if f":{key}" in sql or f"%({key})s" in sql
+            },
+        )
         while True:
             chunk = cursor.fetchmany(FETCH_ROWS)
             if not chunk:
@@ -182,42 +218,58 @@ class _Writer:
         self.commodities: dict[str, tuple[str, int]] = {}  # code -> (spelling, scale)
 
     def begin(self, connection: Any, start: str | None, end: str | None) -> None:
-        rows = connection.execute(text(
-            "SELECT id, name, currency, created_at FROM account ORDER BY name")).all()
+        rows = connection.execute(
+            text("SELECT id, name, currency, created_at FROM account ORDER BY name")
+        ).all()
         for code, currency in sorted(self.ledger.currencies.items()):
-            spelled = (names.hledger_commodity(code) if self.format == "hledger"
-                       else names.beancount_commodity(code))
+            spelled = (
+                names.hledger_commodity(code)
+                if self.format == "hledger"
+                else names.beancount_commodity(code)
+            )
             self.commodities[code] = (spelled, currency.scale)
         for row in rows:
             self.accounts[int(row.id)] = (
-                names.beancount_account(row.name) if self.format == "beancount"
-                else names.hledger_account(row.name))
+                names.beancount_account(row.name)
+                if self.format == "beancount"
+                else names.hledger_account(row.name)
+            )
         if self.format == "csv":
             assert self.csv is not None
             self.csv.writerow(CSV_COLUMNS)
         elif self.format == "hledger":
-            self.out.write(names.render_hledger_preamble(
-                self.ledger.currencies[code] for code in sorted(self.ledger.currencies)))
+            self.out.write(
+                names.render_hledger_preamble(
+                    self.ledger.currencies[code] for code in sorted(self.ledger.currencies)
+                )
+            )
             for row in rows:
                 self.out.write(names.render_hledger_account_directive(row.name))
             self.out.write("\n")
         else:
             self._beancount_opens(connection, rows, start, end)
 
-    def _beancount_opens(self, connection: Any, rows: list[Any], start: str | None,
-                         end: str | None) -> None:
+    def _beancount_opens(
+        self, connection: Any, rows: list[Any], start: str | None, end: str | None
+    ) -> None:
         """Every account opened once, on the earliest day anything could be dated."""
-        earliest = connection.execute(text(
-            "SELECT MIN(created_at) FROM transfer WHERE kind != 'hold'"
-            + ("" if start is None else " AND created_at >= :start")), {"start": start}).scalar()
+        earliest = connection.execute(
+            text(
+                "SELECT MIN(created_at) FROM transfer WHERE kind != 'hold'"
+                + ("" if start is None else " AND created_at >= :start")
+            ),
+            {"start": start},
+        ).scalar()
         created = connection.execute(text("SELECT created_at FROM network")).scalar_one()
         moments = [created] + ([earliest] if earliest else [])
         opened = date.fromisoformat(self.days.day(min(moments)))
-        self.out.write('option "title" ' + names.beancount_string(self.ledger.network.name)
-                       + "\n\n")
+        self.out.write(
+            'option "title" ' + names.beancount_string(self.ledger.network.name) + "\n\n"
+        )
         for row in rows:
-            self.out.write(names.render_beancount_open(date=opened, name=row.name,
-                                                       currency=row.currency))
+            self.out.write(
+                names.render_beancount_open(date=opened, name=row.name, currency=row.currency)
+            )
         self.out.write("\n")
 
     def write(self, transfer: _Transfer, postings: list[tuple[int, str, int]]) -> None:
@@ -228,15 +280,25 @@ class _Writer:
             self.last = day
         self.transfers += 1
         self.postings += len(postings)
-        hours = transfer.hours if transfer.hours and names.HOURS_RE.match(
-            transfer.hours) else None
+        hours = transfer.hours if transfer.hours and names.HOURS_RE.match(transfer.hours) else None
         if self.format == "csv":
             assert self.csv is not None
             self.csv.writerows(
-                csv_row((transfer.id, day, transfer.created_at, transfer.kind, transfer.memo,
-                         hours or "", self.accounts[account], currency,
-                         _format(amount, self.commodities[currency][1])))
-                for account, currency, amount in postings)
+                csv_row(
+                    (
+                        transfer.id,
+                        day,
+                        transfer.created_at,
+                        transfer.kind,
+                        transfer.memo,
+                        hours or "",
+                        self.accounts[account],
+                        currency,
+                        _format(amount, self.commodities[currency][1]),
+                    )
+                )
+                for account, currency, amount in postings
+            )
             return
         meta = [("transfer-id", str(transfer.id))]
         if hours is not None:
@@ -255,8 +317,9 @@ class _Writer:
         spelled, scale = self.commodities[currency]
         return f"{_format(amount, scale)} {spelled}"
 
-    def _hledger(self, day: str, memo: str, meta: list[tuple[str, str]],
-                 postings: list[tuple[int, str, int]]) -> str:
+    def _hledger(
+        self, day: str, memo: str, meta: list[tuple[str, str]], postings: list[tuple[int, str, int]]
+    ) -> str:
         """Exactly :func:`export_names.render_hledger_transaction`, with names computed once."""
         description = memo.translate(_HLEDGER_TABLE).strip()
         if description.startswith("("):
@@ -264,22 +327,34 @@ class _Writer:
         lines = [f"{day} * {description}".rstrip()]
         lines += [f"    ; {key}: {value}" for key, value in meta]
         accounts = self.accounts
-        lines += [f"    {accounts[account]}  {self._amount(amount, currency)}"
-                  for account, currency, amount in postings]
+        lines += [
+            f"    {accounts[account]}  {self._amount(amount, currency)}"
+            for account, currency, amount in postings
+        ]
         return "\n".join(lines) + "\n\n"
 
-    def _beancount(self, day: str, memo: str, meta: list[tuple[str, str]],
-                   postings: list[tuple[int, str, int]]) -> str:
+    def _beancount(
+        self, day: str, memo: str, meta: list[tuple[str, str]], postings: list[tuple[int, str, int]]
+    ) -> str:
         """Exactly :func:`export_names.render_beancount_transaction`, names computed once."""
         lines = [f'{day} * "{memo.translate(_BEANCOUNT_TABLE)}"']
-        lines += [f"  {key}: " + (value if key == "hours"
-                                  else '"' + value.translate(_BEANCOUNT_TABLE) + '"')
-                  for key, value in meta]
+        lines += [
+            f"  {key}: "
+            + (value if key == "hours" else '"' + value.translate(_BEANCOUNT_TABLE) + '"')
+            for key, value in meta
+        ]
         accounts = self.accounts
-        lines += [f"  {accounts[account]}  {self._amount(amount, currency)}"
-                  for account, currency, amount in postings]
+        lines += [
+            f"  {accounts[account]}  {self._amount(amount, currency)}"
+            for account, currency, amount in postings
+        ]
         return "\n".join(lines) + "\n\n"
 
     def summary(self) -> ExportSummary:
-        return ExportSummary(format=self.format, transfers=self.transfers,
-                             postings=self.postings, first=self.first, last=self.last)
+        return ExportSummary(
+            format=self.format,
+            transfers=self.transfers,
+            postings=self.postings,
+            first=self.first,
+            last=self.last,
+        )

@@ -136,8 +136,10 @@ def parse_public_key(text: str) -> str:
             with path.open("rb") as handle:
                 content = handle.read(KEY_FILE_SIZE_MAX + 1)
             if len(content) > KEY_FILE_SIZE_MAX:
-                raise UsageError(f"public key file {text} is larger than {KEY_FILE_SIZE_MAX} "
-                                 "bytes", code="invalid_public_key")
+                raise UsageError(
+                    f"public key file {text} is larger than {KEY_FILE_SIZE_MAX} bytes",
+                    code="invalid_public_key",
+                )
             candidate = content.decode("utf-8").strip()
         except (OSError, UnicodeDecodeError):
             raise UsageError(f"public key file {text} cannot be read as text") from None
@@ -217,11 +219,13 @@ class KeyStore:
         return seal(signer, passphrase, network_id=self.network_id, kdf_n=self.kdf_n)
 
     def write(self, signer: Signer, passphrase: str, *, overwrite: bool = False) -> Path:
-        return self.write_document(signer.handle, self.seal(signer, passphrase),
-                                   overwrite=overwrite)
+        return self.write_document(
+            signer.handle, self.seal(signer, passphrase), overwrite=overwrite
+        )
 
-    def write_document(self, handle: str, document: dict, *, overwrite: bool = False,
-                       suffix: str = ".key") -> Path:
+    def write_document(
+        self, handle: str, document: dict, *, overwrite: bool = False, suffix: str = ".key"
+    ) -> Path:
         path = self.path(handle, suffix)
         self.prepare()
         if overwrite:
@@ -241,8 +245,13 @@ class KeyStore:
 
     def unlock(self, handle: str, passphrase: str) -> Signer:
         document = self.read(handle)
-        return unseal(document, passphrase, network_id=self.network_id, handle=handle,
-                      where=str(self.path(handle)))
+        return unseal(
+            document,
+            passphrase,
+            network_id=self.network_id,
+            handle=handle,
+            where=str(self.path(handle)),
+        )
 
     def archive(self, handle: str, suffix: str) -> None:
         path = self.path(handle)
@@ -342,6 +351,7 @@ def parse_sealed(document: Any, *, where: str) -> SealedKey:
 
     Raises :class:`KeyFileCorrupt` naming the first field that is wrong.
     """
+
     def corrupt(reason: str) -> KeyFileCorrupt:
         return KeyFileCorrupt(f"{where} is not a mutualcredit key file (corrupted?): {reason}")
 
@@ -369,8 +379,10 @@ def parse_sealed(document: Any, *, where: str) -> SealedKey:
     ciphertext = _hex_bytes(document["ciphertext"], SEALED_KEY_BYTES)
     public_key = _hex_bytes(document["public_key"], 32)
     if salt is None or nonce is None or ciphertext is None or public_key is None:
-        raise corrupt(f"salt, nonce, ciphertext and public_key must be hex of {SALT_BYTES}, "
-                      f"{NONCE_BYTES}, {SEALED_KEY_BYTES} and 32 bytes")
+        raise corrupt(
+            f"salt, nonce, ciphertext and public_key must be hex of {SALT_BYTES}, "
+            f"{NONCE_BYTES}, {SEALED_KEY_BYTES} and 32 bytes"
+        )
     header = {name: document[name] for name in _HEADER_FIELDS}
     return SealedKey(header=header, nonce=nonce, ciphertext=ciphertext)
 
@@ -384,8 +396,9 @@ def _hex_bytes(text: Any, length: int) -> bytes | None:
         return None
 
 
-def unseal(document: Any, passphrase: str, *, network_id: str | None, handle: str | None,
-           where: str) -> Signer:
+def unseal(
+    document: Any, passphrase: str, *, network_id: str | None, handle: str | None, where: str
+) -> Signer:
     sealed = parse_sealed(document, where=where)
     header = sealed.header
     if network_id is not None and sealed.network != network_id:
@@ -394,11 +407,10 @@ def unseal(document: Any, passphrase: str, *, network_id: str | None, handle: st
         raise KeyFileInvalid(f"{where} is the key of {sealed.handle[:32]}, not of {handle}")
     try:
         raw = AESGCM(_derive(passphrase, header["kdf"])).decrypt(
-            sealed.nonce, sealed.ciphertext, canonical_json(header))
+            sealed.nonce, sealed.ciphertext, canonical_json(header)
+        )
     except InvalidTag:
-        raise WrongPassphrase(
-            f"wrong passphrase for {where} (or the file was altered)"
-        ) from None
+        raise WrongPassphrase(f"wrong passphrase for {where} (or the file was altered)") from None
     private_key = Ed25519PrivateKey.from_private_bytes(raw)
     if public_hex(private_key.public_key()) != header["public_key"]:
         raise KeyFileInvalid(f"{where}: private and public key do not match")
@@ -408,9 +420,9 @@ def unseal(document: Any, passphrase: str, *, network_id: str | None, handle: st
 def _derive(passphrase: str, kdf: dict) -> bytes:
     n = int(kdf["n"])
     assert KDF_N_MIN <= n <= KDF_N_MAX and kdf["r"] == KDF_R and kdf["p"] == KDF_P, kdf
-    return Scrypt(
-        salt=bytes.fromhex(kdf["salt"]), length=32, n=n, r=KDF_R, p=KDF_P
-    ).derive(passphrase.encode("utf-8", "surrogatepass"))
+    return Scrypt(salt=bytes.fromhex(kdf["salt"]), length=32, n=n, r=KDF_R, p=KDF_P).derive(
+        passphrase.encode("utf-8", "surrogatepass")
+    )
 
 
 def read_key_document(path: Path, *, private: bool = False) -> Any:
@@ -442,8 +454,9 @@ def read_key_document(path: Path, *, private: bool = False) -> Any:
     try:
         return json.loads(content.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
-        raise KeyFileCorrupt(f"{path} is not a mutualcredit key file (corrupted?): "
-                             "not JSON") from None
+        raise KeyFileCorrupt(
+            f"{path} is not a mutualcredit key file (corrupted?): not JSON"
+        ) from None
 
 
 def _dump(document: dict) -> bytes:
@@ -463,8 +476,9 @@ def write_private_file(path: Path, document: dict, *, overwrite: bool) -> Path:
     try:
         descriptor = os.open(path, flags, FILE_MODE)
     except FileExistsError:
-        raise Refused(f"{path} already exists; not overwriting a key file",
-                      code="key_file_exists") from None
+        raise Refused(
+            f"{path} already exists; not overwriting a key file", code="key_file_exists"
+        ) from None
     try:
         os.fchmod(descriptor, FILE_MODE)  # the umask may have taken bits we need
         with os.fdopen(descriptor, "wb") as handle:

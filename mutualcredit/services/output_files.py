@@ -45,8 +45,13 @@ def check_output(path: str | Path) -> OutputKind:
         return "file"
     if stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
         return "stream"
-    what = ("a symbolic link; give the file it points to" if stat.S_ISLNK(mode)
-            else "a directory" if stat.S_ISDIR(mode) else "not a regular file")
+    what = (
+        "a symbolic link; give the file it points to"
+        if stat.S_ISLNK(mode)
+        else "a directory"
+        if stat.S_ISDIR(mode)
+        else "not a regular file"
+    )
     raise UsageError(f"cannot write {path}: it is {what}", code="out_not_regular")
 
 
@@ -63,8 +68,11 @@ def open_output(path: str | Path, *, binary: bool = False) -> Iterator[IO[Any]]:
         return
     target = Path(path)
     try:
-        descriptor, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
-                                                 dir=target.parent if str(target.parent) else ".")
+        descriptor, temporary = tempfile.mkstemp(
+            prefix=f".{target.name}.",
+            suffix=".tmp",
+            dir=target.parent if str(target.parent) else ".",
+        )
     except OSError as error:
         raise _unwritable(path, error) from None
     try:
@@ -100,5 +108,4 @@ def _mode_for(target: Path) -> int:
 
 
 def _unwritable(path: str | Path, error: OSError) -> UsageError:
-    return UsageError(f"cannot write {path}: {error.strerror or error}",
-                      code="output_not_writable")
+    return UsageError(f"cannot write {path}: {error.strerror or error}", code="output_not_writable")

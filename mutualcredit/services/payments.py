@@ -65,9 +65,13 @@ def resolve_account(ledger: Ledger, reference: str) -> AccountInfo:
     if cached is not None:
         return cached  # type: ignore[no-any-return]
     with ledger.read() as connection:
-        row = connection.execute(text(
-            "SELECT name, currency, collective, owner_kind, owner, status FROM account "
-            "WHERE name = :n"), {"n": name}).one_or_none()
+        row = connection.execute(
+            text(
+                "SELECT name, currency, collective, owner_kind, owner, status FROM account "
+                "WHERE name = :n"
+            ),
+            {"n": name},
+        ).one_or_none()
     if row is None:
         what = "account" if ":" in reference else "member"
         raise AccountNotFound(f"{what} {reference} does not exist", account=name)
@@ -77,8 +81,9 @@ def resolve_account(ledger: Ledger, reference: str) -> AccountInfo:
     return info
 
 
-def route(ledger: Ledger, payer: AccountInfo, payee: AccountInfo, amount: int
-          ) -> tuple[Posting, ...]:
+def route(
+    ledger: Ledger, payer: AccountInfo, payee: AccountInfo, amount: int
+) -> tuple[Posting, ...]:
     """The postings of a payment of ``amount`` (payer's currency) from ``payer`` to ``payee``:
     :func:`~mutualcredit.domain.authority.route_postings`, the one form of a route that the
     posting function and ``verify`` accept."""
@@ -89,17 +94,28 @@ def route(ledger: Ledger, payer: AccountInfo, payee: AccountInfo, amount: int
         if payer.currency != payee.currency:
             raise CurrencyMismatch(
                 f"{payee.name} is in {payee.currency} but this payment moves {payer.currency} "
-                f"from {payer.name}", account=payee.name)
+                f"from {payer.name}",
+                account=payee.name,
+            )
     else:
         for account in (payer, payee):
-            _require_currency(account, ledger.card.code if account.collective is None
-                              else _home_currency(ledger, account.collective))
+            _require_currency(
+                account,
+                ledger.card.code
+                if account.collective is None
+                else _home_currency(ledger, account.collective),
+            )
     postings = route_postings(
         RoutePoint(payer.name, payer.collective, payer.currency),
         RoutePoint(payee.name, payee.collective, payee.currency),
-        amount, ledger.currencies, ledger.card)
-    return tuple(Posting(account=account, currency=currency, amount=value)
-                 for account, currency, value in postings)
+        amount,
+        ledger.currencies,
+        ledger.card,
+    )
+    return tuple(
+        Posting(account=account, currency=currency, amount=value)
+        for account, currency, value in postings
+    )
 
 
 def _home_currency(ledger: Ledger, collective: str) -> str:
@@ -107,8 +123,9 @@ def _home_currency(ledger: Ledger, collective: str) -> str:
     if cached is not None:
         return str(cached)
     with ledger.read() as connection:
-        code = connection.execute(text("SELECT currency FROM collective WHERE slug = :s"),
-                                  {"s": collective}).scalar()
+        code = connection.execute(
+            text("SELECT currency FROM collective WHERE slug = :s"), {"s": collective}
+        ).scalar()
     assert code is not None, collective
     ledger.cache[("collective_currency", collective)] = str(code)
     return str(code)
@@ -118,17 +135,30 @@ def _require_currency(account: AccountInfo, currency: str) -> None:
     if account.currency != currency:
         raise CurrencyMismatch(
             f"{account.name} is in {account.currency}; payments between collectives go "
-            f"through clearing in {currency}", account=account.name)
+            f"through clearing in {currency}",
+            account=account.name,
+        )
 
 
 def new_key() -> str:
     return secrets.token_hex(12)
 
 
-def pay(ledger: Ledger, signer: Signer, *, payer: str, payee: str, amount: int,
-        memo: str = "", key: str | None = None, meta: Mapping[str, Any] | None = None,
-        refs: Mapping[str, int] | None = None, kind: str = "payment",
-        before: Before | None = None, after: After | None = None) -> PostResult:
+def pay(
+    ledger: Ledger,
+    signer: Signer,
+    *,
+    payer: str,
+    payee: str,
+    amount: int,
+    memo: str = "",
+    key: str | None = None,
+    meta: Mapping[str, Any] | None = None,
+    refs: Mapping[str, int] | None = None,
+    kind: str = "payment",
+    before: Before | None = None,
+    after: After | None = None,
+) -> PostResult:
     """Pay ``amount`` (minor units of the payer's currency) from ``payer`` to ``payee``."""
     validate_text(memo, what="memo")
     source, target = resolve_account(ledger, payer), resolve_account(ledger, payee)
@@ -137,20 +167,38 @@ def pay(ledger: Ledger, signer: Signer, *, payer: str, payee: str, amount: int,
     if amount <= 0:
         raise UsageError("amount must be greater than zero", code="invalid_amount")
     draft = TransferDraft(
-        network=ledger.network.id, kind=kind, author=signer.handle,
+        network=ledger.network.id,
+        kind=kind,
+        author=signer.handle,
         key=validate_idempotency_key(key) if key is not None else new_key(),
-        postings=route(ledger, source, target, amount), created_at=iso(now()), memo=memo,
-        refs=dict(refs or {}), meta={"from": source.name, "to": target.name, **(meta or {})})
+        postings=route(ledger, source, target, amount),
+        created_at=iso(now()),
+        memo=memo,
+        refs=dict(refs or {}),
+        meta={"from": source.name, "to": target.name, **(meta or {})},
+    )
     return post_signed(ledger, sign(ledger, draft, signer), before=before, after=after)
 
 
 # -- holds -----------------------------------------------------------------------------------
 
-def hold(ledger: Ledger, signer: Signer, *, payer: str, payee: str, amount: int,
-         expires_at: datetime, memo: str = "", key: str | None = None,
-         meta: Mapping[str, Any] | None = None, refs: Mapping[str, int] | None = None,
-         at: datetime | None = None, before: Before | None = None,
-         after: After | None = None) -> PostResult:
+
+def hold(
+    ledger: Ledger,
+    signer: Signer,
+    *,
+    payer: str,
+    payee: str,
+    amount: int,
+    expires_at: datetime,
+    memo: str = "",
+    key: str | None = None,
+    meta: Mapping[str, Any] | None = None,
+    refs: Mapping[str, int] | None = None,
+    at: datetime | None = None,
+    before: Before | None = None,
+    after: After | None = None,
+) -> PostResult:
     """Reserve ``amount`` from ``payer`` for ``payee`` until posted, voided or expired.
 
     ``at`` is the hold's creation time (default: the clock), as for :func:`resolve_hold`.
@@ -159,36 +207,51 @@ def hold(ledger: Ledger, signer: Signer, *, payer: str, payee: str, amount: int,
     if source.name == target.name:
         raise SelfPayment(f"{source.name} cannot pay itself")
     draft = TransferDraft(
-        network=ledger.network.id, kind="hold", author=signer.handle,
+        network=ledger.network.id,
+        kind="hold",
+        author=signer.handle,
         key=validate_idempotency_key(key) if key is not None else new_key(),
-        postings=route(ledger, source, target, amount), created_at=iso(at or now()), memo=memo,
-        refs=dict(refs or {}), meta={"from": source.name, "to": target.name, **(meta or {})},
-        expires_at=iso(expires_at))
+        postings=route(ledger, source, target, amount),
+        created_at=iso(at or now()),
+        memo=memo,
+        refs=dict(refs or {}),
+        meta={"from": source.name, "to": target.name, **(meta or {})},
+        expires_at=iso(expires_at),
+    )
     return post_signed(ledger, sign(ledger, draft, signer), before=before, after=after)
 
 
-def transfer_row(ledger: Ledger, transfer_id: int,  # type: ignore[no-untyped-def]
-                 connection: Connection | None = None):
+def transfer_row(
+    ledger: Ledger,
+    transfer_id: int,  # type: ignore[no-untyped-def]
+    connection: Connection | None = None,
+):
     """The transfer's row, on ``connection`` or a read connection of its own."""
     if connection is None:
         with ledger.read() as own:
             return transfer_row(ledger, transfer_id, own)
-    row = connection.execute(text("SELECT * FROM transfer WHERE id = :i"),
-                             {"i": transfer_id}).one_or_none()
+    row = connection.execute(
+        text("SELECT * FROM transfer WHERE id = :i"), {"i": transfer_id}
+    ).one_or_none()
     if row is None:
         raise NotFound(f"transfer {transfer_id} does not exist", code="transfer_not_found")
     return row
 
 
-def postings_of(ledger: Ledger, transfer_id: int, connection: Connection | None = None
-                ) -> tuple[Posting, ...]:
+def postings_of(
+    ledger: Ledger, transfer_id: int, connection: Connection | None = None
+) -> tuple[Posting, ...]:
     """The transfer's posting rows, on ``connection`` or a read connection of its own."""
     if connection is None:
         with ledger.read() as own:
             return postings_of(ledger, transfer_id, own)
-    rows = connection.execute(text(
-        "SELECT a.name, p.currency, p.amount FROM posting p JOIN account a "
-        "ON a.id = p.account_id WHERE p.transfer_id = :i ORDER BY p.id"), {"i": transfer_id})
+    rows = connection.execute(
+        text(
+            "SELECT a.name, p.currency, p.amount FROM posting p JOIN account a "
+            "ON a.id = p.account_id WHERE p.transfer_id = :i ORDER BY p.id"
+        ),
+        {"i": transfer_id},
+    )
     return tuple(Posting(account=n, currency=c, amount=int(a)) for n, c, a in rows)
 
 
@@ -199,10 +262,20 @@ def _held(ledger: Ledger, hold_id: int) -> tuple[Any, tuple[Posting, ...]]:
     return row, held_postings(row.body, ledger)
 
 
-def resolve_hold(ledger: Ledger, signer: Signer, *, hold_id: int, action: str,
-                 amount: int | None = None, memo: str = "", key: str | None = None,
-                 at: datetime | None = None, meta: Mapping[str, Any] | None = None,
-                 before: Before | None = None, after: After | None = None) -> PostResult:
+def resolve_hold(
+    ledger: Ledger,
+    signer: Signer,
+    *,
+    hold_id: int,
+    action: str,
+    amount: int | None = None,
+    memo: str = "",
+    key: str | None = None,
+    at: datetime | None = None,
+    meta: Mapping[str, Any] | None = None,
+    before: Before | None = None,
+    after: After | None = None,
+) -> PostResult:
     """Post (in full, or ``amount`` of the payer's side), void or expire a hold, once."""
     assert action in ("post", "void", "expire"), action
     row, held = _held(ledger, hold_id)
@@ -210,15 +283,22 @@ def resolve_hold(ledger: Ledger, signer: Signer, *, hold_id: int, action: str,
     if action == "post":
         postings = held if amount is None else scale_postings(ledger, held, amount, hold_id)
     draft = TransferDraft(
-        network=ledger.network.id, kind=f"{action}_hold", author=signer.handle,
+        network=ledger.network.id,
+        kind=f"{action}_hold",
+        author=signer.handle,
         key=validate_idempotency_key(key) if key is not None else f"{action}-hold-{hold_id}",
-        postings=postings, created_at=iso(at or now()), memo=memo, refs={"hold": hold_id},
-        meta=dict(meta or {}))
+        postings=postings,
+        created_at=iso(at or now()),
+        memo=memo,
+        refs={"hold": hold_id},
+        meta=dict(meta or {}),
+    )
     return post_signed(ledger, sign(ledger, draft, signer), before=before, after=after)
 
 
-def scale_postings(ledger: Ledger, held: tuple[Posting, ...], amount: int, hold_id: int
-                   ) -> tuple[Posting, ...]:
+def scale_postings(
+    ledger: Ledger, held: tuple[Posting, ...], amount: int, hold_id: int
+) -> tuple[Posting, ...]:
     """Scale a hold's postings so the first (the payer's debit) moves ``amount``, exactly."""
     base = -held[0].amount
     assert base > 0, held
@@ -226,16 +306,23 @@ def scale_postings(ledger: Ledger, held: tuple[Posting, ...], amount: int, hold_
         scale = ledger.currencies[held[0].currency].scale
         from mutualcredit.domain.amounts import format_amount
 
-        raise Refused(f"hold {hold_id} holds {format_amount(base, scale)} "
-                      f"{held[0].currency}; cannot post {format_amount(amount, scale)}",
-                      code="post_exceeds_hold", hold=str(hold_id), currency=held[0].currency,
-                      held=format_amount(base, scale), amount=format_amount(amount, scale))
+        raise Refused(
+            f"hold {hold_id} holds {format_amount(base, scale)} "
+            f"{held[0].currency}; cannot post {format_amount(amount, scale)}",
+            code="post_exceeds_hold",
+            hold=str(hold_id),
+            currency=held[0].currency,
+            held=format_amount(base, scale),
+            amount=format_amount(amount, scale),
+        )
     scaled = []
     for posting in held:
         value, remainder = divmod(posting.amount * amount, base)
         if remainder:
-            raise Refused(f"posting {amount} of hold {hold_id} does not convert exactly",
-                          code="inexact_conversion")
+            raise Refused(
+                f"posting {amount} of hold {hold_id} does not convert exactly",
+                code="inexact_conversion",
+            )
         scaled.append(Posting(account=posting.account, currency=posting.currency, amount=value))
     return tuple(scaled)
 
@@ -244,9 +331,16 @@ def expire_holds(ledger: Ledger, signer: Signer, *, at: datetime | None = None) 
     """Expire every pending hold whose expiry is at or before ``at``; return their ids."""
     moment = iso(at or now())
     with ledger.read() as connection:
-        ids = [int(i) for i in connection.execute(text(
-            "SELECT id FROM transfer WHERE status = 'pending' AND kind = 'hold' "
-            "AND expires_at <= :at ORDER BY id"), {"at": moment}).scalars()]
+        ids = [
+            int(i)
+            for i in connection.execute(
+                text(
+                    "SELECT id FROM transfer WHERE status = 'pending' AND kind = 'hold' "
+                    "AND expires_at <= :at ORDER BY id"
+                ),
+                {"at": moment},
+            ).scalars()
+        ]
     expired = []
     for hold_id in ids:
         try:
@@ -261,25 +355,46 @@ def expire_holds(ledger: Ledger, signer: Signer, *, at: datetime | None = None) 
 
 # -- reversals -------------------------------------------------------------------------------
 
-def reverse(ledger: Ledger, signer: Signer, *, transfer_id: int, reason: str,
-            force: bool = False, key: str | None = None) -> PostResult:
+
+def reverse(
+    ledger: Ledger,
+    signer: Signer,
+    *,
+    transfer_id: int,
+    reason: str,
+    force: bool = False,
+    key: str | None = None,
+) -> PostResult:
     """Post the exact opposite of a posted transfer, once, by a coordinator or admin."""
     validate_text(reason, what="reason")
     if not reason.strip():
         raise UsageError("a reversal needs a --reason", code="reason_required")
     with ledger.read() as connection:
         original = transfer_row(ledger, transfer_id, connection)
-        postings = tuple(Posting(account=p.account, currency=p.currency, amount=-p.amount)
-                         for p in postings_of(ledger, transfer_id, connection))
+        postings = tuple(
+            Posting(account=p.account, currency=p.currency, amount=-p.amount)
+            for p in postings_of(ledger, transfer_id, connection)
+        )
     if not postings:
-        raise Refused(f"transfer {transfer_id} ({original.kind}) moves no money to reverse",
-                      code="not_reversible")
+        raise Refused(
+            f"transfer {transfer_id} ({original.kind}) moves no money to reverse",
+            code="not_reversible",
+        )
     draft = TransferDraft(
-        network=ledger.network.id, kind="reversal", author=signer.handle,
-        key=(validate_idempotency_key(key) if key is not None
-             else _reversal_key(transfer_id, reason, force)),
-        postings=postings, created_at=iso(now()), memo=f"reversal of {transfer_id}: {reason}",
-        refs={"reverses": transfer_id}, meta={"reason": reason, "force": force})
+        network=ledger.network.id,
+        kind="reversal",
+        author=signer.handle,
+        key=(
+            validate_idempotency_key(key)
+            if key is not None
+            else _reversal_key(transfer_id, reason, force)
+        ),
+        postings=postings,
+        created_at=iso(now()),
+        memo=f"reversal of {transfer_id}: {reason}",
+        refs={"reverses": transfer_id},
+        meta={"reason": reason, "force": force},
+    )
     return post_signed(ledger, sign(ledger, draft, signer))
 
 

@@ -181,15 +181,20 @@ class _Account(AccountFacts):
 
     def state(self, scale: int) -> AccountState:
         return AccountState(
-            name=self.name, currency=self.currency, scale=scale,
+            name=self.name,
+            currency=self.currency,
+            scale=scale,
             balance=self.posted_credits - self.posted_debits,
-            pending_debits=self.pending_debits, pending_credits=self.pending_credits,
-            limit_lower=self.limit_lower, limit_upper=self.limit_upper,
+            pending_debits=self.pending_debits,
+            pending_credits=self.pending_credits,
+            limit_lower=self.limit_lower,
+            limit_upper=self.limit_upper,
         )
 
 
-def sign(ledger: Ledger, draft: TransferDraft, signer: Signer, *, in_batch: bool = False
-         ) -> SignedTransfer:
+def sign(
+    ledger: Ledger, draft: TransferDraft, signer: Signer, *, in_batch: bool = False
+) -> SignedTransfer:
     """Build the canonical body of ``draft`` and sign it (unless a batch signature covers it)."""
     assert draft.author == signer.handle, (draft.author, signer.handle)
     assert draft.network == ledger.network.id
@@ -197,13 +202,17 @@ def sign(ledger: Ledger, draft: TransferDraft, signer: Signer, *, in_batch: bool
     try:
         document = body_document(draft, ledger.scales())
     except KeyError as error:
-        raise NotFound(f"currency {error.args[0]} does not exist",
-                       code="currency_not_found") from None
+        raise NotFound(
+            f"currency {error.args[0]} does not exist", code="currency_not_found"
+        ) from None
     body, content = signed_forms(document)
     return SignedTransfer(
-        draft=draft, body=body,
-        body_hash=hashlib.sha256(body).hexdigest(), content_hash=content,
-        public_key=signer.public_key, signature=None if in_batch else signer.sign(body),
+        draft=draft,
+        body=body,
+        body_hash=hashlib.sha256(body).hexdigest(),
+        content_hash=content,
+        public_key=signer.public_key,
+        signature=None if in_batch else signer.sign(body),
     )
 
 
@@ -211,8 +220,13 @@ Before = Callable[[Connection], None]
 After = Callable[[Connection, list["PostResult"]], None]
 
 
-def post_signed(ledger: Ledger, signed: SignedTransfer, *, before: Before | None = None,
-                after: After | None = None) -> PostResult:
+def post_signed(
+    ledger: Ledger,
+    signed: SignedTransfer,
+    *,
+    before: Before | None = None,
+    after: After | None = None,
+) -> PostResult:
     """Post one signed transfer: validate, then write atomically.  The only single writer.
 
     ``before`` runs inside the write transaction ahead of validation (e.g. a
@@ -229,42 +243,69 @@ def post_signed(ledger: Ledger, signed: SignedTransfer, *, before: Before | None
         if written is not None:
             return written
     return ledger.write(
-        lambda connection: _post_hooked(connection, ledger, [signed], None, before, after))[0]
+        lambda connection: _post_hooked(connection, ledger, [signed], None, before, after)
+    )[0]
 
 
-def _post_hooked(connection: Connection, ledger: Ledger, items: Sequence[SignedTransfer],
-                 batch: BatchSignature | None, before: Before | None, after: After | None,
-                 *, own_transaction: bool = True) -> list[PostResult]:
+def _post_hooked(
+    connection: Connection,
+    ledger: Ledger,
+    items: Sequence[SignedTransfer],
+    batch: BatchSignature | None,
+    before: Before | None,
+    after: After | None,
+    *,
+    own_transaction: bool = True,
+) -> list[PostResult]:
     if before is not None:
         before(connection)
     # With no ``after`` nothing follows the writer's statements in a transaction of their
     # own (run_write's): the last one may go with the COMMIT (the chain head is then never
     # held across a round trip).  In the caller's transaction, everything runs now.
-    results = _post_all(connection, ledger, items, batch,
-                        final=own_transaction and after is None)
+    results = _post_all(connection, ledger, items, batch, final=own_transaction and after is None)
     if after is not None:
         after(connection, results)
     return results
 
 
-def post_batch(ledger: Ledger, drafts: Sequence[TransferDraft], signer: Signer, *,
-               kind: str, meta: Mapping[str, Any] | None = None, before: Before | None = None,
-               after: After | None = None) -> list[PostResult]:
+def post_batch(
+    ledger: Ledger,
+    drafts: Sequence[TransferDraft],
+    signer: Signer,
+    *,
+    kind: str,
+    meta: Mapping[str, Any] | None = None,
+    before: Before | None = None,
+    after: After | None = None,
+) -> list[PostResult]:
     """Post many transfers under one signature over their body hashes, all or nothing.
 
     ``before`` and ``after`` run inside the same transaction, as for :func:`post_signed`.
     """
     if len(drafts) > TRANSFERS_PER_BATCH_MAX:
         raise UsageError(f"a batch holds at most {TRANSFERS_PER_BATCH_MAX} transfers")
-    return post_signed_batch(ledger, [sign(ledger, draft, signer, in_batch=True)
-                                      for draft in drafts],
-                             signer, kind=kind, meta=meta, before=before, after=after)
+    return post_signed_batch(
+        ledger,
+        [sign(ledger, draft, signer, in_batch=True) for draft in drafts],
+        signer,
+        kind=kind,
+        meta=meta,
+        before=before,
+        after=after,
+    )
 
 
-def post_signed_batch(ledger: Ledger, items: Sequence[SignedTransfer], signer: Signer, *,
-                      kind: str, meta: Mapping[str, Any] | None = None,
-                      before: Before | None = None, after: After | None = None,
-                      connection: Connection | None = None) -> list[PostResult]:
+def post_signed_batch(
+    ledger: Ledger,
+    items: Sequence[SignedTransfer],
+    signer: Signer,
+    *,
+    kind: str,
+    meta: Mapping[str, Any] | None = None,
+    before: Before | None = None,
+    after: After | None = None,
+    connection: Connection | None = None,
+) -> list[PostResult]:
     """:func:`post_batch` for drafts already given their bodies by :func:`sign` (``in_batch``).
 
     A large import builds the bodies in a second process while it still reads
@@ -284,23 +325,39 @@ def post_signed_batch(ledger: Ledger, items: Sequence[SignedTransfer], signer: S
         assert item.signature is None and item.public_key == signer.public_key
         assert item.draft.author == signer.handle and item.draft.network == ledger.network.id
         if hashlib.sha256(item.body).hexdigest() != item.body_hash:
-            raise IntegrityProblem(f"the body of transfer {item.draft.key!r} does not match "
-                                   "its hash", code="body_hash_mismatch")
-    message = batch_bytes(network=ledger.network.id, author=signer.handle,
-                          body_hashes=[item.body_hash for item in items])
-    batch = BatchSignature(kind=kind, author=signer.handle, public_key=signer.public_key,
-                           signature=signer.sign(message), meta=dict(meta or {}))
+            raise IntegrityProblem(
+                f"the body of transfer {item.draft.key!r} does not match its hash",
+                code="body_hash_mismatch",
+            )
+    message = batch_bytes(
+        network=ledger.network.id,
+        author=signer.handle,
+        body_hashes=[item.body_hash for item in items],
+    )
+    batch = BatchSignature(
+        kind=kind,
+        author=signer.handle,
+        public_key=signer.public_key,
+        signature=signer.sign(message),
+        meta=dict(meta or {}),
+    )
     if not verify_signature(batch.public_key, batch.signature, message):
         raise SignatureInvalid("the batch signature does not verify")
     if connection is not None:
-        return _post_hooked(connection, ledger, items, batch, before, after,
-                            own_transaction=False)
+        return _post_hooked(connection, ledger, items, batch, before, after, own_transaction=False)
     return ledger.write(
-        lambda connection: _post_hooked(connection, ledger, items, batch, before, after))
+        lambda connection: _post_hooked(connection, ledger, items, batch, before, after)
+    )
 
 
-def _post_all(connection: Connection, ledger: Ledger, items: Sequence[SignedTransfer],
-              batch: BatchSignature | None, *, final: bool = False) -> list[PostResult]:
+def _post_all(
+    connection: Connection,
+    ledger: Ledger,
+    items: Sequence[SignedTransfer],
+    batch: BatchSignature | None,
+    *,
+    final: bool = False,
+) -> list[PostResult]:
     """Validate and write ``items``; ``final``: nothing else runs in this transaction after.
 
     The reads before validation — the authors' keys, the idempotency keys, and (unless
@@ -312,25 +369,31 @@ def _post_all(connection: Connection, ledger: Ledger, items: Sequence[SignedTran
     signers = sorted({(item.draft.author, item.public_key) for item in items})
     statements: list[tuple[str, Sequence[Any]]] = [
         ("SELECT id, handle, revoked_at FROM key WHERE public_key = ?", (public_key,))
-        for _, public_key in signers]
+        for _, public_key in signers
+    ]
     lookups = _existing_statements(items)
     statements += lookups
     names = None if any(_resolves_hold(item) for item in items) else _account_names(items)
     if names is not None:
         statements += account_statements(ledger, names)
     results = driver_batch(connection, statements)
-    keys = {author: _active_key(rows, author, public_key)
-            for (author, public_key), rows in zip(signers, results, strict=False)}
+    keys = {
+        author: _active_key(rows, author, public_key)
+        for (author, public_key), rows in zip(signers, results, strict=False)
+    }
     assert len(keys) == len(authors)
-    rest = results[len(signers):]
-    existing = {(str(parameters[0]), key): (int(transfer_id), stored_hash)
-                for (_, parameters), rows in zip(lookups, rest, strict=False)
-                for transfer_id, key, stored_hash in rows}
-    rest = rest[len(lookups):]
+    rest = results[len(signers) :]
+    existing = {
+        (str(parameters[0]), key): (int(transfer_id), stored_hash)
+        for (_, parameters), rows in zip(lookups, rest, strict=False)
+        for transfer_id, key, stored_hash in rows
+    }
+    rest = rest[len(lookups) :]
     # Missing accounts are refused by the writer, for fresh transfers only: a replay (or an
     # idempotency conflict) answers first, as when the accounts were loaded there.
-    prefetched = {row[1]: _Account(*row) for rows in rest for row in rows} \
-        if names is not None else None
+    prefetched = (
+        {row[1]: _Account(*row) for rows in rest for row in rows} if names is not None else None
+    )
     results_by_index: list[PostResult | None] = [None] * len(items)
     fresh: list[int] = []
     seen_keys: dict[tuple[str, str], int] = {}
@@ -340,7 +403,8 @@ def _post_all(connection: Connection, ledger: Ledger, items: Sequence[SignedTran
             duplicate = seen_keys.setdefault((item.draft.author, item.draft.key), index)
             if duplicate != index:
                 raise IdempotencyConflict(
-                    f"idempotency key {item.draft.key!r} appears twice in one batch")
+                    f"idempotency key {item.draft.key!r} appears twice in one batch"
+                )
             fresh.append(index)
             continue
         transfer_id, stored_hash = found
@@ -352,16 +416,26 @@ def _post_all(connection: Connection, ledger: Ledger, items: Sequence[SignedTran
             )
         results_by_index[index] = PostResult(transfer_id=transfer_id, replayed=True)
     if fresh:
-        writer = _Writer(connection, ledger, [items[i] for i in fresh], keys, batch,
-                         accounts=prefetched, final=final)
+        writer = _Writer(
+            connection,
+            ledger,
+            [items[i] for i in fresh],
+            keys,
+            batch,
+            accounts=prefetched,
+            final=final,
+        )
         for index, transfer_id in zip(fresh, writer.run(), strict=True):
             results_by_index[index] = PostResult(transfer_id=transfer_id, replayed=False)
     return [result for result in results_by_index if result is not None]
 
 
 def _resolves_hold(item: SignedTransfer) -> bool:
-    return "hold" in item.draft.refs and item.draft.kind in ("post_hold", "void_hold",
-                                                              "expire_hold")
+    return "hold" in item.draft.refs and item.draft.kind in (
+        "post_hold",
+        "void_hold",
+        "expire_hold",
+    )
 
 
 def _account_names(items: Sequence[SignedTransfer]) -> list[str]:
@@ -377,8 +451,7 @@ def _active_key(rows: Sequence[tuple[Any, ...]], author: str, public_key: str) -
     return int(key_id)
 
 
-def _existing_statements(items: Sequence[SignedTransfer]
-                         ) -> list[tuple[str, Sequence[Any]]]:
+def _existing_statements(items: Sequence[SignedTransfer]) -> list[tuple[str, Sequence[Any]]]:
     """Look-ups of the items' idempotency keys (the author is each one's first parameter)."""
     by_author: dict[str, list[str]] = defaultdict(list)
     for item in items:
@@ -386,23 +459,31 @@ def _existing_statements(items: Sequence[SignedTransfer]
     statements: list[tuple[str, Sequence[Any]]] = []
     for author, keys in by_author.items():
         for start in range(0, len(keys), 500):
-            chunk = keys[start:start + 500]
-            statements.append(("SELECT id, idempotency_key, content_hash FROM transfer WHERE "
-                               f"author = ? AND idempotency_key IN ({placeholders(len(chunk))})",
-                               (author, *chunk)))
+            chunk = keys[start : start + 500]
+            statements.append(
+                (
+                    "SELECT id, idempotency_key, content_hash FROM transfer WHERE "
+                    f"author = ? AND idempotency_key IN ({placeholders(len(chunk))})",
+                    (author, *chunk),
+                )
+            )
     return statements
 
 
 def account_statements(ledger: Ledger, names: Sequence[str]) -> list[tuple[str, Sequence[Any]]]:
     """Statements that load (and on PostgreSQL lock, in id order) the accounts ``names``."""
     lock = " ORDER BY id FOR UPDATE" if ledger.is_postgres else ""
-    return [(f"SELECT {ACCOUNT_COLUMNS} FROM account WHERE name "
-             f"IN ({placeholders(len(names[start:start + 500]))}){lock}",
-             names[start:start + 500]) for start in range(0, len(names), 500)]
+    return [
+        (
+            f"SELECT {ACCOUNT_COLUMNS} FROM account WHERE name "
+            f"IN ({placeholders(len(names[start : start + 500]))}){lock}",
+            names[start : start + 500],
+        )
+        for start in range(0, len(names), 500)
+    ]
 
 
-def require_accounts(accounts: dict[str, _Account], names: Iterable[str]
-                     ) -> dict[str, _Account]:
+def require_accounts(accounts: dict[str, _Account], names: Iterable[str]) -> dict[str, _Account]:
     """``accounts``, refusing the first of ``names`` (in order) that is not among them."""
     for name in sorted(set(names)):
         if name not in accounts:
@@ -410,21 +491,35 @@ def require_accounts(accounts: dict[str, _Account], names: Iterable[str]
     return accounts
 
 
-def load_accounts(connection: Connection, ledger: Ledger, names: Iterable[str]
-                  ) -> dict[str, _Account]:
+def load_accounts(
+    connection: Connection, ledger: Ledger, names: Iterable[str]
+) -> dict[str, _Account]:
     """Load (and on PostgreSQL lock, in id order) the named accounts."""
     wanted = sorted(set(names))
-    return require_accounts({row[1]: _Account(*row) for sql, parameters
-                             in account_statements(ledger, wanted)
-                             for row in driver_rows(connection, sql, parameters)}, wanted)
+    return require_accounts(
+        {
+            row[1]: _Account(*row)
+            for sql, parameters in account_statements(ledger, wanted)
+            for row in driver_rows(connection, sql, parameters)
+        },
+        wanted,
+    )
 
 
 class _Writer:
     """Validates fresh transfers against the locked state, then writes them in bulk."""
 
-    def __init__(self, connection: Connection, ledger: Ledger, items: Sequence[SignedTransfer],
-                 keys: Mapping[str, int], batch: BatchSignature | None, *,
-                 accounts: dict[str, _Account] | None = None, final: bool = False) -> None:
+    def __init__(
+        self,
+        connection: Connection,
+        ledger: Ledger,
+        items: Sequence[SignedTransfer],
+        keys: Mapping[str, int],
+        batch: BatchSignature | None,
+        *,
+        accounts: dict[str, _Account] | None = None,
+        final: bool = False,
+    ) -> None:
         self.connection = connection
         self.ledger = ledger
         self.items = items
@@ -440,7 +535,8 @@ class _Writer:
     def run(self) -> list[int]:
         if self.prefetched is not None:
             self.accounts = require_accounts(
-                self.prefetched, (p.account for item in self.items for p in item.draft.postings))
+                self.prefetched, (p.account for item in self.items for p in item.draft.postings)
+            )
         else:
             names = {p.account for item in self.items for p in item.draft.postings}
             self.holds = self._load_holds()
@@ -481,19 +577,22 @@ class _Writer:
             # Only the side that moves can be crossed; most import accounts have no limit there.
             limited = account.limit_lower if amount < 0 else account.limit_upper
             if not force and limited is not None:
-                check_limits(account.state(self.ledger.currencies[account.currency].scale),
-                             amount=amount)
+                check_limits(
+                    account.state(self.ledger.currencies[account.currency].scale), amount=amount
+                )
             _move(account, amount, pending=pending)
         return "pending" if pending else "posted"
 
     def _authorise(self, draft: TransferDraft) -> None:
         """The one authority rule (:func:`~mutualcredit.domain.authority.transfer_denial`),
         first with no roles, so the author's roles are read only when they decide."""
-        denial = transfer_denial_of(draft, self.accounts, self.ledger, (),
-                                    lambda collective: self._issuance(collective))
+        denial = transfer_denial_of(
+            draft, self.accounts, self.ledger, (), lambda collective: self._issuance(collective)
+        )
         if denial is not None:
-            denial = transfer_denial_of(draft, self.accounts, self.ledger,
-                                        self._roles(draft.author), self._issuance)
+            denial = transfer_denial_of(
+                draft, self.accounts, self.ledger, self._roles(draft.author), self._issuance
+            )
         if denial is not None:
             raise NotAuthorised(denial.message, account=denial.account)
 
@@ -504,8 +603,11 @@ class _Writer:
 
     def _roles(self, author: str) -> list[tuple[str, str | None]]:
         if author not in self.roles:
-            rows = driver_rows(self.connection, "SELECT role, collective FROM role "
-                               "WHERE handle = ? AND revoked_at IS NULL", (author,))
+            rows = driver_rows(
+                self.connection,
+                "SELECT role, collective FROM role WHERE handle = ? AND revoked_at IS NULL",
+                (author,),
+            )
             self.roles[author] = [(role, collective) for role, collective in rows]
         return self.roles[author]
 
@@ -518,29 +620,47 @@ class _Writer:
         if row is None:
             raise NotFound(f"transfer {original_id} does not exist", code="transfer_not_found")
         if row.kind in ("hold", "void_hold", "expire_hold", "reversal") or row.status != "posted":
-            raise Refused(f"transfer {original_id} ({row.kind}, {row.status}) cannot be reversed",
-                          code="not_reversible")
+            raise Refused(
+                f"transfer {original_id} ({row.kind}, {row.status}) cannot be reversed",
+                code="not_reversible",
+            )
         already = self.connection.execute(
             text("SELECT id FROM transfer WHERE reverses_id = :id"), {"id": original_id}
         ).scalar()
         if already is not None or any(
-                other.draft.refs.get("reverses") == original_id and other.draft is not draft
-                for other in self.items):
-            raise Refused(f"transfer {original_id} was already reversed by transfer {already}",
-                          code="already_reversed", reversal_id=already)
-        original = driver_rows(self.connection, "SELECT a.name, p.currency, p.amount FROM posting "
-                               "p JOIN account a ON a.id = p.account_id WHERE p.transfer_id = ?",
-                               (original_id,))
-        if not reverses_exactly([(n, c, int(a)) for n, c, a in original],
-                                [(p.account, p.currency, p.amount) for p in draft.postings]):
-            raise Refused(f"a reversal of transfer {original_id} must move exactly the opposite "
-                          "of its postings", code="reversal_mismatch")
+            other.draft.refs.get("reverses") == original_id and other.draft is not draft
+            for other in self.items
+        ):
+            raise Refused(
+                f"transfer {original_id} was already reversed by transfer {already}",
+                code="already_reversed",
+                reversal_id=already,
+            )
+        original = driver_rows(
+            self.connection,
+            "SELECT a.name, p.currency, p.amount FROM posting "
+            "p JOIN account a ON a.id = p.account_id WHERE p.transfer_id = ?",
+            (original_id,),
+        )
+        if not reverses_exactly(
+            [(n, c, int(a)) for n, c, a in original],
+            [(p.account, p.currency, p.amount) for p in draft.postings],
+        ):
+            raise Refused(
+                f"a reversal of transfer {original_id} must move exactly the opposite "
+                "of its postings",
+                code="reversal_mismatch",
+            )
 
     # -- holds ------------------------------------------------------------------------------
 
     def _load_holds(self) -> dict[int, Any]:
-        ids = [item.draft.refs["hold"] for item in self.items if "hold" in item.draft.refs
-               and item.draft.kind in ("post_hold", "void_hold", "expire_hold")]
+        ids = [
+            item.draft.refs["hold"]
+            for item in self.items
+            if "hold" in item.draft.refs
+            and item.draft.kind in ("post_hold", "void_hold", "expire_hold")
+        ]
         if not ids:
             return {}
         # Holds are locked in id order, before the accounts (whose order is also by id):
@@ -548,7 +668,8 @@ class _Writer:
         lock = " ORDER BY id FOR UPDATE" if self.ledger.is_postgres else ""
         statement = text(
             "SELECT id, kind, status, author, body, expires_at FROM transfer WHERE id IN :ids"
-            + lock).bindparams(bindparam("ids", expanding=True))
+            + lock
+        ).bindparams(bindparam("ids", expanding=True))
         return {row.id: row for row in self.connection.execute(statement, {"ids": ids})}
 
     def _resolve_hold(self, draft: TransferDraft) -> str:
@@ -557,13 +678,18 @@ class _Writer:
         if hold is None or hold.kind != "hold":
             raise NotFound(f"hold {hold_id} does not exist", code="hold_not_found")
         if hold.status != "pending" or any(h == hold_id for h, _, _ in self.resolved_holds):
-            raise Refused(f"hold {hold_id} is already {hold.status}", code="hold_not_pending",
-                          status=hold.status)
+            raise Refused(
+                f"hold {hold_id} is already {hold.status}",
+                code="hold_not_pending",
+                status=hold.status,
+            )
         held = _held_postings(hold.body, self.ledger)
-        if draft.kind == "expire_hold" and (hold.expires_at is None
-                                            or draft.created_at < hold.expires_at):
-            raise Refused(f"hold {hold_id} expires at {hold.expires_at}, not yet",
-                          code="hold_not_expired")
+        if draft.kind == "expire_hold" and (
+            hold.expires_at is None or draft.created_at < hold.expires_at
+        ):
+            raise Refused(
+                f"hold {hold_id} expires at {hold.expires_at}, not yet", code="hold_not_expired"
+            )
         self._authorise_resolution(draft, hold, held)
         for account_name, amount in held.items():
             _release(self.accounts[account_name], amount)
@@ -576,23 +702,31 @@ class _Writer:
         self.resolved_holds.append((hold_id, status[draft.kind], draft.created_at))
         return "posted"
 
-    def _authorise_resolution(self, draft: TransferDraft, hold: Any, held: Mapping[str, int]
-                              ) -> None:
+    def _authorise_resolution(
+        self, draft: TransferDraft, hold: Any, held: Mapping[str, int]
+    ) -> None:
         credited = [self.accounts[name] for name, amount in held.items() if amount > 0]
         author = draft.author
         needs_roles = draft.kind != "expire_hold" and author != hold.author
-        if not may_resolve(draft.kind, author, hold.author, credited,
-                           self._roles(author) if needs_roles else ()):
+        if not may_resolve(
+            draft.kind, author, hold.author, credited, self._roles(author) if needs_roles else ()
+        ):
             raise NotAuthorised(
-                f"{author} may not {draft.kind.replace('_hold', '')} hold {hold.id}")
+                f"{author} may not {draft.kind.replace('_hold', '')} hold {hold.id}"
+            )
 
-    def _check_post_amounts(self, draft: TransferDraft, held: Mapping[str, int],
-                            hold_id: int) -> None:
-        if not scaled_exactly([(name, self.accounts[name].currency, amount)
-                               for name, amount in held.items()],
-                              [(p.account, p.currency, p.amount) for p in draft.postings]):
-            raise Refused(f"posting hold {hold_id} must move every one of its postings in the "
-                          "same proportion, at most what it holds", code="post_exceeds_hold")
+    def _check_post_amounts(
+        self, draft: TransferDraft, held: Mapping[str, int], hold_id: int
+    ) -> None:
+        if not scaled_exactly(
+            [(name, self.accounts[name].currency, amount) for name, amount in held.items()],
+            [(p.account, p.currency, p.amount) for p in draft.postings],
+        ):
+            raise Refused(
+                f"posting hold {hold_id} must move every one of its postings in the "
+                "same proportion, at most what it holds",
+                code="post_exceeds_hold",
+            )
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -611,10 +745,14 @@ class _Writer:
         ids = allocate_ids(connection, self.ledger, "transfer", len(self.items))
         head = lock_head(connection, self.ledger)
         first_seq = head[0] + 1
-        rows = [transfer_row(item, status, batch_id, transfer_id, first_seq + index,
-                             self.keys[item.draft.author])
-                for index, (item, status, transfer_id)
-                in enumerate(zip(self.items, statuses, ids, strict=True))]
+        rows = [
+            transfer_row(
+                item, status, batch_id, transfer_id, first_seq + index, self.keys[item.draft.author]
+            )
+            for index, (item, status, transfer_id) in enumerate(
+                zip(self.items, statuses, ids, strict=True)
+            )
+        ]
         bulk_insert(connection, "transfer", TRANSFER_COLUMNS, rows)
         del rows
         accounts = self.accounts
@@ -623,19 +761,29 @@ class _Writer:
             for transfer_id, item in zip(ids, self.items, strict=True)
             for p in item.draft.postings
         ]
-        bulk_insert(connection, "posting", ("transfer_id", "account_id", "currency", "amount"),
-                    postings)
+        bulk_insert(
+            connection, "posting", ("transfer_id", "account_id", "currency", "amount"), postings
+        )
         del postings
         self._write_totals()
         for hold_id, status, resolved_at in self.resolved_holds:
             connection.execute(
-                text("UPDATE transfer SET status = :status, resolved_at = :at "
-                     "WHERE id = :id AND status = 'pending'"),
-                {"status": status, "at": resolved_at, "id": hold_id})
-        seqs = append_events(connection, self.ledger, [
-            (_event_type(item), transfer_id, item.body_hash, item.draft.created_at)
-            for transfer_id, item in zip(ids, self.items, strict=True)], head=head)
-        assert seqs[:1] == [first_seq][:len(seqs)], (seqs[:1], first_seq)
+                text(
+                    "UPDATE transfer SET status = :status, resolved_at = :at "
+                    "WHERE id = :id AND status = 'pending'"
+                ),
+                {"status": status, "at": resolved_at, "id": hold_id},
+            )
+        seqs = append_events(
+            connection,
+            self.ledger,
+            [
+                (_event_type(item), transfer_id, item.body_hash, item.draft.created_at)
+                for transfer_id, item in zip(ids, self.items, strict=True)
+            ],
+            head=head,
+        )
+        assert seqs[:1] == [first_seq][: len(seqs)], (seqs[:1], first_seq)
         return ids
 
     def _write_combined(self, statuses: Sequence[str]) -> list[int]:
@@ -653,34 +801,66 @@ class _Writer:
         ids = allocate_ids(connection, self.ledger, "transfer", len(self.items))
         for hold_id, status, resolved_at in self.resolved_holds:
             connection.execute(
-                text("UPDATE transfer SET status = :status, resolved_at = :at "
-                     "WHERE id = :id AND status = 'pending'"),
-                {"status": status, "at": resolved_at, "id": hold_id})
+                text(
+                    "UPDATE transfer SET status = :status, resolved_at = :at "
+                    "WHERE id = :id AND status = 'pending'"
+                ),
+                {"status": status, "at": resolved_at, "id": hold_id},
+            )
         accounts = self.accounts
-        transfers = [transfer_row(item, status, batch_id, transfer_id, EventSeq(number),
-                                  self.keys[item.draft.author])
-                     for number, (item, status, transfer_id)
-                     in enumerate(zip(self.items, statuses, ids, strict=True), start=1)]
-        postings = [(transfer_id, accounts[p.account].id, p.currency, p.amount)
-                    for transfer_id, item in zip(ids, self.items, strict=True)
-                    for p in item.draft.postings]
+        transfers = [
+            transfer_row(
+                item, status, batch_id, transfer_id, EventSeq(number), self.keys[item.draft.author]
+            )
+            for number, (item, status, transfer_id) in enumerate(
+                zip(self.items, statuses, ids, strict=True), start=1
+            )
+        ]
+        postings = [
+            (transfer_id, accounts[p.account].id, p.currency, p.amount)
+            for transfer_id, item in zip(ids, self.items, strict=True)
+            for p in item.draft.postings
+        ]
         changed = [account for account in accounts.values() if account.dirty]
-        totals = [(
-            "UPDATE account SET posted_debits = v.posted_debits, posted_credits = "
-            "v.posted_credits, pending_debits = v.pending_debits, pending_credits = "
-            "v.pending_credits FROM (VALUES " + ", ".join(
-                ["(%s::bigint, %s::bigint, %s::bigint, %s::bigint, %s::bigint)"] * len(changed))
-            + ") AS v (id, posted_debits, posted_credits, pending_debits, pending_credits) "
-            "WHERE account.id = v.id",
-            [value for a in changed for value in (a.id, a.posted_debits, a.posted_credits,
-                                                  a.pending_debits, a.pending_credits)])
-        ] if changed else []
+        totals = (
+            [
+                (
+                    "UPDATE account SET posted_debits = v.posted_debits, posted_credits = "
+                    "v.posted_credits, pending_debits = v.pending_debits, pending_credits = "
+                    "v.pending_credits FROM (VALUES "
+                    + ", ".join(
+                        ["(%s::bigint, %s::bigint, %s::bigint, %s::bigint, %s::bigint)"]
+                        * len(changed)
+                    )
+                    + ") AS v (id, posted_debits, posted_credits, pending_debits, pending_credits) "
+                    "WHERE account.id = v.id",
+                    [
+                        value
+                        for a in changed
+                        for value in (
+                            a.id,
+                            a.posted_debits,
+                            a.posted_credits,
+                            a.pending_debits,
+                            a.pending_credits,
+                        )
+                    ],
+                )
+            ]
+            if changed
+            else []
+        )
         statement, parameters = append_statement(
-            [(_event_type(item), transfer_id, item.body_hash, item.draft.created_at)
-             for transfer_id, item in zip(ids, self.items, strict=True)],
-            [("transfer", TRANSFER_COLUMNS, transfers),
-             ("posting", ("transfer_id", "account_id", "currency", "amount"), postings)],
-            totals)
+            [
+                (_event_type(item), transfer_id, item.body_hash, item.draft.created_at)
+                for transfer_id, item in zip(ids, self.items, strict=True)
+            ],
+            [
+                ("transfer", TRANSFER_COLUMNS, transfers),
+                ("posting", ("transfer_id", "account_id", "currency", "amount"), postings),
+            ],
+            totals,
+        )
         if self.final:
             at_commit(connection, statement, parameters)
         else:
@@ -696,37 +876,66 @@ class _Writer:
         from mutualcredit.persistence.models import core_table
 
         table = core_table(models.Batch)
-        return int(self.connection.execute(insert(table).returning(table.c.id), {
-            "kind": batch.kind, "author": batch.author, "key_id": key_id,
-            "signature": batch.signature, "size": len(self.items),
-            "meta": json.dumps(dict(batch.meta), sort_keys=True),
-            "created_at": self.items[0].draft.created_at,
-        }).scalar_one())
+        return int(
+            self.connection.execute(
+                insert(table).returning(table.c.id),
+                {
+                    "kind": batch.kind,
+                    "author": batch.author,
+                    "key_id": key_id,
+                    "signature": batch.signature,
+                    "size": len(self.items),
+                    "meta": json.dumps(dict(batch.meta), sort_keys=True),
+                    "created_at": self.items[0].draft.created_at,
+                },
+            ).scalar_one()
+        )
 
     def _write_totals(self) -> None:
         changed = [account for account in self.accounts.values() if account.dirty]
         if not changed:
             return
-        driver_many(self.connection,
-                    "UPDATE account SET posted_debits = ?, posted_credits = ?, "
-                    "pending_debits = ?, pending_credits = ? WHERE id = ?",
-                    [(a.posted_debits, a.posted_credits, a.pending_debits, a.pending_credits,
-                      a.id) for a in changed])
+        driver_many(
+            self.connection,
+            "UPDATE account SET posted_debits = ?, posted_credits = ?, "
+            "pending_debits = ?, pending_credits = ? WHERE id = ?",
+            [
+                (a.posted_debits, a.posted_credits, a.pending_debits, a.pending_credits, a.id)
+                for a in changed
+            ],
+        )
 
 
-def transfer_row(item: SignedTransfer, status: str, batch_id: int | None,
-                 transfer_id: int | Sql, event_seq: int | EventSeq, key_id: int | Sql
-                 ) -> tuple[Any, ...]:
+def transfer_row(
+    item: SignedTransfer,
+    status: str,
+    batch_id: int | None,
+    transfer_id: int | Sql,
+    event_seq: int | EventSeq,
+    key_id: int | Sql,
+) -> tuple[Any, ...]:
     """One row in the order of :data:`TRANSFER_COLUMNS`."""
     draft = item.draft
     kind = draft.kind
     return (
-        transfer_id, kind, status, draft.author, draft.key, item.content_hash,
-        item.body[item.body.index(b"\n") + 1:].decode("utf-8"), item.body_hash,
-        key_id, item.signature, batch_id, draft.memo, draft.created_at, draft.expires_at,
+        transfer_id,
+        kind,
+        status,
+        draft.author,
+        draft.key,
+        item.content_hash,
+        item.body[item.body.index(b"\n") + 1 :].decode("utf-8"),
+        item.body_hash,
+        key_id,
+        item.signature,
+        batch_id,
+        draft.memo,
+        draft.created_at,
+        draft.expires_at,
         draft.refs.get("hold") if kind in ("post_hold", "void_hold", "expire_hold") else None,
         draft.refs.get("reverses") if kind == "reversal" else None,
-        None, event_seq,
+        None,
+        event_seq,
     )
 
 
@@ -734,9 +943,24 @@ def transfer_row(item: SignedTransfer, status: str, batch_id: int | None,
 COMBINED_TRANSFERS_MAX = 50
 
 TRANSFER_COLUMNS = (
-    "id", "kind", "status", "author", "idempotency_key", "content_hash", "body", "body_hash",
-    "key_id", "signature", "batch_id", "memo", "created_at", "expires_at", "resolves_id",
-    "reverses_id", "resolved_at", "event_seq",
+    "id",
+    "kind",
+    "status",
+    "author",
+    "idempotency_key",
+    "content_hash",
+    "body",
+    "body_hash",
+    "key_id",
+    "signature",
+    "batch_id",
+    "memo",
+    "created_at",
+    "expires_at",
+    "resolves_id",
+    "reverses_id",
+    "resolved_at",
+    "event_seq",
 )
 
 
@@ -776,10 +1000,13 @@ def held_postings(body: str, ledger: Ledger) -> tuple[Posting, ...]:
     from mutualcredit.domain.amounts import parse_signed_amount
 
     return tuple(
-        Posting(account=p["account"], currency=p["currency"],
-                amount=parse_signed_amount(p["amount"],
-                                           scale=ledger.currencies[p["currency"]].scale))
-        for p in json.loads(body)["postings"])
+        Posting(
+            account=p["account"],
+            currency=p["currency"],
+            amount=parse_signed_amount(p["amount"], scale=ledger.currencies[p["currency"]].scale),
+        )
+        for p in json.loads(body)["postings"]
+    )
 
 
 def _held_postings(body: str, ledger: Ledger) -> dict[str, int]:
@@ -789,12 +1016,12 @@ def _held_postings(body: str, ledger: Ledger) -> dict[str, int]:
 def positions_moved(draft: TransferDraft, accounts: Mapping[str, OwnedAccount]) -> int:
     """What ``draft`` adds to the sum of the collectives' positions (its postings to
     ``network:clearing:*`` accounts): anything but zero breaks "positions sum to zero"."""
-    return sum(p.amount for p in draft.postings
-               if accounts[p.account].kind == "network_clearing")
+    return sum(p.amount for p in draft.postings if accounts[p.account].kind == "network_clearing")
 
 
-def check_positions(draft: TransferDraft, accounts: Mapping[str, OwnedAccount],
-                    ledger: Ledger) -> None:
+def check_positions(
+    draft: TransferDraft, accounts: Mapping[str, OwnedAccount], ledger: Ledger
+) -> None:
     """Refuse a transfer that would leave the collectives' positions not summing to zero: a
     one-sided clearing leg, even the admin's, or a payment routed to or from a network
     account (whose end has no position to mirror the collective's)."""
@@ -803,27 +1030,39 @@ def check_positions(draft: TransferDraft, accounts: Mapping[str, OwnedAccount],
         raise PositionsUnbalanced(
             f"the network:clearing postings of this transfer sum to "
             f"{describe_amount(ledger, moved, ledger.card.code)}; the collectives' positions "
-            "must still sum to zero", total=moved)
+            "must still sum to zero",
+            total=moved,
+        )
 
 
-def transfer_denial_of(draft: TransferDraft, accounts: Mapping[str, OwnedAccount],
-                       ledger: Ledger, roles: Iterable[tuple[str, str | None]],
-                       issuance: Callable[[str], Issuance | None]) -> Denial | None:
+def transfer_denial_of(
+    draft: TransferDraft,
+    accounts: Mapping[str, OwnedAccount],
+    ledger: Ledger,
+    roles: Iterable[tuple[str, str | None]],
+    issuance: Callable[[str], Issuance | None],
+) -> Denial | None:
     """:func:`~mutualcredit.domain.authority.transfer_denial` for a draft whose accounts are
     loaded."""
     return transfer_denial(
-        author=draft.author, roles=roles, kind=draft.kind,
+        author=draft.author,
+        roles=roles,
+        kind=draft.kind,
         legs=[Leg(accounts[p.account], p.currency, p.amount) for p in draft.postings],
-        currencies=ledger.currencies, card=ledger.card, issuance=issuance,
-        force=draft.kind == "reversal" and bool(draft.meta.get("force")))
+        currencies=ledger.currencies,
+        card=ledger.card,
+        issuance=issuance,
+        force=draft.kind == "reversal" and bool(draft.meta.get("force")),
+    )
 
 
 def issuance_record(connection: Connection, collective: str) -> Issuance | None:
     """The collective's issuance as the admin's last signed ``issuance_set`` record fixes it
     (its body is signed: ``verify`` finds an edit)."""
     found = None
-    for (body,) in driver_rows(connection, "SELECT body FROM record WHERE type = "
-                               "'issuance_set' ORDER BY id", ()):
+    for (body,) in driver_rows(
+        connection, "SELECT body FROM record WHERE type = 'issuance_set' ORDER BY id", ()
+    ):
         found = parse_issuance(json.loads(body), collective) or found
     return found
 
@@ -840,12 +1079,14 @@ ONE_STATEMENT = True  # False: every write takes the full path (tests compare th
 _LIMIT_CROSSED = (
     "(m.amount < 0 AND a.limit_lower IS NOT NULL AND a.posted_credits - a.posted_debits "
     "- a.pending_debits + m.amount < a.limit_lower) OR (m.amount > 0 AND a.limit_upper IS NOT "
-    "NULL AND a.posted_credits - a.posted_debits + a.pending_credits + m.amount > a.limit_upper)")
+    "NULL AND a.posted_credits - a.posted_debits + a.pending_credits + m.amount > a.limit_upper)"
+)
 # A movement that could take a total past AMOUNT_MAX (counted with the pending ones, so it
 # may be stricter than check_total): the guard fails and the full path answers exactly.
 _TOTAL_CROSSED = (
     f"(m.amount < 0 AND a.posted_debits + a.pending_debits - m.amount > {AMOUNT_MAX}) OR "
-    f"(m.amount > 0 AND a.posted_credits + a.pending_credits + m.amount > {AMOUNT_MAX})")
+    f"(m.amount > 0 AND a.posted_credits + a.pending_credits + m.amount > {AMOUNT_MAX})"
+)
 _DRAWN_ID = Sql("SELECT id FROM ids")
 
 
@@ -855,14 +1096,18 @@ def account_facts(ledger: Ledger, names: Iterable[str]) -> dict[str, AccountFact
     missing = [name for name in wanted if ("facts", name) not in ledger.cache]
     if missing:
         with ledger.read() as connection:
-            rows = connection.execute(text(
-                "SELECT id, name, currency, owner_kind, owner, collective, kind FROM account "
-                "WHERE name IN :names").bindparams(bindparam("names", expanding=True)),
-                {"names": missing}).all()
+            rows = connection.execute(
+                text(
+                    "SELECT id, name, currency, owner_kind, owner, collective, kind FROM account "
+                    "WHERE name IN :names"
+                ).bindparams(bindparam("names", expanding=True)),
+                {"names": missing},
+            ).all()
         for row in rows:
             ledger.cache[("facts", row[1])] = AccountFacts(*row)
-    return {name: ledger.cache[("facts", name)] for name in wanted
-            if ("facts", name) in ledger.cache}
+    return {
+        name: ledger.cache[("facts", name)] for name in wanted if ("facts", name) in ledger.cache
+    }
 
 
 def _post_one_statement(ledger: Ledger, signed: SignedTransfer) -> PostResult | None:
@@ -902,8 +1147,9 @@ def _post_one_statement(ledger: Ledger, signed: SignedTransfer) -> PostResult | 
     return PostResult(transfer_id=int(rows[0][0]), replayed=False)
 
 
-def _one_statement(signed: SignedTransfer, accounts: Mapping[str, AccountFacts]
-                   ) -> tuple[str, list[Any]]:
+def _one_statement(
+    signed: SignedTransfer, accounts: Mapping[str, AccountFacts]
+) -> tuple[str, list[Any]]:
     """The statement of :func:`_post_one_statement`: :func:`chain.append_statement` with the
     checks as its guard, the transfer id drawn inside it, and the totals moved by deltas on
     the rows it locked."""
@@ -912,41 +1158,77 @@ def _one_statement(signed: SignedTransfer, accounts: Mapping[str, AccountFacts]
     ids = sorted(account.id for account in accounts.values())
     listed = ", ".join(["%s"] * len(ids))
     moves = [(accounts[posting.account].id, posting.amount) for posting in draft.postings]
-    deltas = [(account_id, 0, 0, -amount, 0) if pending and amount < 0
-              else (account_id, 0, 0, 0, amount) if pending
-              else (account_id, -amount, 0, 0, 0) if amount < 0
-              else (account_id, 0, amount, 0, 0) for account_id, amount in moves]
+    deltas = [
+        (account_id, 0, 0, -amount, 0)
+        if pending and amount < 0
+        else (account_id, 0, 0, 0, amount)
+        if pending
+        else (account_id, -amount, 0, 0, 0)
+        if amount < 0
+        else (account_id, 0, amount, 0, 0)
+        for account_id, amount in moves
+    ]
     guard: list[tuple[str, Sequence[Any]]] = [
-        ("acc AS (SELECT id, status, limit_lower, limit_upper, posted_debits, posted_credits, "
-         f"pending_debits, pending_credits FROM account WHERE id IN ({listed}) "
-         "ORDER BY id FOR UPDATE)", ids),
-        ("mv (id, amount) AS (VALUES " + ", ".join(["(%s::bigint, %s::bigint)"] * len(moves))
-         + ")", [value for move in moves for value in move]),
-        ("k AS (SELECT id FROM key WHERE public_key = %s AND handle = %s AND revoked_at IS NULL)",
-         [signed.public_key, draft.author]),
-        ("ok AS (SELECT (SELECT count(*) FROM acc) = %s AND EXISTS (SELECT 1 FROM k) "
-         "AND NOT EXISTS (SELECT 1 FROM transfer WHERE author = %s AND idempotency_key = %s) "
-         "AND NOT EXISTS (SELECT 1 FROM acc a JOIN mv m ON m.id = a.id WHERE a.status <> 'open' "
-         f"OR {_LIMIT_CROSSED} OR {_TOTAL_CROSSED}) AS ok)", [len(ids), draft.author, draft.key]),
-        (f"ids AS (SELECT nextval(pg_get_serial_sequence('transfer', 'id')) AS id "
-         f"WHERE {GUARD_HOLDS})", []),
+        (
+            "acc AS (SELECT id, status, limit_lower, limit_upper, posted_debits, posted_credits, "
+            f"pending_debits, pending_credits FROM account WHERE id IN ({listed}) "
+            "ORDER BY id FOR UPDATE)",
+            ids,
+        ),
+        (
+            "mv (id, amount) AS (VALUES "
+            + ", ".join(["(%s::bigint, %s::bigint)"] * len(moves))
+            + ")",
+            [value for move in moves for value in move],
+        ),
+        (
+            "k AS (SELECT id FROM key WHERE public_key = %s AND handle = %s AND revoked_at IS "
+            "NULL)",
+            [signed.public_key, draft.author],
+        ),
+        (
+            "ok AS (SELECT (SELECT count(*) FROM acc) = %s AND EXISTS (SELECT 1 FROM k) "
+            "AND NOT EXISTS (SELECT 1 FROM transfer WHERE author = %s AND idempotency_key = %s) "
+            "AND NOT EXISTS (SELECT 1 FROM acc a JOIN mv m ON m.id = a.id WHERE a.status <> 'open' "
+            f"OR {_LIMIT_CROSSED} OR {_TOTAL_CROSSED}) AS ok)",
+            [len(ids), draft.author, draft.key],
+        ),
+        (
+            f"ids AS (SELECT nextval(pg_get_serial_sequence('transfer', 'id')) AS id "
+            f"WHERE {GUARD_HOLDS})",
+            [],
+        ),
     ]
     totals = (
         "UPDATE account SET posted_debits = account.posted_debits + d.pd, posted_credits = "
         "account.posted_credits + d.pc, pending_debits = account.pending_debits + d.hd, "
-        "pending_credits = account.pending_credits + d.hc FROM (VALUES " + ", ".join(
-            ["(%s::bigint, %s::bigint, %s::bigint, %s::bigint, %s::bigint)"] * len(deltas))
+        "pending_credits = account.pending_credits + d.hc FROM (VALUES "
+        + ", ".join(["(%s::bigint, %s::bigint, %s::bigint, %s::bigint, %s::bigint)"] * len(deltas))
         + f") AS d (id, pd, pc, hd, hc) WHERE account.id = d.id AND {GUARD_HOLDS}",
-        [value for delta in deltas for value in delta])
-    row = transfer_row(signed, "pending" if pending else "posted", None, _DRAWN_ID,
-                       EventSeq(1), Sql("SELECT id FROM k"))
-    postings = [(_DRAWN_ID, accounts[posting.account].id, posting.currency, posting.amount)
-                for posting in draft.postings]
+        [value for delta in deltas for value in delta],
+    )
+    row = transfer_row(
+        signed,
+        "pending" if pending else "posted",
+        None,
+        _DRAWN_ID,
+        EventSeq(1),
+        Sql("SELECT id FROM k"),
+    )
+    postings = [
+        (_DRAWN_ID, accounts[posting.account].id, posting.currency, posting.amount)
+        for posting in draft.postings
+    ]
     return append_statement(
         [(_event_type(signed), _DRAWN_ID, signed.body_hash, draft.created_at)],
-        [("transfer", TRANSFER_COLUMNS, [row]),
-         ("posting", ("transfer_id", "account_id", "currency", "amount"), postings)],
-        [totals], guard=guard, returning=f"({_DRAWN_ID.expression})")
+        [
+            ("transfer", TRANSFER_COLUMNS, [row]),
+            ("posting", ("transfer_id", "account_id", "currency", "amount"), postings),
+        ],
+        [totals],
+        guard=guard,
+        returning=f"({_DRAWN_ID.expression})",
+    )
 
 
 def describe_amount(ledger: Ledger, minor: int, currency: str) -> str:

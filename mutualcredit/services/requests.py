@@ -98,9 +98,18 @@ def accept_key(request_id: int) -> str:
 
 # -- creating ---------------------------------------------------------------------------------
 
-def create_request(ledger: Ledger, signer: Signer, *, payer: str, payee: str, amount: int,
-                   memo: str = "", expires_in: timedelta | None = None,
-                   at: datetime | None = None) -> Request:
+
+def create_request(
+    ledger: Ledger,
+    signer: Signer,
+    *,
+    payer: str,
+    payee: str,
+    amount: int,
+    memo: str = "",
+    expires_in: timedelta | None = None,
+    at: datetime | None = None,
+) -> Request:
     """The payee (``signer``) asks ``payer`` for ``amount`` (the payer's currency, minor units)."""
     validate_text(memo, what="memo")
     if amount <= 0:
@@ -113,29 +122,55 @@ def create_request(ledger: Ledger, signer: Signer, *, payer: str, payee: str, am
     created_at = iso(moment)
     expires_at = iso(moment + expires_in) if expires_in is not None else None
     record = sign_record(
-        ledger, signer, REQUEST_RECORD, created_at, payer=source.name, payee=target.name,
+        ledger,
+        signer,
+        REQUEST_RECORD,
+        created_at,
+        payer=source.name,
+        payee=target.name,
         amount=format_amount(amount, ledger.currency(source.currency).scale),
-        currency=source.currency, memo=memo, expires_at=expires_at)
+        currency=source.currency,
+        memo=memo,
+        expires_at=expires_at,
+    )
 
     def work(connection: Connection) -> int:
         _require_party(connection, signer.handle, target, role="payee")
         record_id = write_record(connection, ledger, record)
         table = core_table(models_audit.PaymentRequest)
-        return int(connection.execute(insert(table).returning(table.c.id), {
-            "record_id": record_id, "body_hash": record.body_hash, "author": signer.handle,
-            "payer": source.name, "payee": target.name, "amount": amount,
-            "currency": source.currency, "memo": memo, "created_at": created_at,
-            "expires_at": expires_at, "status": "open", "resolved_at": None,
-            "resolved_by": None, "transfer_id": None, "resolution_record_id": None,
-            "reason": None}).scalar_one())
+        return int(
+            connection.execute(
+                insert(table).returning(table.c.id),
+                {
+                    "record_id": record_id,
+                    "body_hash": record.body_hash,
+                    "author": signer.handle,
+                    "payer": source.name,
+                    "payee": target.name,
+                    "amount": amount,
+                    "currency": source.currency,
+                    "memo": memo,
+                    "created_at": created_at,
+                    "expires_at": expires_at,
+                    "status": "open",
+                    "resolved_at": None,
+                    "resolved_by": None,
+                    "transfer_id": None,
+                    "resolution_record_id": None,
+                    "reason": None,
+                },
+            ).scalar_one()
+        )
 
     return get_request(ledger, ledger.write(work))
 
 
 # -- resolving --------------------------------------------------------------------------------
 
-def accept_request(ledger: Ledger, signer: Signer, *, request_id: int,
-                   at: datetime | None = None) -> tuple[Request, PostResult]:
+
+def accept_request(
+    ledger: Ledger, signer: Signer, *, request_id: int, at: datetime | None = None
+) -> tuple[Request, PostResult]:
     """The payer signs the payment the request asks for; the request is then accepted."""
     request = get_request(ledger, request_id)
     created_at = iso(at or now())
@@ -143,10 +178,16 @@ def accept_request(ledger: Ledger, signer: Signer, *, request_id: int,
     source = resolve_account(ledger, request.payer)
     target = resolve_account(ledger, request.payee)
     draft = TransferDraft(
-        network=ledger.network.id, kind="payment", author=signer.handle,
-        key=accept_key(request_id), postings=route(ledger, source, target, request.amount),
-        created_at=created_at, memo=request.memo, refs={"request": request_id},
-        meta={"from": source.name, "to": target.name, "request_hash": request.body_hash})
+        network=ledger.network.id,
+        kind="payment",
+        author=signer.handle,
+        key=accept_key(request_id),
+        postings=route(ledger, source, target, request.amount),
+        created_at=created_at,
+        memo=request.memo,
+        refs={"request": request_id},
+        meta={"from": source.name, "to": target.name, "request_hash": request.body_hash},
+    )
 
     def before(connection: Connection) -> None:
         row = _locked(connection, ledger, request_id)
@@ -154,36 +195,65 @@ def accept_request(ledger: Ledger, signer: Signer, *, request_id: int,
         _require_party(connection, signer.handle, source, role="payer")
 
     def after(connection: Connection, results: list[PostResult]) -> None:
-        updated = connection.execute(text(
-            "UPDATE payment_request SET status = 'accepted', resolved_at = :at, "
-            "resolved_by = :by, transfer_id = :t WHERE id = :i AND status = 'open'"),
-            {"at": created_at, "by": signer.handle, "t": results[0].transfer_id,
-             "i": request_id})
+        updated = connection.execute(
+            text(
+                "UPDATE payment_request SET status = 'accepted', resolved_at = :at, "
+                "resolved_by = :by, transfer_id = :t WHERE id = :i AND status = 'open'"
+            ),
+            {"at": created_at, "by": signer.handle, "t": results[0].transfer_id, "i": request_id},
+        )
         assert updated.rowcount == 1, "the request row was locked and open"
 
     result = post_signed(ledger, sign(ledger, draft, signer), before=before, after=after)
     return get_request(ledger, request_id), result
 
 
-def decline_request(ledger: Ledger, signer: Signer, *, request_id: int, reason: str,
-                    at: datetime | None = None) -> Request:
+def decline_request(
+    ledger: Ledger, signer: Signer, *, request_id: int, reason: str, at: datetime | None = None
+) -> Request:
     """The payer declines, with a reason (a signed record)."""
     validate_text(reason, what="reason")
     if not reason.strip():
         raise UsageError("declining needs a --reason", code="reason_required")
-    return _close(ledger, signer, request_id=request_id, record_type=DECLINE_RECORD,
-                  status="declined", party="payer", reason=reason, at=at)
+    return _close(
+        ledger,
+        signer,
+        request_id=request_id,
+        record_type=DECLINE_RECORD,
+        status="declined",
+        party="payer",
+        reason=reason,
+        at=at,
+    )
 
 
-def withdraw_request(ledger: Ledger, signer: Signer, *, request_id: int,
-                     at: datetime | None = None) -> Request:
+def withdraw_request(
+    ledger: Ledger, signer: Signer, *, request_id: int, at: datetime | None = None
+) -> Request:
     """The payee withdraws an open request (a signed record)."""
-    return _close(ledger, signer, request_id=request_id, record_type=WITHDRAW_RECORD,
-                  status="withdrawn", party="payee", reason=None, at=at)
+    return _close(
+        ledger,
+        signer,
+        request_id=request_id,
+        record_type=WITHDRAW_RECORD,
+        status="withdrawn",
+        party="payee",
+        reason=None,
+        at=at,
+    )
 
 
-def _close(ledger: Ledger, signer: Signer, *, request_id: int, record_type: str, status: str,
-           party: str, reason: str | None, at: datetime | None) -> Request:
+def _close(
+    ledger: Ledger,
+    signer: Signer,
+    *,
+    request_id: int,
+    record_type: str,
+    status: str,
+    party: str,
+    reason: str | None,
+    at: datetime | None,
+) -> Request:
     request = get_request(ledger, request_id)
     created_at = iso(at or now())
     _check_open(request, created_at)
@@ -198,11 +268,20 @@ def _close(ledger: Ledger, signer: Signer, *, request_id: int, record_type: str,
         _check_open(_request(row, created_at), created_at)
         _require_party(connection, signer.handle, account, role=party)
         record_id = write_record(connection, ledger, record)
-        connection.execute(text(
-            "UPDATE payment_request SET status = :s, resolved_at = :at, resolved_by = :by, "
-            "resolution_record_id = :r, reason = :reason WHERE id = :i"),
-            {"s": status, "at": created_at, "by": signer.handle, "r": record_id,
-             "reason": reason, "i": request_id})
+        connection.execute(
+            text(
+                "UPDATE payment_request SET status = :s, resolved_at = :at, resolved_by = :by, "
+                "resolution_record_id = :r, reason = :reason WHERE id = :i"
+            ),
+            {
+                "s": status,
+                "at": created_at,
+                "by": signer.handle,
+                "r": record_id,
+                "reason": reason,
+                "i": request_id,
+            },
+        )
 
     ledger.write(work)
     return get_request(ledger, request_id)
@@ -212,12 +291,17 @@ def _check_open(request: Request, moment: str) -> None:
     """A resolved request says how it was resolved; an open one may have expired since."""
     if request.status not in ("open", "expired"):
         by = f" (transfer {request.transfer_id})" if request.transfer_id else ""
-        raise RequestNotOpen(f"request {request.id} is already {request.status}{by}",
-                             request=request.id, status=request.status)
-    if request.status == "expired" or (request.expires_at is not None
-                                       and moment >= request.expires_at):
-        raise RequestExpired(f"request {request.id} expired at {request.expires_at}",
-                             request=request.id)
+        raise RequestNotOpen(
+            f"request {request.id} is already {request.status}{by}",
+            request=request.id,
+            status=request.status,
+        )
+    if request.status == "expired" or (
+        request.expires_at is not None and moment >= request.expires_at
+    ):
+        raise RequestExpired(
+            f"request {request.id} expired at {request.expires_at}", request=request.id
+        )
 
 
 def may_act_for(connection: Connection, handle: str, account: AccountInfo) -> bool:
@@ -225,28 +309,40 @@ def may_act_for(connection: Connection, handle: str, account: AccountInfo) -> bo
     if account.owner_kind == "member":
         return account.owner == handle
     for role, collective in roles_of(connection, handle):
-        if role == "admin" or (role == "coordinator" and account.collective is not None
-                               and collective == account.collective):
+        if role == "admin" or (
+            role == "coordinator"
+            and account.collective is not None
+            and collective == account.collective
+        ):
             return True
     return False
 
 
-def _require_party(connection: Connection, handle: str, account: AccountInfo, *,
-                   role: str) -> None:
+def _require_party(connection: Connection, handle: str, account: AccountInfo, *, role: str) -> None:
     if not may_act_for(connection, handle, account):
-        who = account.owner if account.owner_kind == "member" else (
-            f"the admin or a coordinator of {account.collective}" if account.collective
-            else "the admin")
-        raise NotParty(f"{handle} may not act as the {role} {account.name}; only {who} may",
-                       account=account.name)
+        who = (
+            account.owner
+            if account.owner_kind == "member"
+            else (
+                f"the admin or a coordinator of {account.collective}"
+                if account.collective
+                else "the admin"
+            )
+        )
+        raise NotParty(
+            f"{handle} may not act as the {role} {account.name}; only {who} may",
+            account=account.name,
+        )
 
 
 # -- reading ----------------------------------------------------------------------------------
 
+
 def _locked(connection: Connection, ledger: Ledger, request_id: int) -> Any:
     lock = " FOR UPDATE" if ledger.is_postgres else ""
-    row = connection.execute(text(f"SELECT {COLUMNS} FROM payment_request WHERE id = :i{lock}"),
-                             {"i": request_id}).one_or_none()
+    row = connection.execute(
+        text(f"SELECT {COLUMNS} FROM payment_request WHERE id = :i{lock}"), {"i": request_id}
+    ).one_or_none()
     if row is None:
         raise RequestNotFound(f"request {request_id} does not exist")
     return row
@@ -256,29 +352,43 @@ def _request(row: Any, moment: str) -> Request:
     status = row.status
     if status == "open" and row.expires_at is not None and moment >= row.expires_at:
         status = "expired"
-    return Request(id=int(row.id), payer=row.payer, payee=row.payee, amount=int(row.amount),
-                   currency=row.currency, memo=row.memo, author=row.author,
-                   created_at=row.created_at, expires_at=row.expires_at, status=status,
-                   resolved_at=row.resolved_at, resolved_by=row.resolved_by,
-                   transfer_id=None if row.transfer_id is None else int(row.transfer_id),
-                   reason=row.reason, body_hash=row.body_hash)
+    return Request(
+        id=int(row.id),
+        payer=row.payer,
+        payee=row.payee,
+        amount=int(row.amount),
+        currency=row.currency,
+        memo=row.memo,
+        author=row.author,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        status=status,
+        resolved_at=row.resolved_at,
+        resolved_by=row.resolved_by,
+        transfer_id=None if row.transfer_id is None else int(row.transfer_id),
+        reason=row.reason,
+        body_hash=row.body_hash,
+    )
 
 
 def get_request(ledger: Ledger, request_id: int) -> Request:
     with ledger.read() as connection:
-        row = connection.execute(text(f"SELECT {COLUMNS} FROM payment_request WHERE id = :i"),
-                                 {"i": request_id}).one_or_none()
+        row = connection.execute(
+            text(f"SELECT {COLUMNS} FROM payment_request WHERE id = :i"), {"i": request_id}
+        ).one_or_none()
     if row is None:
         raise RequestNotFound(f"request {request_id} does not exist")
     return _request(row, iso(now()))
 
 
-def list_requests(ledger: Ledger, *, reference: str | None = None,
-                  status: str | None = None) -> list[Request]:
+def list_requests(
+    ledger: Ledger, *, reference: str | None = None, status: str | None = None
+) -> list[Request]:
     """Requests where ``reference`` (a handle or account) is payer or payee, newest last."""
     if status is not None and status not in STATUSES:
-        raise UsageError(f"status {status!r} is not one of {', '.join(STATUSES)}",
-                         code="invalid_status")
+        raise UsageError(
+            f"status {status!r} is not one of {', '.join(STATUSES)}", code="invalid_status"
+        )
     moment = iso(now())
     where, parameters = [], {"now": moment, "limit": REQUESTS_LISTED_MAX}
     if reference is not None:
@@ -295,38 +405,67 @@ def list_requests(ledger: Ledger, *, reference: str | None = None,
         parameters["status"] = status
     clause = f" WHERE {' AND '.join(where)}" if where else ""
     with ledger.read() as connection:
-        rows = connection.execute(text(
-            f"SELECT {COLUMNS} FROM payment_request{clause} ORDER BY id LIMIT :limit"),
-            parameters)
+        rows = connection.execute(
+            text(f"SELECT {COLUMNS} FROM payment_request{clause} ORDER BY id LIMIT :limit"),
+            parameters,
+        )
         return [_request(row, moment) for row in rows]
 
 
 def request_document(ledger: Ledger, request: Request) -> dict[str, Any]:
     """The JSON form (``schemas/request.schema.json``)."""
     scale = ledger.currency(request.currency).scale
-    return {"id": request.id, "payer": request.payer, "payee": request.payee,
-            "amount": format_amount(request.amount, scale), "currency": request.currency,
-            "memo": request.memo, "status": request.status, "author": request.author,
-            "created_at": request.created_at, "expires_at": request.expires_at,
-            "resolved_at": request.resolved_at, "resolved_by": request.resolved_by,
-            "transfer_id": request.transfer_id, "reason": request.reason,
-            "request_hash": request.body_hash}
+    return {
+        "id": request.id,
+        "payer": request.payer,
+        "payee": request.payee,
+        "amount": format_amount(request.amount, scale),
+        "currency": request.currency,
+        "memo": request.memo,
+        "status": request.status,
+        "author": request.author,
+        "created_at": request.created_at,
+        "expires_at": request.expires_at,
+        "resolved_at": request.resolved_at,
+        "resolved_by": request.resolved_by,
+        "transfer_id": request.transfer_id,
+        "reason": request.reason,
+        "request_hash": request.body_hash,
+    }
 
 
 # -- demo ---------------------------------------------------------------------------------------
 
+
 def step_requests(demo: Any) -> None:
     """Demo: one request accepted, one declined, one left open (signers are in memory)."""
     ledger, signers = demo.ledger, demo.signers
-    accepted = create_request(ledger, signers["elis"], payer="heitor", payee="elis",
-                              amount=2_500, memo="fotos do ensaio (pedido)",
-                              expires_in=timedelta(days=7))
+    accepted = create_request(
+        ledger,
+        signers["elis"],
+        payer="heitor",
+        payee="elis",
+        amount=2_500,
+        memo="fotos do ensaio (pedido)",
+        expires_in=timedelta(days=7),
+    )
     accept_request(ledger, signers["heitor"], request_id=accepted.id)
-    declined = create_request(ledger, signers["iara"], payer="davi", payee="iara",
-                              amount=9_000, memo="mixagem (pedido)")
-    decline_request(ledger, signers["davi"], request_id=declined.id,
-                    reason="combinamos 60.00, não 90.00")
-    create_request(ledger, signers["carla"], payer="caio", payee="carla", amount=3_000,
-                   memo="roadie no festival (pedido)", expires_in=timedelta(days=14))
-    demo.say("payment requests: elis asked heitor for 25.00 (accepted), iara asked davi "
-             "for 90.00 (declined), carla asked caio for 30.00 (open)")
+    declined = create_request(
+        ledger, signers["iara"], payer="davi", payee="iara", amount=9_000, memo="mixagem (pedido)"
+    )
+    decline_request(
+        ledger, signers["davi"], request_id=declined.id, reason="combinamos 60.00, não 90.00"
+    )
+    create_request(
+        ledger,
+        signers["carla"],
+        payer="caio",
+        payee="carla",
+        amount=3_000,
+        memo="roadie no festival (pedido)",
+        expires_in=timedelta(days=14),
+    )
+    demo.say(
+        "payment requests: elis asked heitor for 25.00 (accepted), iara asked davi "
+        "for 90.00 (declined), carla asked caio for 30.00 (open)"
+    )

@@ -126,7 +126,8 @@ class Facts:
     problems: list[tuple[str, str, str, int | None, str | None]] = field(default_factory=list)
     # (id, status, resolved at, expires at, author, the accounts it credits)
     holds: list[tuple[int, str, str | None, str | None, str, list[int]]] = field(
-        default_factory=list)
+        default_factory=list
+    )
     # (id, event, the hold it resolves, kind, created at, author)
     resolutions: list[tuple[int, int, Any, str, str, str]] = field(default_factory=list)
     reversals: list[tuple[int, Any, bool]] = field(default_factory=list)
@@ -135,14 +136,16 @@ class Facts:
     # Per transfer, in chain order: (seq, id, kind, resolves, forced reversal, its posting
     # rows as (transfer id, account id, currency, amount)) — the replay's input.
     moves: list[tuple[int, int, str, Any, bool, list[tuple[int, int, str, int]]]] = field(
-        default_factory=list)
+        default_factory=list
+    )
     # When the range holds only plain movements (no holds, resolutions or forced reversals):
     # per account, the sum of its debits and of its credits over the range.
     sums: dict[int, list[int]] | None = None
 
 
-def issuance_at(issuances: dict[str, list[tuple[int, Issuance]]], collective: str, seq: int
-                ) -> Issuance | None:
+def issuance_at(
+    issuances: dict[str, list[tuple[int, Issuance]]], collective: str, seq: int
+) -> Issuance | None:
     """The collective's issuance in force at event ``seq``: the last record before it."""
     found = None
     for start, issuance in issuances.get(collective, ()):
@@ -186,8 +189,9 @@ def raw_rows(connection: Any, sql: str, parameters: Sequence[Any]) -> list[tuple
         cursor.close()
 
 
-def raw_stream(connection: Any, sql: str, parameters: Sequence[Any], *,
-               rows_per_fetch: int = 10_000) -> Any:
+def raw_stream(
+    connection: Any, sql: str, parameters: Sequence[Any], *, rows_per_fetch: int = 10_000
+) -> Any:
     """Like :func:`raw_rows`, fetching ``rows_per_fetch`` rows at a time."""
     if connection.dialect.paramstyle != "qmark":
         sql = sql.replace("?", "%s")
@@ -203,15 +207,18 @@ def raw_stream(connection: Any, sql: str, parameters: Sequence[Any], *,
 TRANSFER_SQL = (
     "SELECT id, event_seq, kind, status, author, idempotency_key, body, body_hash, key_id, "
     "signature, batch_id, memo, created_at, expires_at, resolves_id, reverses_id, resolved_at, "
-    "content_hash FROM transfer WHERE event_seq BETWEEN ? AND ? ORDER BY event_seq")
+    "content_hash FROM transfer WHERE event_seq BETWEEN ? AND ? ORDER BY event_seq"
+)
 # By transfer id (the posting index), for the ids of the range's transfers.
 POSTING_SQL = (
     "SELECT transfer_id, account_id, currency, amount FROM posting "
-    "WHERE transfer_id BETWEEN ? AND ? ORDER BY transfer_id, id")
+    "WHERE transfer_id BETWEEN ? AND ? ORDER BY transfer_id, id"
+)
 # The import register's rows of the range's transfers (by its unique transfer id index).
 REGISTER_SQL = (
     "SELECT transfer_id, source, external_id, line, occurred_at, content_hash, batch_id "
-    "FROM import_row WHERE transfer_id BETWEEN ? AND ?")
+    "FROM import_row WHERE transfer_id BETWEEN ? AND ?"
+)
 REGISTER_FIELDS = ("source", "external_id", "line", "occurred_at", "row_hash")
 
 
@@ -237,8 +244,10 @@ def _check_range(first_seq: int, last_seq: int, only_signatures: bool) -> Facts:
             ids = [row[0] for row in rows]
             stored = raw_rows(connection, POSTING_SQL, (min(ids), max(ids)))
             if any(row[2] == "import" for row in rows):
-                register = {int(found[0]): tuple(found[1:]) for found in raw_rows(
-                    connection, REGISTER_SQL, (min(ids), max(ids)))}
+                register = {
+                    int(found[0]): tuple(found[1:])
+                    for found in raw_rows(connection, REGISTER_SQL, (min(ids), max(ids)))
+                }
     if only_signatures:
         facts = Facts()
         checker = _Checker(facts, register)
@@ -270,8 +279,9 @@ def _check_range(first_seq: int, last_seq: int, only_signatures: bool) -> Facts:
     return facts
 
 
-def range_sums(moves: Sequence[tuple[int, int, str, Any, bool, list[tuple[int, int, str, int]]]]
-               ) -> dict[int, list[int]] | None:
+def range_sums(
+    moves: Sequence[tuple[int, int, str, Any, bool, list[tuple[int, int, str, int]]]],
+) -> dict[int, list[int]] | None:
     """Per account, ``[debits, credits]`` over plain movements; None if any is not plain."""
     sums: dict[int, list[int]] = {}
     for _seq, _id, kind, _resolves, forced, postings in moves:
@@ -293,8 +303,7 @@ class _NotAsSigned(Exception):
 
 
 class _Checker:
-    def __init__(self, facts: Facts, register: dict[int, tuple[Any, ...]] | None = None
-                 ) -> None:
+    def __init__(self, facts: Facts, register: dict[int, tuple[Any, ...]] | None = None) -> None:
         self.facts = facts
         # transfer id -> (source, external id, line, occurred at, content hash, batch id)
         self.register = register or {}
@@ -314,8 +323,12 @@ class _Checker:
         for key_id, (handle, public_key) in self.context.keys.items():
             window = self.context.windows.get(public_key)
             if window is not None and window.handle == handle:
-                self.windows[key_id] = (handle, window.introduced, window.revoked,
-                                        window.revoked_at or "")
+                self.windows[key_id] = (
+                    handle,
+                    window.introduced,
+                    window.revoked,
+                    window.revoked_at or "",
+                )
 
     def problem(self, code: str, subject: str, message: str, seq: int | None) -> None:
         self.facts.problems.append((code, subject, message, seq, None))
@@ -344,15 +357,28 @@ class _Checker:
         self.role_spans[handle] = (first, last, roles)
         return roles
 
-    def _denial(self, author: str, kind: str, seq: int, forced: bool,
-                stored: list[tuple[int, int, str, int]]) -> Denial | None:
+    def _denial(
+        self,
+        author: str,
+        kind: str,
+        seq: int,
+        forced: bool,
+        stored: list[tuple[int, int, str, int]],
+    ) -> Denial | None:
         """The posting function's rule (:func:`transfer_denial`) with the roles and issuance
         records the chain's signed records had in force at event ``seq``."""
         owners = self.owners
-        if all(account_id in owners and (amount > 0 or (
-                owners[account_id].owner_kind == "member" and owners[account_id].owner == author))
-               and owners[account_id].kind not in CLEARING_KINDS
-               for _t, account_id, _c, amount in stored) and kind in ("payment", "hold", "fee"):
+        if all(
+            account_id in owners
+            and (
+                amount > 0
+                or (
+                    owners[account_id].owner_kind == "member" and owners[account_id].owner == author
+                )
+            )
+            and owners[account_id].kind not in CLEARING_KINDS
+            for _t, account_id, _c, amount in stored
+        ) and kind in ("payment", "hold", "fee"):
             return None  # the author's own money, no clearing: no role decides
         if any(account_id not in owners for _t, account_id, _c, _a in stored):
             return None  # an unknown account is a postings problem
@@ -360,32 +386,53 @@ class _Checker:
         if context.card not in context.currencies:
             return Denial(None, "the network card is not a currency of the ledger")
         return transfer_denial(
-            author=author, roles=self._roles_at(author, seq), kind=kind,
-            legs=[Leg(owners[account_id], currency, amount)
-                  for _t, account_id, currency, amount in stored],
-            currencies=context.currencies, card=context.currencies[context.card],
+            author=author,
+            roles=self._roles_at(author, seq),
+            kind=kind,
+            legs=[
+                Leg(owners[account_id], currency, amount)
+                for _t, account_id, currency, amount in stored
+            ],
+            currencies=context.currencies,
+            card=context.currencies[context.card],
             issuance=lambda collective: issuance_at(context.issuances, collective, seq),
-            force=forced)
+            force=forced,
+        )
 
-    def _positions(self, transfer_id: int, seq: int,
-                   stored: list[tuple[int, int, str, int]]) -> None:
+    def _positions(
+        self, transfer_id: int, seq: int, stored: list[tuple[int, int, str, int]]
+    ) -> None:
         """The writer's ``positions_unbalanced``: a transfer's ``network:clearing:*`` postings
         sum to zero (a hold's too, before it is posted), whoever signed it."""
         owners = self.owners
-        moved = sum(amount for _t, account_id, _c, amount in stored
-                    if account_id in owners and owners[account_id].kind == "network_clearing")
+        moved = sum(
+            amount
+            for _t, account_id, _c, amount in stored
+            if account_id in owners and owners[account_id].kind == "network_clearing"
+        )
         if moved:
-            self.problem("positions_unbalanced", f"transfer {transfer_id}",
-                         f"the network:clearing postings of transfer {transfer_id} (event "
-                         f"{seq}) sum to {moved:+d} minor units: the collectives' positions no "
-                         "longer sum to zero", seq)
+            self.problem(
+                "positions_unbalanced",
+                f"transfer {transfer_id}",
+                f"the network:clearing postings of transfer {transfer_id} (event "
+                f"{seq}) sum to {moved:+d} minor units: the collectives' positions no "
+                "longer sum to zero",
+                seq,
+            )
 
     def queue_signature(self, row: tuple[Any, ...], message: bytes | None = None) -> None:
         """Queue a transfer row's signature (over ``message``, its signed bytes, if known)
         for :meth:`verify_signatures`; an unsigned row (one of a batch) has none."""
         if row[9] is not None:
-            self.unverified.append((row[8], row[9], message if message is not None
-                                    else self.prefix + row[6].encode("utf-8"), row[0], row[1]))
+            self.unverified.append(
+                (
+                    row[8],
+                    row[9],
+                    message if message is not None else self.prefix + row[6].encode("utf-8"),
+                    row[0],
+                    row[1],
+                )
+            )
 
     def verify_signatures(self) -> None:
         keys = self.keys
@@ -401,25 +448,51 @@ class _Checker:
         self.unverified = []
 
     def _bad_signature(self, transfer_id: int, seq: int) -> None:
-        self.problem("signature_invalid", f"transfer {transfer_id}",
-                     f"the signature of transfer {transfer_id} (event {seq}) does not verify "
-                     "against the key it names: its body or its key was changed", seq)
+        self.problem(
+            "signature_invalid",
+            f"transfer {transfer_id}",
+            f"the signature of transfer {transfer_id} (event {seq}) does not verify "
+            "against the key it names: its body or its key was changed",
+            seq,
+        )
 
-    def transfer(self, row: tuple[Any, ...],
-                 stored: list[tuple[int, int, str, int]] | None) -> None:
+    def transfer(
+        self, row: tuple[Any, ...], stored: list[tuple[int, int, str, int]] | None
+    ) -> None:
         """Check one transfer row against its posting rows ``stored``, or, with None, take
         its signed postings as its rows and add them to ``signed`` (the caller compares the
         range's rows with ``signed``; :class:`_NotAsSigned` if the body has none to take)."""
-        (transfer_id, seq, kind, status, author, key, body, body_hash, key_id, signature,
-         batch_id, memo, created_at, expires_at, resolves_id, reverses_id, resolved_at,
-         content_hash) = row
+        (
+            transfer_id,
+            seq,
+            kind,
+            status,
+            author,
+            key,
+            body,
+            body_hash,
+            key_id,
+            signature,
+            batch_id,
+            memo,
+            created_at,
+            expires_at,
+            resolves_id,
+            reverses_id,
+            resolved_at,
+            content_hash,
+        ) = row
         self.facts.transfers += 1
         signed = body.encode("utf-8")
         message = self.prefix + signed
         if sha256(message).hexdigest() != body_hash:
-            self.problem("body_hash_mismatch", f"transfer {transfer_id}",
-                         f"transfer {transfer_id} (event {seq}) does not hash to its recorded "
-                         "body hash: its body was edited", seq)
+            self.problem(
+                "body_hash_mismatch",
+                f"transfer {transfer_id}",
+                f"transfer {transfer_id} (event {seq}) does not hash to its recorded "
+                "body hash: its body was edited",
+                seq,
+            )
         try:
             document = orjson.loads(body)  # half json.loads's time: verify's hot path
             body_postings = document["postings"]
@@ -429,8 +502,12 @@ class _Checker:
         except (ValueError, KeyError, TypeError):
             if stored is None:
                 raise _NotAsSigned from None
-            self.problem("body_invalid", f"transfer {transfer_id}", f"transfer {transfer_id}'s "
-                         "body is not a transfer", seq)
+            self.problem(
+                "body_invalid",
+                f"transfer {transfer_id}",
+                f"transfer {transfer_id}'s body is not a transfer",
+                seq,
+            )
             self.facts.moves.append((seq, transfer_id, kind, resolves_id, False, stored))
             if seq > self.since:
                 self.queue_signature(row, message)
@@ -442,13 +519,21 @@ class _Checker:
             self.signed += postings
             stored = postings
         elif postings != stored:
-            self.problem("postings_mismatch", f"transfer {transfer_id}",
-                         f"the postings of transfer {transfer_id} (event {seq}) are not those "
-                         "its author signed: a posting was edited, added or deleted", seq)
+            self.problem(
+                "postings_mismatch",
+                f"transfer {transfer_id}",
+                f"the postings of transfer {transfer_id} (event {seq}) are not those "
+                "its author signed: a posting was edited, added or deleted",
+                seq,
+            )
         if _content_hash(signed, document) != content_hash:
-            self.problem("content_hash_mismatch", f"transfer {transfer_id}",
-                         f"transfer {transfer_id}'s content hash (what a retry under its "
-                         "idempotency key is compared with) is not its signed body's", seq)
+            self.problem(
+                "content_hash_mismatch",
+                f"transfer {transfer_id}",
+                f"transfer {transfer_id}'s content hash (what a retry under its "
+                "idempotency key is compared with) is not its signed body's",
+                seq,
+            )
         forced = kind == "reversal" and isinstance(meta, dict) and bool(meta.get("force"))
         self.facts.moves.append((seq, transfer_id, kind, resolves_id, forced, stored))
         if postings is not None:  # what its author signed (edited rows are named apart)
@@ -456,28 +541,47 @@ class _Checker:
         if kind not in RESOLUTIONS:  # a resolution's right comes from its hold
             denial = self._denial(author, kind, seq, forced, stored)
             if denial is not None:
-                self.problem("not_authorised", f"transfer {transfer_id}",
-                             f"transfer {transfer_id} (event {seq}, {kind}) was signed by "
-                             f"{author}, who might not sign it at that point of the chain: "
-                             f"{denial.message}", seq)
+                self.problem(
+                    "not_authorised",
+                    f"transfer {transfer_id}",
+                    f"transfer {transfer_id} (event {seq}, {kind}) was signed by "
+                    f"{author}, who might not sign it at that point of the chain: "
+                    f"{denial.message}",
+                    seq,
+                )
         try:
-            plain = _SIGNED_FIELDS(document) == _ROW_FIELDS(row) and \
-                document.get("expires_at") == expires_at
+            plain = (
+                _SIGNED_FIELDS(document) == _ROW_FIELDS(row)
+                and document.get("expires_at") == expires_at
+            )
         except KeyError:
             plain = False
-        if not plain or document["network"] != self.network or (
+        if (
+            not plain
+            or document["network"] != self.network
+            or (
                 (refs.get("hold") if body_kind in RESOLUTIONS else None) != resolves_id
-                or (refs.get("reverses") if body_kind == "reversal" else None) != reverses_id):
+                or (refs.get("reverses") if body_kind == "reversal" else None) != reverses_id
+            )
+        ):
             self._fields(row, document, refs)
         window = self.windows.get(key_id)
-        if window is None or window[0] != author or seq <= window[1] or (
-                window[2] is not None and (seq > window[2] or created_at > window[3])):
+        if (
+            window is None
+            or window[0] != author
+            or seq <= window[1]
+            or (window[2] is not None and (seq > window[2] or created_at > window[3]))
+        ):
             self._key(key_id, author, seq, created_at, f"transfer {transfer_id}")
         if batch_id is not None:
             self.facts.batches.append((batch_id, transfer_id, body_hash, author, key_id))
         elif signature is None:
-            self.problem("signature_invalid", f"transfer {transfer_id}",
-                         f"transfer {transfer_id} is not signed", seq)
+            self.problem(
+                "signature_invalid",
+                f"transfer {transfer_id}",
+                f"transfer {transfer_id} is not signed",
+                seq,
+            )
         if seq > self.since:
             self.queue_signature(row, message)
         if kind == "hold" or kind in RESOLUTIONS or kind == "reversal" or "request" in refs:
@@ -485,8 +589,12 @@ class _Checker:
         if kind == "import":
             self._registered(transfer_id, seq, batch_id, meta)
         if status != "posted" and kind != "hold":
-            self.problem("column_mismatch", f"transfer {transfer_id}", f"transfer "
-                         f"{transfer_id} ({kind}) has status {status}, not posted", seq)
+            self.problem(
+                "column_mismatch",
+                f"transfer {transfer_id}",
+                f"transfer {transfer_id} ({kind}) has status {status}, not posted",
+                seq,
+            )
 
     def _registered(self, transfer_id: int, seq: int, batch_id: Any, meta: Any) -> None:
         """An imported row's register row (``import_row``) against its signed ``meta``.
@@ -499,63 +607,123 @@ class _Checker:
         found = self.register.get(transfer_id)
         if not isinstance(meta, dict) or "source" not in meta or "external_id" not in meta:
             if found is not None:
-                self.problem("row_not_recorded", subject,
-                             f"the import register holds a row for transfer {transfer_id} "
-                             f"(event {seq}), whose signed body names no imported row", seq)
+                self.problem(
+                    "row_not_recorded",
+                    subject,
+                    f"the import register holds a row for transfer {transfer_id} "
+                    f"(event {seq}), whose signed body names no imported row",
+                    seq,
+                )
             return
         if found is None:
-            self.problem("row_missing", subject,
-                         f"transfer {transfer_id} (event {seq}) imported row "
-                         f"{meta['external_id']!r} of {meta['source']}, but the import "
-                         "register (import_row) has no row for it: it was deleted, and "
-                         "importing that export again would post the row twice", seq)
+            self.problem(
+                "row_missing",
+                subject,
+                f"transfer {transfer_id} (event {seq}) imported row "
+                f"{meta['external_id']!r} of {meta['source']}, but the import "
+                "register (import_row) has no row for it: it was deleted, and "
+                "importing that export again would post the row twice",
+                seq,
+            )
             return
         # meta of imports made before the row hash was signed lacks it: not compared
         names = [name for name in REGISTER_FIELDS if name in meta]
         expected = [meta[name] for name in names] + [batch_id]
         actual = [found[REGISTER_FIELDS.index(name)] for name in names] + [found[5]]
-        differing = [name for name, a, b in zip([*names, "batch_id"], actual, expected,
-                                                strict=True) if _text(a) != _text(b)]
+        differing = [
+            name
+            for name, a, b in zip([*names, "batch_id"], actual, expected, strict=True)
+            if _text(a) != _text(b)
+        ]
         if differing:
-            shown = ", ".join("content_hash" if name == "row_hash" else name
-                              for name in differing)
-            self.problem("column_mismatch", subject,
-                         f"the import register's row for transfer {transfer_id} (event {seq}) "
-                         f"differs from its signed body in {shown}: it was edited", seq)
+            shown = ", ".join("content_hash" if name == "row_hash" else name for name in differing)
+            self.problem(
+                "column_mismatch",
+                subject,
+                f"the import register's row for transfer {transfer_id} (event {seq}) "
+                f"differs from its signed body in {shown}: it was edited",
+                seq,
+            )
 
-    def _fields(self, row: tuple[Any, ...], document: dict[str, Any], refs: dict[str, Any]
-                ) -> None:
+    def _fields(self, row: tuple[Any, ...], document: dict[str, Any], refs: dict[str, Any]) -> None:
         """Name what differs between a transfer's columns and its signed body."""
         transfer_id, seq, memo = row[0], row[1], row[11]
         if document.get("memo") != memo:
-            self.problem("memo_mismatch", f"transfer {transfer_id}",
-                         f"transfer {transfer_id}'s memo {memo!r} is not the signed memo "
-                         f"{document.get('memo')!r}", seq)
+            self.problem(
+                "memo_mismatch",
+                f"transfer {transfer_id}",
+                f"transfer {transfer_id}'s memo {memo!r} is not the signed memo "
+                f"{document.get('memo')!r}",
+                seq,
+            )
         self._columns(row, document, refs)
 
-    def _columns(self, row: tuple[Any, ...], document: dict[str, Any], refs: dict[str, Any]
-                 ) -> None:
-        (transfer_id, seq, kind, _status, author, key, _body, _hash, _key_id, _signature,
-         _batch, _memo, created_at, expires_at, resolves_id, reverses_id, _resolved,
-         _content) = row
+    def _columns(
+        self, row: tuple[Any, ...], document: dict[str, Any], refs: dict[str, Any]
+    ) -> None:
+        (
+            transfer_id,
+            seq,
+            kind,
+            _status,
+            author,
+            key,
+            _body,
+            _hash,
+            _key_id,
+            _signature,
+            _batch,
+            _memo,
+            created_at,
+            expires_at,
+            resolves_id,
+            reverses_id,
+            _resolved,
+            _content,
+        ) = row
         body_kind = document.get("kind")
-        expected = (body_kind, document.get("author"), document.get("key"),
-                    document.get("created_at"), document.get("expires_at"),
-                    refs.get("hold") if body_kind in RESOLUTIONS else None,
-                    refs.get("reverses") if body_kind == "reversal" else None,
-                    self.context.network)
-        actual = (kind, author, key, created_at, expires_at, resolves_id, reverses_id,
-                  document.get("network"))
-        names = ("kind", "author", "idempotency key", "created_at", "expires_at",
-                 "resolves", "reverses", "network")
+        expected = (
+            body_kind,
+            document.get("author"),
+            document.get("key"),
+            document.get("created_at"),
+            document.get("expires_at"),
+            refs.get("hold") if body_kind in RESOLUTIONS else None,
+            refs.get("reverses") if body_kind == "reversal" else None,
+            self.context.network,
+        )
+        actual = (
+            kind,
+            author,
+            key,
+            created_at,
+            expires_at,
+            resolves_id,
+            reverses_id,
+            document.get("network"),
+        )
+        names = (
+            "kind",
+            "author",
+            "idempotency key",
+            "created_at",
+            "expires_at",
+            "resolves",
+            "reverses",
+            "network",
+        )
         differing = [n for n, a, b in zip(names, expected, actual, strict=True) if a != b]
         if differing:
-            self.problem("column_mismatch", f"transfer {transfer_id}",
-                         f"transfer {transfer_id}'s {', '.join(differing)} differ from its "
-                         "signed body", seq)
+            self.problem(
+                "column_mismatch",
+                f"transfer {transfer_id}",
+                f"transfer {transfer_id}'s {', '.join(differing)} differ from its signed body",
+                seq,
+            )
 
-    def _postings(self, transfer_id: int, body_postings: list[Any]
-                  ) -> list[tuple[int, int, str, int]] | None:
+    def _postings(
+        self, transfer_id: int, body_postings: list[Any]
+    ) -> list[tuple[int, int, str, int]] | None:
         """The signed postings as posting rows would hold them; None if they cannot be."""
         accounts = self.context.accounts
         result = []
@@ -566,7 +734,7 @@ class _Checker:
                 if scale:
                     if text[-scale - 1] != ".":
                         return None
-                    text = text[:-scale - 1] + text[-scale:]
+                    text = text[: -scale - 1] + text[-scale:]
                 if currency != posting["currency"] or not _MINOR_RE.fullmatch(text):
                     return None
                 result.append((transfer_id, account_id, currency, int(text)))
@@ -574,27 +742,49 @@ class _Checker:
             return None
         return result
 
-    def _key(self, key_id: int | None, author: str, seq: int, created_at: str,
-             subject: str) -> None:
+    def _key(
+        self, key_id: int | None, author: str, seq: int, created_at: str, subject: str
+    ) -> None:
         problem = key_problem(self.context, key_id, author, seq, created_at, subject)
         if problem is not None:
             self.problem(*problem, seq)
 
-    def _facts(self, row: tuple[Any, ...], kind: str, refs: dict[str, Any],
-               meta: dict[str, Any], stored: list[tuple[int, int, str, int]]) -> None:
+    def _facts(
+        self,
+        row: tuple[Any, ...],
+        kind: str,
+        refs: dict[str, Any],
+        meta: dict[str, Any],
+        stored: list[tuple[int, int, str, int]],
+    ) -> None:
         transfer_id, seq, created_at = row[0], row[1], row[12]
         facts = self.facts
         if kind == "hold":
-            facts.holds.append((transfer_id, row[3], row[16], row[13], row[4],
-                                [posting[1] for posting in stored if posting[3] > 0]))
+            facts.holds.append(
+                (
+                    transfer_id,
+                    row[3],
+                    row[16],
+                    row[13],
+                    row[4],
+                    [posting[1] for posting in stored if posting[3] > 0],
+                )
+            )
         elif kind in RESOLUTIONS:
-            facts.resolutions.append((transfer_id, seq, refs.get("hold"), kind, created_at,
-                                      row[4]))
+            facts.resolutions.append((transfer_id, seq, refs.get("hold"), kind, created_at, row[4]))
         elif kind == "reversal":
             facts.reversals.append((transfer_id, refs.get("reverses"), bool(meta.get("force"))))
         if "request" in refs:
-            facts.accepts.append((transfer_id, refs["request"], row[4], created_at, meta,
-                                  stored[0][1:] if stored else None))
+            facts.accepts.append(
+                (
+                    transfer_id,
+                    refs["request"],
+                    row[4],
+                    created_at,
+                    meta,
+                    stored[0][1:] if stored else None,
+                )
+            )
 
 
 def _text(value: Any) -> str | None:
@@ -617,31 +807,48 @@ def _content_hash(signed: bytes, document: dict[str, Any]) -> str:
         return ""
 
 
-def key_problem(context: Context, key_id: int | None, author: str, seq: int, created_at: str,
-                subject: str) -> tuple[str, str, str] | None:
+def key_problem(
+    context: Context, key_id: int | None, author: str, seq: int, created_at: str, subject: str
+) -> tuple[str, str, str] | None:
     """Was the key that signed event ``seq`` the author's, registered and not yet revoked?"""
     key = context.keys.get(key_id) if key_id is not None else None
     if key is None:
-        return ("key_unknown", subject,
-                f"{subject} is signed by key {key_id}, which is not in the ledger")
+        return (
+            "key_unknown",
+            subject,
+            f"{subject} is signed by key {key_id}, which is not in the ledger",
+        )
     handle, public_key = key
     if handle != author:
-        return ("author_mismatch", subject,
-                f"{subject} is by {author} but signed with a key of {handle}")
+        return (
+            "author_mismatch",
+            subject,
+            f"{subject} is by {author} but signed with a key of {handle}",
+        )
     window = context.windows.get(public_key)
     if window is None or window.handle != handle:
-        return ("key_unknown", subject,
-                f"{subject} is signed by key {key_id} of {handle} ({public_key[:16]}…), which "
-                "no signed record registered")
+        return (
+            "key_unknown",
+            subject,
+            f"{subject} is signed by key {key_id} of {handle} ({public_key[:16]}…), which "
+            "no signed record registered",
+        )
     if seq <= window.introduced:
-        return ("key_not_yet_registered", subject,
-                f"{subject} (event {seq}) is signed by a key of {handle} registered only at "
-                f"event {window.introduced}")
-    if window.revoked is not None and (seq > window.revoked or (
-            window.revoked_at is not None and created_at > window.revoked_at)):
-        return ("key_revoked", subject,
-                f"{subject} (event {seq}, {created_at}) is signed by a key of {handle} revoked "
-                f"at event {window.revoked} ({window.revoked_at})")
+        return (
+            "key_not_yet_registered",
+            subject,
+            f"{subject} (event {seq}) is signed by a key of {handle} registered only at "
+            f"event {window.introduced}",
+        )
+    if window.revoked is not None and (
+        seq > window.revoked or (window.revoked_at is not None and created_at > window.revoked_at)
+    ):
+        return (
+            "key_revoked",
+            subject,
+            f"{subject} (event {seq}, {created_at}) is signed by a key of {handle} revoked "
+            f"at event {window.revoked} ({window.revoked_at})",
+        )
     return None
 
 
@@ -657,10 +864,16 @@ def check_items(items: Sequence[tuple[str, int | None, int, str, bytes]]) -> Fac
                 raise InvalidSignature
             key.verify(bytes.fromhex(signature), message)
         except (InvalidSignature, ValueError, TypeError):
-            facts.problems.append((
-                "signature_invalid", subject,
-                f"the signature of {subject} (event {seq}) does not verify against the key it "
-                "names: it was edited", seq, None))
+            facts.problems.append(
+                (
+                    "signature_invalid",
+                    subject,
+                    f"the signature of {subject} (event {seq}) does not verify against the key it "
+                    "names: it was edited",
+                    seq,
+                    None,
+                )
+            )
     return facts
 
 
@@ -670,8 +883,9 @@ def process_pool(workers: int, **options: Any) -> ProcessPoolExecutor:
     import multiprocessing
 
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method),
-                               **options)
+    return ProcessPoolExecutor(
+        max_workers=workers, mp_context=multiprocessing.get_context(method), **options
+    )
 
 
 class Pool:
@@ -682,20 +896,20 @@ class Pool:
         self.futures: list[Future[Facts]] = []
         self.executor: Executor | None = None
         if self.workers > 1:
-            self.executor = process_pool(self.workers, initializer=_init_worker,
-                                         initargs=(context,))
+            self.executor = process_pool(
+                self.workers, initializer=_init_worker, initargs=(context,)
+            )
         else:
             _init(context)
 
-    def transfers(self, first_seq: int, last_seq: int, *, only_signatures: bool = False
-                  ) -> None:
+    def transfers(self, first_seq: int, last_seq: int, *, only_signatures: bool = False) -> None:
         for start in range(first_seq, last_seq + 1, EVENTS_PER_TASK):
             end = min(last_seq, start + EVENTS_PER_TASK - 1)
             self.futures.append(self._submit(check_transfer_range, start, end, only_signatures))
 
     def items(self, items: list[tuple[str, int | None, int, str, bytes]]) -> None:
         for start in range(0, len(items), EVENTS_PER_TASK):
-            self.futures.append(self._submit(check_items, items[start:start + EVENTS_PER_TASK]))
+            self.futures.append(self._submit(check_items, items[start : start + EVENTS_PER_TASK]))
 
     def _submit(self, function: Any, *arguments: Any) -> Future[Facts]:
         if self.executor is not None:

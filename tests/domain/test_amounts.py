@@ -18,8 +18,15 @@ from mutualcredit.domain.errors import AmountTooLarge, ExitCode, InvalidAmount, 
 
 @pytest.mark.parametrize(
     ("text", "minor"),
-    [("12.50", 1250), ("12,50", 1250), ("12", 1200), ("0.01", 1), ("12.5", 1250),
-     ("007", 700), ("10000000000000", 10**15)],
+    [
+        ("12.50", 1250),
+        ("12,50", 1250),
+        ("12", 1200),
+        ("0.01", 1),
+        ("12.5", 1250),
+        ("007", 700),
+        ("10000000000000", 10**15),
+    ],
 )
 def test_parse_amount_accepts_digits_with_one_decimal_mark(text: str, minor: int) -> None:
     assert parse_amount(text, scale=2) == minor
@@ -28,8 +35,11 @@ def test_parse_amount_accepts_digits_with_one_decimal_mark(text: str, minor: int
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("abc", "amount 'abc' is not valid: write digits with at most one decimal mark and at "
-                "most 2 decimals, e.g. 12.50 or 12,50"),
+        (
+            "abc",
+            "amount 'abc' is not valid: write digits with at most one decimal mark and at "
+            "most 2 decimals, e.g. 12.50 or 12,50",
+        ),
         ("NaN", "amount 'NaN' is not valid"),
         ("inf", "amount 'inf' is not valid"),
         ("1e3", "amount '1e3' is not valid"),
@@ -41,8 +51,7 @@ def test_parse_amount_accepts_digits_with_one_decimal_mark(text: str, minor: int
         ("1.234,56", "amount '1.234,56' is not valid"),
         ("1 000", "amount '1 000' is not valid"),
         ("99999999999999999999", "amount '99999999999999999999' is too large"),
-        ("10000000000000.01", "amount '10000000000000.01' is too large; at most "
-                              "10000000000000.00"),
+        ("10000000000000.01", "amount '10000000000000.01' is too large; at most 10000000000000.00"),
         ("", "amount '' is not valid"),
         ("12.", "amount '12.' is not valid"),
         (".5", "amount '.5' is not valid"),
@@ -64,8 +73,15 @@ def test_scale_zero_refuses_decimals() -> None:
 
 @pytest.mark.parametrize(
     ("minor", "scale", "text"),
-    [(-3000, 2, "-30.00"), (0, 2, "0.00"), (5, 2, "0.05"), (-5, 2, "-0.05"), (123, 0, "123"),
-     (1, 3, "0.001"), (10**15, 2, "10000000000000.00")],
+    [
+        (-3000, 2, "-30.00"),
+        (0, 2, "0.00"),
+        (5, 2, "0.05"),
+        (-5, 2, "-0.05"),
+        (123, 0, "123"),
+        (1, 3, "0.001"),
+        (10**15, 2, "10000000000000.00"),
+    ],
 )
 def test_format_amount_uses_dot_and_exact_scale(minor: int, scale: int, text: str) -> None:
     assert format_amount(minor, scale) == text

@@ -231,8 +231,9 @@ def test_without_bounds_a_minute_is_enough_and_a_year_and_a_day_is_the_most() ->
     check_booking_request(rules, start, start + timedelta(minutes=1), NOW)
     check_booking_request(rules, start, start + BOOKING_DURATION_MAX, NOW)
     with pytest.raises(BookingTooLong) as caught:
-        check_booking_request(rules, start, start + BOOKING_DURATION_MAX + timedelta(minutes=1),
-                              NOW)
+        check_booking_request(
+            rules, start, start + BOOKING_DURATION_MAX + timedelta(minutes=1), NOW
+        )
     assert str(caught.value) == "the booking lasts 366d1m; a booking lasts at most 366d"
 
 

@@ -5,11 +5,19 @@ from hypothesis import strategies as st
 from mutualcredit.domain.canonical import canonical_json
 
 keys = st.text(alphabet=st.characters(codec="ascii"), max_size=8)
-leaves = (st.none() | st.booleans() | st.integers(-(2**60), 2**60)
-          | st.text(alphabet=st.characters(codec="utf-8"), max_size=20))
-documents = st.recursive(leaves, lambda inner: st.lists(inner, max_size=4)
-                         | st.dictionaries(keys | st.text(max_size=4), inner, max_size=4),
-                         max_leaves=20)
+leaves = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**60), 2**60)
+    | st.text(alphabet=st.characters(codec="utf-8"), max_size=20)
+)
+documents = st.recursive(
+    leaves,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(keys | st.text(max_size=4), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
 
 
 @settings(max_examples=400)

@@ -6,11 +6,19 @@ from mutualcredit.domain.durations import format_duration, parse_duration
 from mutualcredit.domain.errors import InvalidDuration
 
 
-@pytest.mark.parametrize(("text", "value"), [
-    ("30m", timedelta(minutes=30)), ("3h", timedelta(hours=3)), ("2d", timedelta(days=2)),
-    ("1h30m", timedelta(hours=1, minutes=30)), ("PT3H", timedelta(hours=3)),
-    ("P2D", timedelta(days=2)), ("PT1H30M", timedelta(hours=1, minutes=30)), ("1w", timedelta(7)),
-])
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("30m", timedelta(minutes=30)),
+        ("3h", timedelta(hours=3)),
+        ("2d", timedelta(days=2)),
+        ("1h30m", timedelta(hours=1, minutes=30)),
+        ("PT3H", timedelta(hours=3)),
+        ("P2D", timedelta(days=2)),
+        ("PT1H30M", timedelta(hours=1, minutes=30)),
+        ("1w", timedelta(7)),
+    ],
+)
 def test_durations(text: str, value: timedelta) -> None:
     assert parse_duration(text) == value
 

@@ -53,26 +53,36 @@ def cli(built: Cli, tmp_path: Path) -> Cli:
 
 
 def test_requests_end_to_end(cli: Cli) -> None:
-    asked = cli.json("request", "ana", "bia", "25,00", "--memo", "fotos do show",
-                     schema="request.schema.json")
-    assert (asked["id"], asked["payer"], asked["payee"], asked["amount"], asked["author"],
-            asked["status"]) == (1, "members:ana", "members:bia", "25.00", "bia", "open")
+    asked = cli.json(
+        "request", "ana", "bia", "25,00", "--memo", "fotos do show", schema="request.schema.json"
+    )
+    assert (
+        asked["id"],
+        asked["payer"],
+        asked["payee"],
+        asked["amount"],
+        asked["author"],
+        asked["status"],
+    ) == (1, "members:ana", "members:bia", "25.00", "bia", "open")
     result = cli("accept", "1")
-    assert result.stdout == ("request 1 accepted: transfer 1, members:ana paid members:bia "
-                             "25.00 CUBO\n")
+    assert result.stdout == (
+        "request 1 accepted: transfer 1, members:ana paid members:bia 25.00 CUBO\n"
+    )
     again = cli("accept", "1", code=1)
     assert again.stderr == "error: request 1 is already accepted (transfer 1)\n"
     cli("request", "ana", "bia", "5", "--memo", "roadie", "--expires", "1h30m")
     refused = cli("--as", "bia", "decline", "2", "--reason", "x", code=1)
     assert "bia may not act as the payer members:ana; only ana may" in refused.stderr
-    declined = cli.json("decline", "2", "--reason", "não combinamos",
-                        schema="request.schema.json")
+    declined = cli.json("decline", "2", "--reason", "não combinamos", schema="request.schema.json")
     assert (declined["status"], declined["reason"]) == ("declined", "não combinamos")
     cli("request", "ana", "bia", "1", "--memo", "som", "--expires", "PT3H")
     assert cli("request", "withdraw", "3").stdout == "request 3 withdrawn\n"
     listed = cli.json("requests", "ana", schema="request-list.schema.json")
     assert [(r["id"], r["status"]) for r in listed] == [
-        (1, "accepted"), (2, "declined"), (3, "withdrawn")]
+        (1, "accepted"),
+        (2, "declined"),
+        (3, "withdrawn"),
+    ]
     assert cli.json("requests", "--status", "open", schema="request-list.schema.json") == []
     table = cli("requests", "bia").stdout
     assert "fotos do show" in table and "withdrawn" in table
@@ -104,8 +114,9 @@ def test_checkpoints_proofs_and_verify(cli: Cli) -> None:
     cli("proof", "1", "--checkpoint", cp1, "--out", proof)
     validate(json.loads(Path(proof).read_text()), "proof.schema.json")
     nowhere = cli.path("no-such.db")  # proofs are checked with no database at all
-    checked = cli.json("verify-proof", proof, "--checkpoint", cp1, db=nowhere,
-                       schema="proof-check.schema.json")
+    checked = cli.json(
+        "verify-proof", proof, "--checkpoint", cp1, db=nowhere, schema="proof-check.schema.json"
+    )
     assert checked["body"]["memo"] == "ensaio" and checked["seq"] == 5
     assert [s["signer"] for s in checked["checkpoint"]["signers"]] == ["banco", "ana"]
     text = cli("verify-proof", proof, "--checkpoint", cp1, db=nowhere).stdout
@@ -129,11 +140,11 @@ def test_checkpoints_proofs_and_verify(cli: Cli) -> None:
     cli("checkpoint", "prove", cp1, cp2, "--out", consistency)
     validate(json.loads(Path(consistency).read_text()), "consistency-proof.schema.json")
     offline = cli("checkpoint", "verify", cp1, cp2, "--proof", consistency, db=nowhere)
-    assert offline.stdout == ("valid: the ledger of 6 events extends the ledger of 5 events "
-                              "(checked with the proof)\n")
+    assert offline.stdout == (
+        "valid: the ledger of 6 events extends the ledger of 5 events (checked with the proof)\n"
+    )
     cli("checkpoint", "verify", cp2, cp1, "--proof", consistency, db=nowhere, code=3)
-    validate(json.loads(cli("checkpoint", "list", "--json").stdout),
-             "checkpoint-list.schema.json")
+    validate(json.loads(cli("checkpoint", "list", "--json").stdout), "checkpoint-list.schema.json")
     since = cli.json("verify", "--since-checkpoint", cp1, schema="verify-report.schema.json")
     assert since["clean"] and [c["outcome"] for c in since["checkpoints"]][0] == "matches"
 
@@ -146,22 +157,24 @@ def test_verify_names_an_edit_and_exits_3(cli: Cli) -> None:
         connection.execute("UPDATE transfer SET memo = 'aluguel' WHERE id = 1")
         connection.execute("DELETE FROM checkpoint")
     failed = cli("verify", code=3)
-    assert failed.stderr == ("error: the ledger failed verification: 1 problem "
-                             "(memo_mismatch)\n")
+    assert failed.stderr == ("error: the ledger failed verification: 1 problem (memo_mismatch)\n")
     assert "memo_mismatch" in failed.stdout and "transfer 1" in failed.stdout
     result = cli("verify", "--json", code=3)
     report = json.loads(result.stdout)
     validate(report, "verify-report.schema.json")
     validate(json.loads(result.stderr), "error.schema.json")
     assert [(p["code"], p["subject"], p["event"]) for p in report["problems"]] == [
-        ("memo_mismatch", "transfer 1", 5)]
+        ("memo_mismatch", "transfer 1", 5)
+    ]
     with sqlite3.connect(cli.db) as connection:
         connection.execute("UPDATE transfer SET memo = 'ensaio' WHERE id = 1")
         connection.execute("DELETE FROM posting WHERE transfer_id = 1")
         connection.execute("DELETE FROM transfer WHERE id = 1")
         connection.execute("DELETE FROM event WHERE seq = 5")
-        connection.execute("UPDATE chain_head SET seq = 4, chain_hash = (SELECT chain_hash "
-                           "FROM event WHERE seq = 4)")
+        connection.execute(
+            "UPDATE chain_head SET seq = 4, chain_hash = (SELECT chain_hash "
+            "FROM event WHERE seq = 4)"
+        )
         connection.execute("UPDATE account SET posted_debits = 0, posted_credits = 0")
     cli("verify")  # a clean cut of the last event: only a checkpoint can tell
     behind = json.loads(cli("verify", "--checkpoint", cp, "--json", code=3).stdout)

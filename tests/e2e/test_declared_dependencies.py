@@ -23,14 +23,21 @@ def blocked(tmp_path: Path) -> dict[str, str]:
 
 def test_commands_work_without_plain_click(tmp_path: Path) -> None:
     env = blocked(tmp_path)
-    for args in (("--help",), ("request", "--help"), ("report", "--help"),
-                 ("bookings", "--help")):
+    for args in (("--help",), ("request", "--help"), ("report", "--help"), ("bookings", "--help")):
         result = run_cli(*args, env=env)
         assert result.returncode == 0, (args, result.stderr)
     demo = run_cli("demo", env=env, cwd=str(tmp_path))
     assert demo.returncode == 0, demo.stderr
-    bad = run_cli("--db", str(tmp_path / "mutualcredit-demo.db"), "pay", "ana", "caio", "abc",
-                  "--json", env=env)
+    bad = run_cli(
+        "--db",
+        str(tmp_path / "mutualcredit-demo.db"),
+        "pay",
+        "ana",
+        "caio",
+        "abc",
+        "--json",
+        env=env,
+    )
     assert bad.returncode == 2 and json.loads(bad.stderr)["error"]["code"] == "invalid_amount"
     usage = run_cli("balance", "--no-such-option", env=env)
     assert usage.returncode == 2 and "No such option" in usage.stderr

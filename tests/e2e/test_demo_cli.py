@@ -9,8 +9,7 @@ from tests.support import run_cli
 
 
 def demo(cwd: Path, *args: str, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
-    return run_cli(*args, env={"MUTUALCREDIT_HOME": str(cwd / "home"), **(env or {})},
-                   cwd=str(cwd))
+    return run_cli(*args, env={"MUTUALCREDIT_HOME": str(cwd / "home"), **(env or {})}, cwd=str(cwd))
 
 
 def test_demo_builds_a_network_and_shows_it(tmp_path: Path) -> None:
@@ -21,8 +20,10 @@ def test_demo_builds_a_network_and_shows_it(tmp_path: Path) -> None:
     assert (tmp_path / "mutualcredit-demo.db").exists()
     out = result.stdout
     assert "demo network written to mutualcredit-demo.db (seed 7)" in out
-    assert "refused as it should be: members:kaue would reach -420.00 MASSA; limit is " \
-           "-20.00 MASSA" in out
+    assert (
+        "refused as it should be: members:kaue would reach -420.00 MASSA; limit is "
+        "-20.00 MASSA" in out
+    )
     assert "with passphrase 'demo-pass'" in out
     for command in ("statement ana", "account list", "tx show 1"):
         assert f"mutualcredit --db mutualcredit-demo.db {command}" in out
@@ -32,8 +33,7 @@ def test_demo_builds_a_network_and_shows_it(tmp_path: Path) -> None:
     assert checked.returncode == 0 and checked.stdout.endswith(": clean\n"), checked.stdout
     again = demo(tmp_path, "demo")
     assert again.returncode == 1
-    assert again.stderr == "error: mutualcredit-demo.db already exists; use --force to " \
-                           "replace it\n"
+    assert again.stderr == "error: mutualcredit-demo.db already exists; use --force to replace it\n"
 
 
 def test_demo_is_deterministic_and_explorable(tmp_path: Path) -> None:
@@ -50,9 +50,20 @@ def test_demo_is_deterministic_and_explorable(tmp_path: Path) -> None:
     assert any(p["position"] != "0.00" for p in documents[0]["positions"])
     assert sum(int(p["position"].replace(".", "")) for p in documents[0]["positions"]) == 0
     assert len(documents[0]["balances"]) >= 12
-    explore = demo(first, "--db", "d.db", "pay", "ana", "caio", "10", "--memo", "roadie",
-                   env={"MUTUALCREDIT_PASSPHRASE": "demo-pass"})
+    explore = demo(
+        first,
+        "--db",
+        "d.db",
+        "pay",
+        "ana",
+        "caio",
+        "10",
+        "--memo",
+        "roadie",
+        env={"MUTUALCREDIT_PASSPHRASE": "demo-pass"},
+    )
     assert explore.returncode == 0, explore.stderr
     other_seed = demo(second, "--db", "e.db", "demo", "--seed", "4", "--json")
-    assert [(b["account"], b["balance"]) for b in json.loads(other_seed.stdout)["balances"]] \
-        != strip[0]
+    assert [
+        (b["account"], b["balance"]) for b in json.loads(other_seed.stdout)["balances"]
+    ] != strip[0]

@@ -27,8 +27,9 @@ PASS = "demo-pass"
 
 
 def tool(name: str, package: str) -> str:
-    path = shutil.which(name) or shutil.which(name, path=str(Path(__import__("sys").executable)
-                                                             .parent))
+    path = shutil.which(name) or shutil.which(
+        name, path=str(Path(__import__("sys").executable).parent)
+    )
     if path:
         return path
     if IN_CI:
@@ -43,8 +44,11 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path | dict[str,
     database = str(root / "demo.db")
     result = run_cli("--db", database, "demo", env=env, cwd=str(root))
     assert result.returncode == 0, result.stderr
-    for format, name in (("hledger", "demo.journal"), ("beancount", "demo.beancount"),
-                         ("csv", "demo.csv")):
+    for format, name in (
+        ("hledger", "demo.journal"),
+        ("beancount", "demo.beancount"),
+        ("csv", "demo.csv"),
+    ):
         done = run_cli("--db", database, "export", format, "--out", str(root / name), env=env)
         assert done.returncode == 0, done.stderr
     from mutualcredit.services.context import Ledger
@@ -64,8 +68,12 @@ def test_hledger_checks_strictly_and_agrees_on_every_balance(demo) -> None:  # t
     hledger = tool("hledger", "apt-get install hledger")
     journal = str(demo["root"] / "demo.journal")
     subprocess.run([hledger, "-f", journal, "check", "-s"], check=True, capture_output=True)
-    shown = subprocess.run([hledger, "-f", journal, "bal", "-O", "csv", "--no-total", "-E",
-                            "--flat"], check=True, capture_output=True, text=True).stdout
+    shown = subprocess.run(
+        [hledger, "-f", journal, "bal", "-O", "csv", "--no-total", "-E", "--flat"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     theirs: dict[str, Decimal] = {}
     for row in list(csv.reader(io.StringIO(shown)))[1:]:
         account, amount = row
@@ -99,12 +107,25 @@ def test_beancount_checks_and_agrees_on_every_balance(demo) -> None:  # type: ig
 def test_ledger_reads_the_hledger_journal_to_the_same_balances(demo) -> None:  # type: ignore[no-untyped-def]
     ledger = tool("ledger", "apt-get install ledger")
     shown = subprocess.run(
-        [ledger, "-f", str(demo["root"] / "demo.journal"), "bal", "--flat", "--no-total",
-         "--balance-format", "%(account)\t%(quantity(display_total))\n"],
-        check=True, capture_output=True, text=True)
+        [
+            ledger,
+            "-f",
+            str(demo["root"] / "demo.journal"),
+            "bal",
+            "--flat",
+            "--no-total",
+            "--balance-format",
+            "%(account)\t%(quantity(display_total))\n",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     assert shown.stderr == ""
-    theirs = {account: Decimal(amount) for account, amount in
-              (line.split("\t") for line in shown.stdout.splitlines())}
+    theirs = {
+        account: Decimal(amount)
+        for account, amount in (line.split("\t") for line in shown.stdout.splitlines())
+    }
     assert non_zero(theirs) == non_zero(demo["ours"])
 
 

@@ -17,7 +17,7 @@ def section(title: str) -> str:
     text = README.read_text(encoding="utf-8")
     start = text.index(f"## {title}\n")
     end = text.find("\n## ", start + 1)
-    return text[start:end if end != -1 else None]
+    return text[start : end if end != -1 else None]
 
 
 def fenced_blocks(text: str, language: str = "") -> list[str]:
@@ -66,8 +66,14 @@ def test_python_example_runs_after_the_demo(tmp_path: Path) -> None:
     env = {"MUTUALCREDIT_HOME": str(tmp_path / "home")}
     assert run_cli("demo", env=env, cwd=str(tmp_path)).returncode == 0
     example = fenced_blocks(section("Daily use"), "python")[0]
-    result = subprocess.run([sys.executable, "-c", example], cwd=tmp_path, capture_output=True,
-                            text=True, env={**env, "PATH": "/usr/bin:/bin"}, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", example],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**env, "PATH": "/usr/bin:/bin"},
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     transfer_id, caio = result.stdout.split()
     assert int(transfer_id) > 30

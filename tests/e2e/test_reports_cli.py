@@ -28,8 +28,11 @@ class Cli:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.db = str(root / "ledger.db")
-        self.env = {"MUTUALCREDIT_HOME": str(root / "home"), "MUTUALCREDIT_PASSPHRASE": PASS,
-                    "MUTUALCREDIT_NOW": TODAY}
+        self.env = {
+            "MUTUALCREDIT_HOME": str(root / "home"),
+            "MUTUALCREDIT_PASSPHRASE": PASS,
+            "MUTUALCREDIT_NOW": TODAY,
+        }
 
     def __call__(self, *args: str, code: int = 0, now: str | None = None):  # type: ignore[no-untyped-def]
         env = {**self.env, **({"MUTUALCREDIT_NOW": now} if now else {})}
@@ -64,9 +67,10 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Cli:
         for handle in ("banco", "ana"):
             store.write(net[handle], PASS)
         for moment, payer, payee, amount, memo, hours in (
-                ("2026-11-02T10:00:00-03:00", "ana", "bia", "30.00", "ensaio; 2h30", "2.50"),
-                ("2026-11-05T23:30:00-03:00", "ana", "caio", "45.00", 'som "PA"', "3.00"),
-                ("2026-11-20T10:00:00-03:00", "caio", "bia", "5.00", "", None)):
+            ("2026-11-02T10:00:00-03:00", "ana", "bia", "30.00", "ensaio; 2h30", "2.50"),
+            ("2026-11-05T23:30:00-03:00", "ana", "caio", "45.00", 'som "PA"', "3.00"),
+            ("2026-11-20T10:00:00-03:00", "caio", "bia", "5.00", "", None),
+        ):
             os.environ["MUTUALCREDIT_NOW"] = moment
             net.pay(payer, payee, amount, memo=memo, meta={"hours": hours} if hours else {})
         net.ledger.engine.dispose()
@@ -84,52 +88,104 @@ def cli(built: Cli, tmp_path: Path) -> Cli:
 
 
 def test_json_report_is_valid_and_exact(cli: Cli) -> None:
-    report = cli.json("report", "settlement", "--period", "2026-11",
-                      schema="settlement-report.schema.json")
+    report = cli.json(
+        "report", "settlement", "--period", "2026-11", schema="settlement-report.schema.json"
+    )
     ana = report["members"][0]
     assert (ana["handle"], ana["out"], ana["closing"], ana["hours"], ana["limit_use"]) == (
-        "ana", "75.00", "-75.00", "5.50", "75.00")
+        "ana",
+        "75.00",
+        "-75.00",
+        "5.50",
+        "75.00",
+    )
     assert report["positions"] == [
         {"collective": "cubo", "currency": "CARD", "position": "-40.00"},
-        {"collective": "palafita", "currency": "CARD", "position": "40.00"}]
+        {"collective": "palafita", "currency": "CARD", "position": "40.00"},
+    ]
     assert report["netting"] == [
-        {"from": "cubo", "to": "palafita", "amount": "40.00", "currency": "CARD"}]
-    same = json.loads(cli("report", "settlement", "--from", "2026-11-01", "--to", "2026-11-30",
-                          "--format", "json").stdout)
+        {"from": "cubo", "to": "palafita", "amount": "40.00", "currency": "CARD"}
+    ]
+    same = json.loads(
+        cli(
+            "report", "settlement", "--from", "2026-11-01", "--to", "2026-11-30", "--format", "json"
+        ).stdout
+    )
     assert same["members"] == report["members"]
 
 
 def test_csv_report_round_trips_to_the_json_figures(cli: Cli) -> None:
     report = cli.json("report", "settlement", "--period", "2026-11")
-    done = cli("report", "settlement", "--period", "2026-11", "--format", "csv", "--out",
-               "november.csv")
+    done = cli(
+        "report", "settlement", "--period", "2026-11", "--format", "csv", "--out", "november.csv"
+    )
     assert done.stdout == ""
-    assert done.stderr == ("wrote the settlement report for 2026-11-01 to 2026-11-30 to "
-                           "november.csv\n")
+    assert done.stderr == (
+        "wrote the settlement report for 2026-11-01 to 2026-11-30 to november.csv\n"
+    )
     with open(cli.root / "november.csv", encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))
     members = [row for row in rows if row["section"] == "member"]
-    columns = ("opening", "in", "out", "closing", "turnover", "hours", "limit_lower",
-               "limit_use", "status")
-    assert [{key: row[key] for key in columns} | {"exchanges": int(row["exchanges"])}
-            for row in members] == [
+    columns = (
+        "opening",
+        "in",
+        "out",
+        "closing",
+        "turnover",
+        "hours",
+        "limit_lower",
+        "limit_use",
+        "status",
+    )
+    assert [
+        {key: row[key] for key in columns} | {"exchanges": int(row["exchanges"])} for row in members
+    ] == [
         {key: member[key] or "" for key in columns} | {"exchanges": member["exchanges"]}
-        for member in report["members"]]
-    assert [{"collective": row["collective"], "currency": row["currency"],
-             "position": row["amount"]} for row in rows if row["section"] == "position"] \
-        == report["positions"]
-    assert [{"from": row["from"], "to": row["to"], "amount": row["amount"],
-             "currency": row["currency"]} for row in rows if row["section"] == "netting"] \
-        == report["netting"]
+        for member in report["members"]
+    ]
+    assert [
+        {"collective": row["collective"], "currency": row["currency"], "position": row["amount"]}
+        for row in rows
+        if row["section"] == "position"
+    ] == report["positions"]
+    assert [
+        {"from": row["from"], "to": row["to"], "amount": row["amount"], "currency": row["currency"]}
+        for row in rows
+        if row["section"] == "netting"
+    ] == report["netting"]
 
 
 def test_table_report_shows_hours_positions_and_netting(cli: Cli) -> None:
     out = cli("report", "settlement", "--period", "2026-11").stdout
     assert "settlement report Rede de teste: 2026-11-01 to 2026-11-30 (America/Sao_Paulo)" in out
     ana = next(line for line in out.splitlines() if line.strip().startswith("ana "))
-    assert ana.split() == ["ana", "│", "cubo", "│", "CUBO", "│", "0.00", "│", "0.00", "│",
-                           "75.00", "│", "-75.00", "│", "75.00", "│", "2", "│", "5.50", "│",
-                           "-100.00", "│", "75.00", "│", "ok"]
+    assert ana.split() == [
+        "ana",
+        "│",
+        "cubo",
+        "│",
+        "CUBO",
+        "│",
+        "0.00",
+        "│",
+        "0.00",
+        "│",
+        "75.00",
+        "│",
+        "-75.00",
+        "│",
+        "75.00",
+        "│",
+        "2",
+        "│",
+        "5.50",
+        "│",
+        "-100.00",
+        "│",
+        "75.00",
+        "│",
+        "ok",
+    ]
     netting = next(line for line in out.splitlines() if "palafita │" in line)
     assert netting.split() == ["cubo", "│", "palafita", "│", "40.00"]
 
@@ -138,7 +194,7 @@ def test_html_report_is_one_page_that_draws_its_charts(cli: Cli) -> None:
     cli("report", "settlement", "--period", "2026-11", "--format", "html", "--out", "nov.html")
     page = (cli.root / "nov.html").read_text(encoding="utf-8")
     assert page.startswith("<!DOCTYPE html>") and "Settlement Rede de teste" in page
-    assert "<td class=\"amount negative\">-40.00</td>" in page
+    assert '<td class="amount negative">-40.00</td>' in page
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         if IN_CI:
@@ -151,21 +207,42 @@ def test_html_report_is_one_page_that_draws_its_charts(cli: Cli) -> None:
     assert console_lines(result.stderr) == []
 
 
-@pytest.mark.parametrize(("args", "code", "message"), [
-    ((), 2, "the period is empty: give --period YYYY-MM or --from DATE --to DATE"),
-    (("--from", "2026-11-30", "--to", "2026-11-01"), 2,
-     "the period is empty: --to 2026-11-01 is before --from 2026-11-30"),
-    (("--period", "2026-12"), 1,
-     "the period 2026-12-01 to 2026-12-31 ends after today (2026-12-02 in America/Sao_Paulo); "
-     "choose one that ends today or earlier"),
-    (("--period", "2026-11", "--collective", "nowhere"), 4, "collective nowhere does not exist"),
-    (("--period", "2026-11", "--format", "pdf"), 2,
-     "--format 'pdf' is not one of table, csv, json, html"),
-    (("--period", "2026-11", "--format", "csv", "--out", "missing/dir/x.csv"), 2,
-     "cannot write missing/dir/x.csv: No such file or directory"),
-])
-def test_bad_report_input_exits_with_one_clear_error(cli: Cli, args: tuple[str, ...], code: int,
-                                                     message: str) -> None:
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        ((), 2, "the period is empty: give --period YYYY-MM or --from DATE --to DATE"),
+        (
+            ("--from", "2026-11-30", "--to", "2026-11-01"),
+            2,
+            "the period is empty: --to 2026-11-01 is before --from 2026-11-30",
+        ),
+        (
+            ("--period", "2026-12"),
+            1,
+            "the period 2026-12-01 to 2026-12-31 ends after today (2026-12-02 in "
+            "America/Sao_Paulo); "
+            "choose one that ends today or earlier",
+        ),
+        (
+            ("--period", "2026-11", "--collective", "nowhere"),
+            4,
+            "collective nowhere does not exist",
+        ),
+        (
+            ("--period", "2026-11", "--format", "pdf"),
+            2,
+            "--format 'pdf' is not one of table, csv, json, html",
+        ),
+        (
+            ("--period", "2026-11", "--format", "csv", "--out", "missing/dir/x.csv"),
+            2,
+            "cannot write missing/dir/x.csv: No such file or directory",
+        ),
+    ],
+)
+def test_bad_report_input_exits_with_one_clear_error(
+    cli: Cli, args: tuple[str, ...], code: int, message: str
+) -> None:
     before = sorted(os.listdir(cli.root))
     result = cli("report", "settlement", *args, code=code)
     assert (result.stdout, result.stderr) == ("", f"error: {message}\n")
@@ -182,7 +259,8 @@ def test_settle_dry_run_then_settle_then_refuse_again(cli: Cli) -> None:
     again = cli("settle", "--from", "2026-11-30", "--to", "2026-12-01", code=1)
     assert again.stderr == (
         "error: the period 2026-11-30 to 2026-12-01 overlaps the period 2026-11-01 to "
-        f"2026-11-30, settled at {done['settled_at']} by banco\n")
+        f"2026-11-30, settled at {done['settled_at']} by banco\n"
+    )
     refused = cli.json("settle", "--period", "2026-11", code=1)
     assert refused["code"] == "already_settled"
     unauthorised = cli("--as", "ana", "settle", "--period", "2026-10", code=1)
@@ -194,21 +272,31 @@ def test_export_csv_sums_to_the_balances(cli: Cli) -> None:
     assert (summary["transfers"], summary["postings"]) == (3, 14)
     with open(cli.root / "ledger.csv", encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert rows[0] == {"transfer_id": "1", "date": "2026-11-02",
-                       "created_at": "2026-11-02T13:00:00.000000Z", "kind": "payment",
-                       "memo": "ensaio; 2h30", "hours": "2.50", "account": "members:ana",
-                       "currency": "CUBO", "amount": "-30.00"}
+    assert rows[0] == {
+        "transfer_id": "1",
+        "date": "2026-11-02",
+        "created_at": "2026-11-02T13:00:00.000000Z",
+        "kind": "payment",
+        "memo": "ensaio; 2h30",
+        "hours": "2.50",
+        "account": "members:ana",
+        "currency": "CUBO",
+        "amount": "-30.00",
+    }
     totals: dict[str, int] = {}
     for row in rows:
-        totals[row["account"]] = totals.get(row["account"], 0) + int(
-            row["amount"].replace(".", ""))
+        totals[row["account"]] = totals.get(row["account"], 0) + int(row["amount"].replace(".", ""))
     accounts = cli.json("account", "list")
-    assert {row["account"]: int(row["balance"].replace(".", "")) for row in accounts
-            if row["balance"] != "0.00"} == {name: value for name, value in totals.items()
-                                            if value}
-    november = io.StringIO(cli("export", "hledger", "--from", "2026-11-03", "--to",
-                               "2026-11-10").stdout)
+    assert {
+        row["account"]: int(row["balance"].replace(".", ""))
+        for row in accounts
+        if row["balance"] != "0.00"
+    } == {name: value for name, value in totals.items() if value}
+    november = io.StringIO(
+        cli("export", "hledger", "--from", "2026-11-03", "--to", "2026-11-10").stdout
+    )
     text = november.read()
     assert text.count("; transfer-id:") == 1 and '2026-11-05 * som "PA"' in text
     assert cli("export", "ods", code=2).stderr == (
-        "error: format 'ods' is not one of hledger, beancount, csv\n")
+        "error: format 'ods' is not one of hledger, beancount, csv\n"
+    )

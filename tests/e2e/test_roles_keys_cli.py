@@ -15,13 +15,18 @@ def test_roles_grant_and_revoke(cli: Cli) -> None:  # noqa: F811
     cli("role", "grant", "bia", "coordinator", "--collective", "cubo")
     assert "coordinator:cubo" in cli.json("--as", "bia", "whoami")["roles"]
     cli("--as", "bia", "pay", "collectives:cubo:fund", "ana", "5")
-    assert cli.json("role", "grant", "bia", "coordinator", "--collective", "cubo",
-                    code=1)["error"]["code"] == "already_exists"
+    assert (
+        cli.json("role", "grant", "bia", "coordinator", "--collective", "cubo", code=1)["error"][
+            "code"
+        ]
+        == "already_exists"
+    )
     cli("role", "revoke", "bia", "coordinator", "--collective", "cubo")
-    assert cli.json("--as", "bia", "pay", "collectives:cubo:fund", "ana", "5",
-                    code=1)["error"]["code"] == "not_authorised"
-    assert cli.json("role", "grant", "bia", "treasurer", code=2)["error"]["code"] == \
-        "invalid_role"
+    assert (
+        cli.json("--as", "bia", "pay", "collectives:cubo:fund", "ana", "5", code=1)["error"]["code"]
+        == "not_authorised"
+    )
+    assert cli.json("role", "grant", "bia", "treasurer", code=2)["error"]["code"] == "invalid_role"
 
 
 def test_whoami_says_who_acts_where(cli: Cli) -> None:  # noqa: F811
@@ -37,16 +42,22 @@ def test_account_close(cli: Cli) -> None:  # noqa: F811
     assert closed["status"] == "closed"
     listed = {a["account"]: a["status"] for a in cli.json("account", "list")}
     assert listed["collectives:cubo:cash:bar"] == "closed"
-    assert cli.json("account", "close", "collectives:cubo:fund", code=1)["error"]["code"] == \
-        "not_closable"
+    assert (
+        cli.json("account", "close", "collectives:cubo:fund", code=1)["error"]["code"]
+        == "not_closable"
+    )
 
 
-def test_key_export_and_import_move_a_key_to_the_members_machine(cli: Cli,  # noqa: F811
-                                                                  tmp_path: Path) -> None:
+def test_key_export_and_import_move_a_key_to_the_members_machine(
+    cli: Cli,  # noqa: F811
+    tmp_path: Path,
+) -> None:
     exported = tmp_path / "bia.key"
     cli("key", "export", "bia", "--out", str(exported))
-    laptop = {"MUTUALCREDIT_HOME": str(tmp_path / "laptop"),
-              "MUTUALCREDIT_PASSPHRASE": "wrong-pass"}
+    laptop = {
+        "MUTUALCREDIT_HOME": str(tmp_path / "laptop"),
+        "MUTUALCREDIT_PASSPHRASE": "wrong-pass",
+    }
     wrong = run_cli("--db", cli.db, "key", "import", str(exported), env=laptop)
     assert wrong.returncode == 1 and "wrong passphrase" in wrong.stderr
     laptop["MUTUALCREDIT_PASSPHRASE"] = "s3cret-pass"

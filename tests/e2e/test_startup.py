@@ -12,8 +12,10 @@ HEAVY = ("sqlalchemy", "sqlmodel", "cryptography", "alembic", "jsonschema", "psy
 def imported_modules(*args: str) -> set[str]:
     result = run_cli(*args, env={"PYTHONPROFILEIMPORTTIME": "1"})
     assert result.returncode == 0, result.stderr
-    return {match.group(1).split(".")[0]
-            for match in re.finditer(r"\|\s+(\S+)\s*$", result.stderr, re.MULTILINE)}
+    return {
+        match.group(1).split(".")[0]
+        for match in re.finditer(r"\|\s+(\S+)\s*$", result.stderr, re.MULTILINE)
+    }
 
 
 def test_help_imports_no_heavy_library() -> None:

@@ -16,8 +16,10 @@ def test_amount_max_keeps_thousands_of_totals_inside_64_bits() -> None:
     assert 9_000 * AMOUNT_MAX < 2**63 - 1
 
 
-@pytest.mark.parametrize("text", ["10000000000000.01", "99999999999999999999",
-                                  "0000000000000000000099999999999999999999"])
+@pytest.mark.parametrize(
+    "text",
+    ["10000000000000.01", "99999999999999999999", "0000000000000000000099999999999999999999"],
+)
 def test_parse_amount_above_the_bound_is_amount_too_large(text: str) -> None:
     with pytest.raises(AmountTooLarge) as caught:
         parse_amount(text, scale=2)
@@ -39,14 +41,17 @@ def test_check_total_at_the_bound_and_one_past() -> None:
         check_total(account="members:bia", total=AMOUNT_MAX, amount=-1, what="posted debits")
     assert caught.value.message == (
         f"members:bia would have {AMOUNT_MAX + 1} minor units of posted debits; "
-        f"at most {AMOUNT_MAX}")
+        f"at most {AMOUNT_MAX}"
+    )
 
 
 def test_a_posting_past_an_account_total_is_refused_and_writes_nothing(sqlite_url: str) -> None:
     net = make_network(sqlite_url)
     with net.ledger.engine.begin() as connection:
-        connection.execute(text("UPDATE account SET posted_credits = :total "
-                                "WHERE name = 'members:bia'"), {"total": AMOUNT_MAX - 5})
+        connection.execute(
+            text("UPDATE account SET posted_credits = :total WHERE name = 'members:bia'"),
+            {"total": AMOUNT_MAX - 5},
+        )
     net.pay("ana", "bia", "0.05")
     with net.ledger.read() as connection:
         count = connection.execute(text("SELECT COUNT(*) FROM transfer")).scalar_one()
@@ -55,11 +60,16 @@ def test_a_posting_past_an_account_total_is_refused_and_writes_nothing(sqlite_ur
     assert caught.value.code == "amount_too_large"
     assert caught.value.message == (
         f"members:bia would have {AMOUNT_MAX + 1} minor units of posted credits; "
-        f"at most {AMOUNT_MAX}")
+        f"at most {AMOUNT_MAX}"
+    )
     with net.ledger.read() as connection:
         assert connection.execute(text("SELECT COUNT(*) FROM transfer")).scalar_one() == count
-        assert connection.execute(text("SELECT posted_credits FROM account "
-                                       "WHERE name = 'members:bia'")).scalar_one() == AMOUNT_MAX
+        assert (
+            connection.execute(
+                text("SELECT posted_credits FROM account WHERE name = 'members:bia'")
+            ).scalar_one()
+            == AMOUNT_MAX
+        )
 
 
 def test_the_one_statement_path_refuses_a_total_past_the_bound_too(pg_url: str) -> None:
@@ -70,11 +80,17 @@ def test_the_one_statement_path_refuses_a_total_past_the_bound_too(pg_url: str) 
     assert posting.ONE_STATEMENT
     net = make_network(pg_url)
     with net.ledger.engine.begin() as connection:
-        connection.execute(text("UPDATE account SET posted_credits = :total "
-                                "WHERE name = 'members:bia'"), {"total": AMOUNT_MAX - 5})
+        connection.execute(
+            text("UPDATE account SET posted_credits = :total WHERE name = 'members:bia'"),
+            {"total": AMOUNT_MAX - 5},
+        )
     net.pay("ana", "bia", "0.05")
     with pytest.raises(AmountTooLarge):
         net.pay("ana", "bia", "0.01")
     with net.ledger.read() as connection:
-        assert connection.execute(text("SELECT posted_credits FROM account "
-                                       "WHERE name = 'members:bia'")).scalar_one() == AMOUNT_MAX
+        assert (
+            connection.execute(
+                text("SELECT posted_credits FROM account WHERE name = 'members:bia'")
+            ).scalar_one()
+            == AMOUNT_MAX
+        )

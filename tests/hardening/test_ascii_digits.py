@@ -51,7 +51,8 @@ def test_import_amounts_refuse_other_digits_and_say_why(digits: str) -> None:
         parse(f"{digits},00")
     assert raised.value.message == (
         f"amount '{digits},00' contains '{digits[0]}'; expected digits with ',' as decimal "
-        "mark and '.' between thousands, e.g. 1.234,55; only the digits 0-9 are read")
+        "mark and '.' between thousands, e.g. 1.234,55; only the digits 0-9 are read"
+    )
     with pytest.raises(FieldInvalid):
         parse(f"1.{digits}")  # the thousands groups too
 
@@ -69,12 +70,23 @@ def test_checkpoint_times_are_ascii() -> None:
 
 
 def test_cli_expires_with_arabic_indic_digits_is_usage(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    result = run_cli("--db", str(tmp_path / "ledger.db"), "request", "ana", "bia", "1.00",
-                     "--memo", "m", "--expires", "١d",
-                     env={"MUTUALCREDIT_HOME": str(tmp_path)})
+    result = run_cli(
+        "--db",
+        str(tmp_path / "ledger.db"),
+        "request",
+        "ana",
+        "bia",
+        "1.00",
+        "--memo",
+        "m",
+        "--expires",
+        "١d",
+        env={"MUTUALCREDIT_HOME": str(tmp_path)},
+    )
     assert (result.returncode, result.stdout) == (2, "")
-    assert result.stderr == ("error: duration '١d' is not valid: write e.g. 30m, 3h, 2d, 1h30m "
-                             "or PT3H\n")
+    assert result.stderr == (
+        "error: duration '١d' is not valid: write e.g. 30m, 3h, 2d, 1h30m or PT3H\n"
+    )
 
 
 def test_cli_import_amount_in_arabic_indic_digits_is_a_malformed_row(ledger_dir, tmp_path):  # type: ignore[no-untyped-def]
@@ -83,25 +95,31 @@ def test_cli_import_amount_in_arabic_indic_digits_is_a_malformed_row(ledger_dir,
     assert result.returncode == 1, (result.stdout, result.stderr)
     assert result.stderr.splitlines()[0] == (
         f"{path}:2:39: amount '{ARABIC_INDIC}' contains '١'; expected digits with ',' as "
-        "decimal mark and '.' between thousands, e.g. 1.234,55; only the digits 0-9 are read")
+        "decimal mark and '.' between thousands, e.g. 1.234,55; only the digits 0-9 are read"
+    )
     assert result.stdout == ""
 
 
 def test_cli_import_size_limit_in_other_digits_is_usage(ledger_dir, tmp_path):  # type: ignore[no-untyped-def]
     path = tickets(tmp_path / "good.csv", GOOD)
-    result = cli(ledger_dir, "import", path, "--rules", TICKET_RULES, "--dry-run",
-                 size_limit=ARABIC_INDIC)
+    result = cli(
+        ledger_dir, "import", path, "--rules", TICKET_RULES, "--dry-run", size_limit=ARABIC_INDIC
+    )
     assert result.returncode == 2
-    assert result.stderr == (f"error: MUTUALCREDIT_IMPORT_SIZE_LIMIT '{ARABIC_INDIC}' is not a "
-                             "number of bytes\n")
+    assert result.stderr == (
+        f"error: MUTUALCREDIT_IMPORT_SIZE_LIMIT '{ARABIC_INDIC}' is not a number of bytes\n"
+    )
 
 
-@pytest.mark.parametrize("args", [("tx", "show", ARABIC_INDIC), ("verify", "--workers", "٢"),
-                                  ("reverse", "١", "--reason", "x")])
+@pytest.mark.parametrize(
+    "args",
+    [("tx", "show", ARABIC_INDIC), ("verify", "--workers", "٢"), ("reverse", "١", "--reason", "x")],
+)
 def test_cli_integer_arguments_refuse_other_digits(tmp_path, args) -> None:  # type: ignore[no-untyped-def]
     # Typer reads int arguments strictly; this guards it (int("١٢٣") would be transfer 123).
-    result = run_cli("--db", str(tmp_path / "none.db"), *args,
-                     env={"MUTUALCREDIT_HOME": str(tmp_path)})
+    result = run_cli(
+        "--db", str(tmp_path / "none.db"), *args, env={"MUTUALCREDIT_HOME": str(tmp_path)}
+    )
     assert (result.returncode, result.stdout) == (2, "")
     assert "Input should be a valid integer" in result.stderr
     assert not (tmp_path / "none.db").exists()

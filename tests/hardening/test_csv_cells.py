@@ -47,11 +47,23 @@ def ledger_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     try:
         os.environ["MUTUALCREDIT_NOW"] = "2026-11-02T10:00:00-03:00"
         net = make_network(str(root / "ledger.db"))
-        setup.add_collective(net.ledger, net["banco"], slug="evil", name="@SUM(A1:A9)",
-                             currency="EVIL", rate=Fraction(1))
+        setup.add_collective(
+            net.ledger,
+            net["banco"],
+            slug="evil",
+            name="@SUM(A1:A9)",
+            currency="EVIL",
+            rate=Fraction(1),
+        )
         mallory = Signer.generate("mal")
-        setup.add_member(net.ledger, net["banco"], handle="mal", collective="cubo",
-                         public_key=mallory.public_key, name="=cmd|' /C calc'!A0")
+        setup.add_member(
+            net.ledger,
+            net["banco"],
+            handle="mal",
+            collective="cubo",
+            public_key=mallory.public_key,
+            name="=cmd|' /C calc'!A0",
+        )
         for index, memo in enumerate(MEMOS):  # 30.00, then 5.00 each: 55.00
             net.pay("ana", "bia", "5.00" if index else "30.00", memo=memo)
         net.ledger.engine.dispose()
@@ -63,9 +75,15 @@ def ledger_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def mc(root: Path, *args: str) -> list[dict[str, str]]:
-    result = run_cli("--db", str(root / "ledger.db"), *args,
-                     env={"MUTUALCREDIT_HOME": str(root / "home"),
-                          "MUTUALCREDIT_NOW": "2026-12-02T12:00:00-03:00"})
+    result = run_cli(
+        "--db",
+        str(root / "ledger.db"),
+        *args,
+        env={
+            "MUTUALCREDIT_HOME": str(root / "home"),
+            "MUTUALCREDIT_NOW": "2026-12-02T12:00:00-03:00",
+        },
+    )
     assert result.returncode == 0, result.stderr
     return list(csv.DictReader(io.StringIO(result.stdout, newline="")))
 
@@ -75,9 +93,10 @@ def test_export_csv_neutralises_memos_and_keeps_amounts(ledger_dir: Path) -> Non
     memos = [row["memo"] for row in rows if row["account"] == "members:ana"]
     assert memos == ["'" + LINK, "'@SUM(A1:A9)", "'+1", "'-x", "a=b", "-30.00"]
     assert [row["amount"] for row in rows if row["account"] == "members:ana"][:2] == [
-        "-30.00", "-5.00"]
-    assert {row["amount"] for row in rows if row["account"] == "members:bia"} == {
-        "30.00", "5.00"}
+        "-30.00",
+        "-5.00",
+    ]
+    assert {row["amount"] for row in rows if row["account"] == "members:bia"} == {"30.00", "5.00"}
 
 
 def test_report_settlement_csv_neutralises_names_and_keeps_amounts(ledger_dir: Path) -> None:
@@ -87,5 +106,9 @@ def test_report_settlement_csv_neutralises_names_and_keeps_amounts(ledger_dir: P
     members = {row["member"]: row for row in rows if row["section"] == "member"}
     assert members["mal"]["name"] == "'=cmd|' /C calc'!A0"
     assert members["ana"]["closing"] == "-55.00" and members["ana"]["out"] == "55.00"
-    assert all(not cell.startswith("'") for row in rows for key, cell in row.items()
-               if key not in ("name",))
+    assert all(
+        not cell.startswith("'")
+        for row in rows
+        for key, cell in row.items()
+        if key not in ("name",)
+    )

@@ -37,9 +37,12 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def mc(root: Path, *args: str, **env: str):  # type: ignore[no-untyped-def]
-    return run_cli("--db", str(root / "ledger.db"), *args,
-                   env={"MUTUALCREDIT_HOME": str(root / "home"),
-                        "MUTUALCREDIT_PASSPHRASE": PASS, **env})
+    return run_cli(
+        "--db",
+        str(root / "ledger.db"),
+        *args,
+        env={"MUTUALCREDIT_HOME": str(root / "home"), "MUTUALCREDIT_PASSPHRASE": PASS, **env},
+    )
 
 
 def transfers(root: Path) -> int:
@@ -64,8 +67,7 @@ def test_empty_as_with_json_is_the_json_error(home: Path) -> None:
     assert result.returncode == 2
     error = json.loads(result.stderr)
     validate(error, "error.schema.json")
-    assert error == {"error": {"code": "empty_acting", "message": EMPTY_AS[7:-1],
-                               "data": {}}}
+    assert error == {"error": {"code": "empty_acting", "message": EMPTY_AS[7:-1], "data": {}}}
 
 
 def test_empty_mutualcredit_as_is_usage_where_someone_acts(home: Path) -> None:
@@ -91,5 +93,9 @@ def test_the_library_refuses_an_empty_key_too(tmp_path: Path) -> None:
     with pytest.raises(InvalidText, match="idempotency key must be 1 to 200"):
         payments.pay(net.ledger, net["ana"], payer="ana", payee="bia", amount=100, key="")
     result = net.pay("ana", "bia", "1.00", key="k")
-    assert payments.pay(net.ledger, net["ana"], payer="ana", payee="bia", amount=100,
-                        key="k").transfer_id == result.transfer_id  # a real key still replays
+    assert (
+        payments.pay(
+            net.ledger, net["ana"], payer="ana", payee="bia", amount=100, key="k"
+        ).transfer_id
+        == result.transfer_id
+    )  # a real key still replays

@@ -34,13 +34,55 @@ SKIPPED = {("demo",), ("init",)}
 
 # Hostile and boundary texts, beside Hypothesis's own random text.
 NASTY = [
-    "", " ", "-", "--", "0", "-1", "1", "9" * 30, str(2**63), str(2**63 - 1), "1e9", "nan",
-    "12,50", "12.5.0", "0001-01-01", "9999-12-31", "9998-12-31T23:59", "1970-01-01",
-    "0000-00", "9999-12", "2026-13", "2026-02-30", "3h", "0h", "99999999d", "١٢٣", "١d",
-    ":a:", "collectives:a:clearing", "[bold]x[/bold]", "\u202eevil", "a\u2028b", "a\x00b",
-    "../../x", "/etc/passwd", "/dev/zero", "'; DROP TABLE transfer; --", "ana", "caio",
-    "members:ana", "collectives:cubo:fund", "network:clearing:cubo", "studio", "CUBO", "BRL",
-    "=HYPERLINK(\"x\")", "@SUM(A1)", "\udcff", "x" * 600,
+    "",
+    " ",
+    "-",
+    "--",
+    "0",
+    "-1",
+    "1",
+    "9" * 30,
+    str(2**63),
+    str(2**63 - 1),
+    "1e9",
+    "nan",
+    "12,50",
+    "12.5.0",
+    "0001-01-01",
+    "9999-12-31",
+    "9998-12-31T23:59",
+    "1970-01-01",
+    "0000-00",
+    "9999-12",
+    "2026-13",
+    "2026-02-30",
+    "3h",
+    "0h",
+    "99999999d",
+    "١٢٣",
+    "١d",
+    ":a:",
+    "collectives:a:clearing",
+    "[bold]x[/bold]",
+    "\u202eevil",
+    "a\u2028b",
+    "a\x00b",
+    "../../x",
+    "/etc/passwd",
+    "/dev/zero",
+    "'; DROP TABLE transfer; --",
+    "ana",
+    "caio",
+    "members:ana",
+    "collectives:cubo:fund",
+    "network:clearing:cubo",
+    "studio",
+    "CUBO",
+    "BRL",
+    '=HYPERLINK("x")',
+    "@SUM(A1)",
+    "\udcff",
+    "x" * 600,
 ]
 
 
@@ -66,8 +108,11 @@ COMMANDS = _commands()
 
 
 def _value() -> st.SearchStrategy[str]:
-    return st.one_of(st.sampled_from(NASTY), st.text(max_size=40),
-                     st.from_regex(r"[a-z:0-9.,\-]{0,20}", fullmatch=True))
+    return st.one_of(
+        st.sampled_from(NASTY),
+        st.text(max_size=40),
+        st.from_regex(r"[a-z:0-9.,\-]{0,20}", fullmatch=True),
+    )
 
 
 @st.composite
@@ -114,14 +159,19 @@ def invoke(args: list[str], env: dict[str, str]) -> tuple[int, str]:
     common.STATE.db = None
     common.STATE.acting = None
     try:
-        with _environment(env), contextlib.redirect_stdout(stdout), \
-                contextlib.redirect_stderr(stderr), contextlib.suppress(EOFError):
+        with (
+            _environment(env),
+            contextlib.redirect_stdout(stdout),
+            contextlib.redirect_stderr(stderr),
+            contextlib.suppress(EOFError),
+        ):
             try:
                 main.run()
                 code = 0
             except SystemExit as ended:
-                code = ended.code if isinstance(ended.code, int) else (0 if ended.code is None
-                                                                      else 1)
+                code = (
+                    ended.code if isinstance(ended.code, int) else (0 if ended.code is None else 1)
+                )
     finally:
         sys.argv = argv
     stderr.flush()
@@ -143,8 +193,14 @@ def check_outcome(args: list[str], code: int, stderr: str) -> None:
 def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     root = tmp_path_factory.mktemp("fuzz")
     home = root / "home"
-    result = run_cli("--db", str(root / "demo.db"), "demo", "--force",
-                     env={"MUTUALCREDIT_HOME": str(home)}, cwd=str(root))
+    result = run_cli(
+        "--db",
+        str(root / "demo.db"),
+        "demo",
+        "--force",
+        env={"MUTUALCREDIT_HOME": str(home)},
+        cwd=str(root),
+    )
     assert result.returncode == 0, result.stderr
     passphrase = re.search(r"passphrase '([^']+)'", result.stdout)
     assert passphrase, result.stdout
@@ -152,16 +208,19 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 
 
 @pytest.fixture
-def ledger(demo: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-           ) -> dict[str, str]:
+def ledger(
+    demo: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
     root, passphrase = demo
     shutil.copy(root / "demo.db", tmp_path / "demo.db")
     shutil.copytree(root / "home", tmp_path / "home")
     monkeypatch.chdir(tmp_path)  # files a command writes land in this test's folder
-    return {"MUTUALCREDIT_DB": str(tmp_path / "demo.db"),
-            "MUTUALCREDIT_HOME": str(tmp_path / "home"),
-            "MUTUALCREDIT_PASSPHRASE": passphrase,
-            "MUTUALCREDIT_BUSY_TIMEOUT": "2"}
+    return {
+        "MUTUALCREDIT_DB": str(tmp_path / "demo.db"),
+        "MUTUALCREDIT_HOME": str(tmp_path / "home"),
+        "MUTUALCREDIT_PASSPHRASE": passphrase,
+        "MUTUALCREDIT_BUSY_TIMEOUT": "2",
+    }
 
 
 def test_every_command_is_fuzzed() -> None:
@@ -171,11 +230,15 @@ def test_every_command_is_fuzzed() -> None:
     assert len(COMMANDS) >= 50
 
 
-@settings(max_examples=int(os.environ.get("MUTUALCREDIT_FUZZ_EXAMPLES", "250")), deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=int(os.environ.get("MUTUALCREDIT_FUZZ_EXAMPLES", "250")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(args=invocations(), as_someone=st.sampled_from([None, "ana", "banco", "nobody"]))
-def test_no_traceback_for_any_arguments(ledger: dict[str, str], args: list[str],
-                                        as_someone: str | None) -> None:
+def test_no_traceback_for_any_arguments(
+    ledger: dict[str, str], args: list[str], as_someone: str | None
+) -> None:
     env = dict(ledger)
     if as_someone:
         env["MUTUALCREDIT_AS"] = as_someone
@@ -196,26 +259,39 @@ FILE_COMMANDS = [
 def _file_content() -> st.SearchStrategy[bytes]:
     structured = st.recursive(
         st.none() | st.booleans() | st.integers() | st.text(max_size=10),
-        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
-                                                                     max_size=4),
+        lambda inner: (
+            st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+        ),
         max_leaves=12,
     ).map(lambda value: json.dumps(value).encode())
     return st.one_of(
         st.binary(max_size=300),
         structured,
-        st.sampled_from([b"[" * 100_000, b'{"a":' * 50_000, b"a = " + b"[" * 600,
-                         b"a = " + b"9" * 5_000, b"\xff\xfe\x00", b"", b"\n\n\n",
-                         b"date,amount\n0001-01-01,1\n", b"date,amount\n2026-11-01,\xd9\xa1\n"]),
+        st.sampled_from(
+            [
+                b"[" * 100_000,
+                b'{"a":' * 50_000,
+                b"a = " + b"[" * 600,
+                b"a = " + b"9" * 5_000,
+                b"\xff\xfe\x00",
+                b"",
+                b"\n\n\n",
+                b"date,amount\n0001-01-01,1\n",
+                b"date,amount\n2026-11-01,\xd9\xa1\n",
+            ]
+        ),
     )
 
 
-@settings(max_examples=int(os.environ.get("MUTUALCREDIT_FUZZ_EXAMPLES", "250")) // 2,
-          deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(template=st.sampled_from(FILE_COMMANDS), content=_file_content(),
-       json_output=st.booleans())
-def test_no_traceback_for_any_file(ledger: dict[str, str], template: list[str], content: bytes,
-                                   json_output: bool) -> None:
+@settings(
+    max_examples=int(os.environ.get("MUTUALCREDIT_FUZZ_EXAMPLES", "250")) // 2,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(template=st.sampled_from(FILE_COMMANDS), content=_file_content(), json_output=st.booleans())
+def test_no_traceback_for_any_file(
+    ledger: dict[str, str], template: list[str], content: bytes, json_output: bool
+) -> None:
     rules = Path("fuzz-rules.toml")
     shutil.copy(Path(__file__).parents[2] / "examples" / "import-rules" / "tickets.toml", rules)
     target = Path("fuzz-input")

@@ -28,12 +28,14 @@ def files_under(root: Path) -> set[Path]:
     return {path for path in root.rglob("*")}
 
 
-def run(home: Path, *args: str, passphrase: str = PASS, code: int,
-        cwd: Path | None = None) -> dict:
+def run(home: Path, *args: str, passphrase: str = PASS, code: int, cwd: Path | None = None) -> dict:
     """Run with --json; return the document (stdout) or the error (stderr)."""
-    result = run_cli(*args, "--json", env={"MUTUALCREDIT_HOME": str(home),
-                                           "MUTUALCREDIT_PASSPHRASE": passphrase},
-                     cwd=str(cwd) if cwd else None)
+    result = run_cli(
+        *args,
+        "--json",
+        env={"MUTUALCREDIT_HOME": str(home), "MUTUALCREDIT_PASSPHRASE": passphrase},
+        cwd=str(cwd) if cwd else None,
+    )
     assert result.returncode == code, (args, result.returncode, result.stdout, result.stderr)
     assert "Traceback" not in result.stderr
     if code == 0:
@@ -46,7 +48,8 @@ def run(home: Path, *args: str, passphrase: str = PASS, code: int,
 
 @pytest.mark.parametrize("network", ["../../x", "/tmp/x", "a/../../b", "..", ".keys", ""])
 def test_key_new_with_a_network_id_outside_its_grammar_writes_nothing(
-        tmp_path: Path, network: str) -> None:
+    tmp_path: Path, network: str
+) -> None:
     home = tmp_path / "home"
     error = run(home, "key", "new", "ok", "--network", network, code=2, cwd=tmp_path)
     assert error["code"] == "invalid_name"
@@ -64,18 +67,26 @@ def test_key_new_under_umask_000_makes_0700_folders_and_a_0600_file(tmp_path: Pa
         os.umask(previous)
     key_file = Path(made["key_file"])
     assert key_file == home / "keys" / NETWORK / "ana.key"
-    modes = {path: stat.S_IMODE(path.stat().st_mode) for path in
-             (home, home / "keys", home / "keys" / NETWORK, key_file)}
-    assert modes == {home: 0o755, home / "keys": 0o700, home / "keys" / NETWORK: 0o700,
-                     key_file: 0o600}
+    modes = {
+        path: stat.S_IMODE(path.stat().st_mode)
+        for path in (home, home / "keys", home / "keys" / NETWORK, key_file)
+    }
+    assert modes == {
+        home: 0o755,
+        home / "keys": 0o700,
+        home / "keys" / NETWORK: 0o700,
+        key_file: 0o600,
+    }
 
 
 def test_key_new_refuses_a_passphrase_under_eight_characters(tmp_path: Path) -> None:
     home = tmp_path / "home"
     error = run(home, "key", "new", "ana", "--network", NETWORK, passphrase="1234567", code=2)
-    assert error == {"code": "passphrase_too_short",
-                     "message": "a new key's passphrase needs at least 8 characters "
-                                "(this one has 7)", "data": {}}
+    assert error == {
+        "code": "passphrase_too_short",
+        "message": "a new key's passphrase needs at least 8 characters (this one has 7)",
+        "data": {},
+    }
     assert not home.exists()
     run(home, "key", "new", "ana", "--network", NETWORK, passphrase="12345678", code=0)
 
@@ -87,10 +98,12 @@ def test_key_new_refuses_a_key_folder_open_to_others(tmp_path: Path, mode: int) 
     folder.mkdir(parents=True)
     folder.chmod(mode)
     error = run(home, "key", "new", "ana", "--network", NETWORK, code=3)
-    assert error == {"code": "key_file_insecure",
-                     "message": f"key folder {folder} is open to its group or others "
-                                f"(mode {mode:04o}); fix with: chmod 700 {folder}",
-                     "data": {}}
+    assert error == {
+        "code": "key_file_insecure",
+        "message": f"key folder {folder} is open to its group or others "
+        f"(mode {mode:04o}); fix with: chmod 700 {folder}",
+        "data": {},
+    }
     assert files_under(home) == {folder}
 
 
@@ -104,12 +117,20 @@ def hostile_file(tmp_path: Path, **fields: object) -> Path:
     return path
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    ("handle", "../../x"), ("handle", "/tmp/evil"), ("handle", "../ana"),
-    ("network", "../../x"), ("network", "/tmp"), ("network", ".."),
-])
-def test_key_import_of_a_file_naming_a_path_writes_nothing(tmp_path: Path, field: str,
-                                                           value: str) -> None:
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("handle", "../../x"),
+        ("handle", "/tmp/evil"),
+        ("handle", "../ana"),
+        ("network", "../../x"),
+        ("network", "/tmp"),
+        ("network", ".."),
+    ],
+)
+def test_key_import_of_a_file_naming_a_path_writes_nothing(
+    tmp_path: Path, field: str, value: str
+) -> None:
     given = hostile_file(tmp_path, **{field: value})
     before = files_under(tmp_path)
     home = tmp_path / "laptop"
@@ -143,11 +164,12 @@ def test_key_import_of_a_corrupt_file_is_key_file_corrupt(tmp_path: Path, name: 
     assert not (tmp_path / "laptop").exists()
 
 
-@pytest.mark.parametrize("content", [b"{not json", b"[" * 50_000, b'{"a":' * 10_000, b"\xff",
-                                     b"[]"], ids=["not-json", "deep", "deep-object",
-                                                  "not-utf8", "array"])
-def test_key_import_of_what_is_not_json_is_key_file_corrupt(tmp_path: Path,
-                                                            content: bytes) -> None:
+@pytest.mark.parametrize(
+    "content",
+    [b"{not json", b"[" * 50_000, b'{"a":' * 10_000, b"\xff", b"[]"],
+    ids=["not-json", "deep", "deep-object", "not-utf8", "array"],
+)
+def test_key_import_of_what_is_not_json_is_key_file_corrupt(tmp_path: Path, content: bytes) -> None:
     given = tmp_path / "given.key"
     given.write_bytes(content)
     error = run(tmp_path / "laptop", "key", "import", str(given), code=3)
@@ -159,12 +181,15 @@ def test_key_import_of_a_device_or_fifo_does_not_hang(tmp_path: Path) -> None:
     os.mkfifo(fifo)
     for given in (fifo, Path("/dev/zero")):
         error = run(tmp_path / "laptop", "key", "import", str(given), code=3)
-        assert error == {"code": "key_file_corrupt",
-                         "message": f"{given} is not a regular file, so not a key file",
-                         "data": {}}
+        assert error == {
+            "code": "key_file_corrupt",
+            "message": f"{given} is not a regular file, so not a key file",
+            "data": {},
+        }
 
 
 # --- in a ledger: signing refuses loose, linked or corrupt key files ------------------------
+
 
 def key_folder(cli: Cli) -> Path:  # noqa: F811
     return next((cli.root / "home" / "keys").iterdir())
@@ -174,9 +199,12 @@ def test_signing_with_a_key_file_open_to_others_is_refused(cli: Cli) -> None:  #
     key = key_folder(cli) / "ana.key"
     key.chmod(0o644)
     error = cli.json("pay", "ana", "bia", "1", code=3)["error"]
-    assert error == {"code": "key_file_insecure",
-                     "message": f"key file {key} is open to its group or others (mode 0644); "
-                                f"fix with: chmod 600 {key}", "data": {}}
+    assert error == {
+        "code": "key_file_insecure",
+        "message": f"key file {key} is open to its group or others (mode 0644); "
+        f"fix with: chmod 600 {key}",
+        "data": {},
+    }
     plain = cli("pay", "ana", "bia", "1", code=3)
     assert plain.stderr == f"error: {error['message']}\n"
     key.chmod(0o600)
@@ -184,8 +212,10 @@ def test_signing_with_a_key_file_open_to_others_is_refused(cli: Cli) -> None:  #
     assert cli.json("balance", "bia")["balance"] == "1.00"
 
 
-def test_signing_with_a_symlinked_key_file_or_folder_is_refused(cli: Cli,  # noqa: F811
-                                                                tmp_path: Path) -> None:
+def test_signing_with_a_symlinked_key_file_or_folder_is_refused(
+    cli: Cli,  # noqa: F811
+    tmp_path: Path,
+) -> None:
     folder = key_folder(cli)
     key = folder / "ana.key"
     outside = tmp_path / "ana.key"
@@ -208,20 +238,25 @@ def test_signing_with_a_symlinked_key_file_or_folder_is_refused(cli: Cli,  # noq
 def test_signing_with_a_corrupt_key_file_is_one_line_exit_3(cli: Cli) -> None:  # noqa: F811
     key = key_folder(cli) / "ana.key"
     document = json.loads(key.read_text())
-    for change in ({"nonce": ""}, {"kdf": {**document["kdf"], "n": 1025}},
-                   {"kdf": {**document["kdf"], "n": 2**40}}):
+    for change in (
+        {"nonce": ""},
+        {"kdf": {**document["kdf"], "n": 1025}},
+        {"kdf": {**document["kdf"], "n": 2**40}},
+    ):
         key.write_text(json.dumps({**document, **change}))
         failed = cli("pay", "ana", "bia", "1", code=3)
-        assert failed.stderr.startswith(f"error: {key} is not a mutualcredit key file "
-                                        "(corrupted?): ")
+        assert failed.stderr.startswith(
+            f"error: {key} is not a mutualcredit key file (corrupted?): "
+        )
         assert failed.stderr.count("\n") == 1
 
 
 def test_passphrase_change_and_rotation_need_eight_characters(cli: Cli) -> None:  # noqa: F811
     key = key_folder(cli) / "ana.key"
     before = key.read_bytes()
-    short = cli("key", "passphrase", "ana", "--json", code=2,
-                env={"MUTUALCREDIT_NEW_PASSPHRASE": "short"})
+    short = cli(
+        "key", "passphrase", "ana", "--json", code=2, env={"MUTUALCREDIT_NEW_PASSPHRASE": "short"}
+    )
     assert json.loads(short.stderr)["error"]["code"] == "passphrase_too_short"
     assert key.read_bytes() == before
     # a key sealed under a short passphrase by an earlier version still signs; rotating it
@@ -237,8 +272,7 @@ def test_passphrase_change_and_rotation_need_eight_characters(cli: Cli) -> None:
     cli("pay", "ana", "bia", "1", env=short_env)
     rotated = cli("key", "rotate", "ana", code=2, env=short_env)
     assert rotated.stderr.startswith("error: a new key's passphrase needs at least 8 ")
-    assert sorted(p.name for p in key.parent.iterdir() if p.name.startswith("ana")) == \
-        ["ana.key"]
+    assert sorted(p.name for p in key.parent.iterdir() if p.name.startswith("ana")) == ["ana.key"]
     cli("key", "passphrase", "ana", env={**short_env, "MUTUALCREDIT_NEW_PASSPHRASE": PASS})
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
     cli("key", "rotate", "ana")
@@ -261,5 +295,13 @@ def test_member_add_with_a_short_passphrase_admits_no_one(cli: Cli) -> None:  # 
     assert denied.stderr.startswith("error: a new key's passphrase needs at least 8 ")
     assert "dora" not in {m["handle"] for m in cli.json("member", "list")}
     assert not (key.parent / "dora.key").exists()
-    cli("member", "add", "eva", "--collective", "cubo", "--pubkey",
-        Signer.generate("eva").public_key, env=short_env)  # no new key: still allowed
+    cli(
+        "member",
+        "add",
+        "eva",
+        "--collective",
+        "cubo",
+        "--pubkey",
+        Signer.generate("eva").public_key,
+        env=short_env,
+    )  # no new key: still allowed

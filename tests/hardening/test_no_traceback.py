@@ -28,8 +28,14 @@ from tests.support import run_cli
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     root = tmp_path_factory.mktemp("nt")
-    result = run_cli("--db", str(root / "demo.db"), "demo", "--force",
-                     env={"MUTUALCREDIT_HOME": str(root / "home")}, cwd=str(root))
+    result = run_cli(
+        "--db",
+        str(root / "demo.db"),
+        "demo",
+        "--force",
+        env={"MUTUALCREDIT_HOME": str(root / "home")},
+        cwd=str(root),
+    )
     assert result.returncode == 0, result.stderr
     passphrase = re.search(r"passphrase '([^']+)'", result.stdout)
     assert passphrase
@@ -40,13 +46,12 @@ class Copy:
     def __init__(self, root: Path, passphrase: str) -> None:
         self.root = root
         self.db = str(root / "demo.db")
-        self.env = {"MUTUALCREDIT_HOME": str(root / "home"),
-                    "MUTUALCREDIT_PASSPHRASE": passphrase}
+        self.env = {"MUTUALCREDIT_HOME": str(root / "home"), "MUTUALCREDIT_PASSPHRASE": passphrase}
 
-    def run(self, *args: str, env: dict[str, str] | None = None
-            ) -> subprocess.CompletedProcess[str]:
-        return run_cli("--db", self.db, *args, env={**self.env, **(env or {})},
-                       cwd=str(self.root))
+    def run(
+        self, *args: str, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return run_cli("--db", self.db, *args, env={**self.env, **(env or {})}, cwd=str(self.root))
 
 
 @pytest.fixture
@@ -57,8 +62,9 @@ def ledger(demo: tuple[Path, str], tmp_path: Path) -> Copy:
     return Copy(tmp_path, passphrase)
 
 
-def assert_one_line(result: subprocess.CompletedProcess[str], code: int,
-                    error_code: str | None = None) -> None:
+def assert_one_line(
+    result: subprocess.CompletedProcess[str], code: int, error_code: str | None = None
+) -> None:
     assert result.returncode == code, (result.returncode, result.stderr)
     assert "Traceback" not in result.stderr
     lines = result.stderr.splitlines()
@@ -80,26 +86,31 @@ MALFORMED = [
     (["accept", str(2**63)], "usage"),
     (["report", "settlement", "--period", "9999-12"], "date_out_of_range"),
     (["report", "settlement", "--period", "0000-01"], "date_out_of_range"),
-    (["report", "settlement", "--from", "0001-01-01", "--to", "0001-01-31"],
-     "date_out_of_range"),
+    (["report", "settlement", "--from", "0001-01-01", "--to", "0001-01-31"], "date_out_of_range"),
     (["report", "income", "--from", "0001-01-01"], "date_out_of_range"),
     (["statement", "ana", "--from", "0001-01-01", "--to", "9999-12-31"], "date_out_of_range"),
     (["settle", "--period", "9999-12"], "date_out_of_range"),
     (["settle", "--from", "0001-01-01", "--to", "0001-01-31"], "date_out_of_range"),
     (["calendar", "studio", "--week", "9999-12-31"], "date_out_of_range"),
     (["calendar", "studio", "--week", "0001-01-01"], "date_out_of_range"),
-    (["book", "studio", "--by", "ana", "--from", "9999-12-31T22:00", "--for", "1h"],
-     "date_out_of_range"),
-    (["book", "studio", "--by", "ana", "--from", "0001-01-01T00:00", "--for", "1h"],
-     "date_out_of_range"),
+    (
+        ["book", "studio", "--by", "ana", "--from", "9999-12-31T22:00", "--for", "1h"],
+        "date_out_of_range",
+    ),
+    (
+        ["book", "studio", "--by", "ana", "--from", "0001-01-01T00:00", "--for", "1h"],
+        "date_out_of_range",
+    ),
     (["balance", "ana", "--nope"], "usage"),
 ]
 
 
-@pytest.mark.parametrize(("args", "error_code"), MALFORMED,
-                         ids=[" ".join(args)[:60] for args, _ in MALFORMED])
-def test_malformed_arguments_exit_2_with_one_json_line(ledger: Copy, args: list[str],
-                                                       error_code: str) -> None:
+@pytest.mark.parametrize(
+    ("args", "error_code"), MALFORMED, ids=[" ".join(args)[:60] for args, _ in MALFORMED]
+)
+def test_malformed_arguments_exit_2_with_one_json_line(
+    ledger: Copy, args: list[str], error_code: str
+) -> None:
     before = transfer_count(ledger.db)
     assert_one_line(ledger.run(*args, "--json"), 2, error_code)
     assert transfer_count(ledger.db) == before
@@ -108,25 +119,37 @@ def test_malformed_arguments_exit_2_with_one_json_line(ledger: Copy, args: list[
 def test_non_utf8_arguments_and_environment_are_refused_as_malformed(ledger: Copy) -> None:
     executable = shutil.which("mutualcredit", path=os.path.dirname(sys.executable))
     assert executable
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("MUTUALCREDIT_")},
-           **ledger.env}
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("MUTUALCREDIT_")},
+        **ledger.env,
+    }
     for args in ([b"balance", b"\xff\xfe"], [b"pay", b"ana", b"caio\xff", b"1"]):
-        result = subprocess.run([executable.encode(), b"--db", ledger.db.encode(), *args],
-                                capture_output=True, env=env, timeout=60)
+        result = subprocess.run(
+            [executable.encode(), b"--db", ledger.db.encode(), *args],
+            capture_output=True,
+            env=env,
+            timeout=60,
+        )
         assert result.returncode == 2
         lines = result.stderr.decode().splitlines()
-        assert len(lines) == 1 and re.fullmatch(r"error: argument \d+ is not valid UTF-8 text",
-                                                lines[0]), lines
+        assert len(lines) == 1 and re.fullmatch(
+            r"error: argument \d+ is not valid UTF-8 text", lines[0]
+        ), lines
     env_bytes = {os.fsencode(k): os.fsencode(v) for k, v in env.items()}
     env_bytes[b"MUTUALCREDIT_AS"] = b"\xffana"
-    result = subprocess.run([executable.encode(), b"--db", ledger.db.encode(), b"whoami"],
-                            capture_output=True, env=env_bytes, timeout=60)
+    result = subprocess.run(
+        [executable.encode(), b"--db", ledger.db.encode(), b"whoami"],
+        capture_output=True,
+        env=env_bytes,
+        timeout=60,
+    )
     assert result.returncode == 2
     assert b"MUTUALCREDIT_AS is not valid UTF-8" in result.stderr
 
 
-@pytest.mark.parametrize("url", ["mysql://root@127.0.0.1/test", "postgresql+asyncpg://x/y",
-                                 "oracle://x", "foo:bar://"])
+@pytest.mark.parametrize(
+    "url", ["mysql://root@127.0.0.1/test", "postgresql+asyncpg://x/y", "oracle://x", "foo:bar://"]
+)
 def test_unsupported_database_urls_exit_2(ledger: Copy, url: str) -> None:
     result = run_cli("--db", url, "balance", "ana", "--json", env=ledger.env)
     assert_one_line(result, 2)
@@ -136,10 +159,12 @@ def test_unsupported_database_urls_exit_2(ledger: Copy, url: str) -> None:
 def test_deep_and_odd_checkpoint_files_are_refused_without_traceback(ledger: Copy) -> None:
     deep = ledger.root / "deep.json"
     deep.write_text("[" * 100_000 + "]" * 100_000)
-    assert_one_line(ledger.run("verify", "--checkpoint", str(deep), "--json"), 2,
-                    "input_too_deep")
-    assert_one_line(ledger.run("verify-proof", str(deep), "--checkpoint", str(deep), "--json"),
-                    2, "input_too_deep")
+    assert_one_line(ledger.run("verify", "--checkpoint", str(deep), "--json"), 2, "input_too_deep")
+    assert_one_line(
+        ledger.run("verify-proof", str(deep), "--checkpoint", str(deep), "--json"),
+        2,
+        "input_too_deep",
+    )
     result = ledger.run("verify", "--checkpoint", "/dev/zero", "--json")
     assert_one_line(result, 2, "file_not_regular")
     assert "does not exist" not in result.stderr
@@ -147,8 +172,10 @@ def test_deep_and_odd_checkpoint_files_are_refused_without_traceback(ledger: Cop
 
 def test_deep_or_huge_rules_files_are_refused_as_rules_problems(ledger: Copy) -> None:
     sample = Path(__file__).parents[2] / "examples" / "import-rules" / "tickets.toml"
-    for name, text in (("deep.toml", "a = " + "[" * 500 + "]" * 500 + "\n"),
-                       ("huge.toml", "a = " + "9" * 900_000 + "\n")):
+    for name, text in (
+        ("deep.toml", "a = " + "[" * 500 + "]" * 500 + "\n"),
+        ("huge.toml", "a = " + "9" * 900_000 + "\n"),
+    ):
         (ledger.root / name).write_text(text)
         result = ledger.run("import", "--rules", name, str(sample))
         assert result.returncode == 2, result.stderr
@@ -174,8 +201,9 @@ def test_a_corrupt_ledger_file_is_exit_3(ledger: Copy) -> None:
     assert_one_line(ledger.run("verify", "--json"), 3)
 
 
-def test_a_ledger_file_cut_short_is_storage_corrupt_for_every_command(demo: tuple[Path, str],
-                                                                      ledger: Copy) -> None:
+def test_a_ledger_file_cut_short_is_storage_corrupt_for_every_command(
+    demo: tuple[Path, str], ledger: Copy
+) -> None:
     data = (demo[0] / "demo.db").read_bytes()
     Path(ledger.db).write_bytes(data[: len(data) // 2])  # a killed cp, a full disk
     for args in (["balance", "ana"], ["pay", "ana", "caio", "1"], ["verify"]):
@@ -183,13 +211,22 @@ def test_a_ledger_file_cut_short_is_storage_corrupt_for_every_command(demo: tupl
 
 
 def test_a_busy_ledger_is_exit_5_after_the_timeout_and_the_same_key_then_posts_once(
-        ledger: Copy) -> None:
+    ledger: Copy,
+) -> None:
     holder = sqlite3.connect(ledger.db, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
     started = time.monotonic()
     try:
-        result = ledger.run("pay", "ana", "caio", "1", "--key", "retry-me", "--json",
-                            env={"MUTUALCREDIT_BUSY_TIMEOUT": "1.5"})
+        result = ledger.run(
+            "pay",
+            "ana",
+            "caio",
+            "1",
+            "--key",
+            "retry-me",
+            "--json",
+            env={"MUTUALCREDIT_BUSY_TIMEOUT": "1.5"},
+        )
     finally:
         holder.execute("ROLLBACK")
         holder.close()
@@ -207,9 +244,11 @@ def test_a_busy_ledger_is_exit_5_after_the_timeout_and_the_same_key_then_posts_o
 
 def test_a_malformed_busy_timeout_is_refused(ledger: Copy) -> None:
     for value in ("soon", "-1", "0", "١"):
-        assert_one_line(ledger.run("balance", "ana", "--json",
-                                   env={"MUTUALCREDIT_BUSY_TIMEOUT": value}),
-                        2, "invalid_busy_timeout")
+        assert_one_line(
+            ledger.run("balance", "ana", "--json", env={"MUTUALCREDIT_BUSY_TIMEOUT": value}),
+            2,
+            "invalid_busy_timeout",
+        )
 
 
 def test_a_waiting_writer_says_so_on_a_terminal(ledger: Copy) -> None:
@@ -218,13 +257,20 @@ def test_a_waiting_writer_says_so_on_a_terminal(ledger: Copy) -> None:
     holder = sqlite3.connect(ledger.db, isolation_level=None, check_same_thread=False)
     holder.execute("BEGIN IMMEDIATE")
     threading.Timer(4.0, holder.execute, ("ROLLBACK",)).start()
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("MUTUALCREDIT_")},
-           **ledger.env}
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("MUTUALCREDIT_")},
+        **ledger.env,
+    }
     leader, follower = pty.openpty()
     try:
-        process = subprocess.run([executable, "--db", ledger.db, "pay", "ana", "caio", "1"],
-                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                 stderr=follower, env=env, timeout=60)
+        process = subprocess.run(
+            [executable, "--db", ledger.db, "pay", "ana", "caio", "1"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=follower,
+            env=env,
+            timeout=60,
+        )
         os.close(follower)
         seen = b""
         while True:
@@ -267,8 +313,9 @@ def open_folder() -> Iterator[Path]:
         shutil.rmtree(folder)
 
 
-def test_a_read_only_ledger_reads_and_refuses_writes_with_exit_5(ledger: Copy,
-                                                                 open_folder: Path) -> None:
+def test_a_read_only_ledger_reads_and_refuses_writes_with_exit_5(
+    ledger: Copy, open_folder: Path
+) -> None:
     tmp_path = open_folder
     prefix = _as_nobody()
     if prefix is None:
@@ -287,12 +334,21 @@ def test_a_read_only_ledger_reads_and_refuses_writes_with_exit_5(ledger: Copy,
                 os.chown(path, 65534, 65534)
         else:
             path.chmod(0o555 if path.is_dir() else 0o444)
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("MUTUALCREDIT_")},
-           **ledger.env, "MUTUALCREDIT_HOME": str(folder / "home"), "HOME": str(folder)}
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("MUTUALCREDIT_")},
+        **ledger.env,
+        "MUTUALCREDIT_HOME": str(folder / "home"),
+        "HOME": str(folder),
+    }
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*prefix, executable, "--db", str(folder / "demo.db"), *args],
-                              capture_output=True, text=True, env=env, timeout=60)
+        return subprocess.run(
+            [*prefix, executable, "--db", str(folder / "demo.db"), *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
 
     for args in (["balance", "ana"], ["statement", "ana"], ["account", "list"], ["verify"]):
         result = run(*args)
@@ -308,8 +364,10 @@ def test_a_full_disk_is_exit_5_and_writes_nothing(ledger: Copy, tmp_path: Path) 
     mount_point = tmp_path / "full"
     mount_point.mkdir()
     size = 2 * Path(ledger.db).stat().st_size + 1024 * 1024
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs",
-                              str(mount_point)], capture_output=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount_point)],
+        capture_output=True,
+    )
     if mounted.returncode != 0:
         if os.environ.get("CI") == "true":
             raise AssertionError(f"cannot mount a tmpfs in CI: {mounted.stderr!r}")
@@ -327,12 +385,19 @@ def test_a_full_disk_is_exit_5_and_writes_nothing(ledger: Copy, tmp_path: Path) 
             pass
         finally:
             os.close(handle)
-        result = run_cli("--db", str(db), "pay", "ana", "caio", "1", "--json",
-                         env=ledger.env)
+        result = run_cli("--db", str(db), "pay", "ana", "caio", "1", "--json", env=ledger.env)
         assert_one_line(result, 5)
         assert json.loads(result.stderr)["error"]["code"] in {"disk_full", "disk_error"}
-        out = run_cli("--db", ledger.db, "export", "csv", "--out",
-                      str(mount_point / "export.csv"), "--json", env=ledger.env)
+        out = run_cli(
+            "--db",
+            ledger.db,
+            "export",
+            "csv",
+            "--out",
+            str(mount_point / "export.csv"),
+            "--json",
+            env=ledger.env,
+        )
         assert "Traceback" not in out.stderr
         assert out.returncode == 5, out.stderr
         assert json.loads(out.stderr.splitlines()[-1])["error"]["code"] == "disk_full"

@@ -47,6 +47,7 @@ def fifo(tmp_path: Path) -> Path:
 
 # -- the helper ------------------------------------------------------------------------------
 
+
 def test_kinds(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     (tmp_path / "link").symlink_to(tmp_path / "file")
@@ -54,12 +55,13 @@ def test_kinds(tmp_path: Path) -> None:
     assert check_output(tmp_path / "file") == "file"
     assert check_output(fifo(tmp_path)) == "stream"
     assert check_output("/dev/null") == "stream"
-    for path, what in ((tmp_path / "link", "a symbolic link; give the file it points to"),
-                       (tmp_path, "a directory")):
+    for path, what in (
+        (tmp_path / "link", "a symbolic link; give the file it points to"),
+        (tmp_path, "a directory"),
+    ):
         with pytest.raises(UsageError) as caught:
             check_output(path)
-        assert (caught.value.code, caught.value.exit_code) == ("out_not_regular",
-                                                              ExitCode.USAGE)
+        assert (caught.value.code, caught.value.exit_code) == ("out_not_regular", ExitCode.USAGE)
         assert caught.value.message == f"cannot write {path}: it is {what}"
 
 
@@ -101,6 +103,7 @@ def test_a_device_node_of_our_own_is_written_into(tmp_path: Path) -> None:
 
 # -- through the installed command -----------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from mutualcredit.services.keys import KeyStore
@@ -114,9 +117,12 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def mc(root: Path, *args: str):  # type: ignore[no-untyped-def]
-    return run_cli("--db", str(root / "ledger.db"), *args,
-                   env={"MUTUALCREDIT_HOME": str(root / "home"),
-                        "MUTUALCREDIT_PASSPHRASE": PASS})
+    return run_cli(
+        "--db",
+        str(root / "ledger.db"),
+        *args,
+        env={"MUTUALCREDIT_HOME": str(root / "home"), "MUTUALCREDIT_PASSPHRASE": PASS},
+    )
 
 
 def test_cli_export_into_a_fifo(home: Path, tmp_path: Path) -> None:
@@ -127,7 +133,8 @@ def test_cli_export_into_a_fifo(home: Path, tmp_path: Path) -> None:
     reader.join(30)
     assert result.returncode == 0, result.stderr
     assert reader.data.decode().splitlines()[0] == (
-        "transfer_id,date,created_at,kind,memo,hours,account,currency,amount")
+        "transfer_id,date,created_at,kind,memo,hours,account,currency,amount"
+    )
     assert b"ensaio" in reader.data
     assert stat.S_ISFIFO(os.lstat(path).st_mode)
 
@@ -148,23 +155,30 @@ def test_cli_symlink_out_is_refused_and_nothing_is_written(home: Path, tmp_path:
     link = tmp_path / "out.json"
     link.symlink_to(target)
     before = mc(home, "checkpoint", "list", "--json").stdout
-    for args in (("export", "csv"), ("checkpoint", "create"),
-                 ("report", "settlement", "--period", "2026-01", "--format", "csv")):
+    for args in (
+        ("export", "csv"),
+        ("checkpoint", "create"),
+        ("report", "settlement", "--period", "2026-01", "--format", "csv"),
+    ):
         result = mc(home, *args, "--out", str(link), "--json")
         assert (result.returncode, result.stdout) == (2, ""), (args, result.stderr)
         error = json.loads(result.stderr)
         validate(error, "error.schema.json")
         assert error["error"] == {
             "code": "out_not_regular",
-            "message": f"cannot write {link}: it is a symbolic link; give the file it points "
-                       "to", "data": {}}
+            "message": f"cannot write {link}: it is a symbolic link; give the file it points to",
+            "data": {},
+        }
         assert link.is_symlink() and target.read_text() == "keep me"
     assert mc(home, "checkpoint", "list", "--json").stdout == before  # no checkpoint stored
 
 
 def test_cli_directory_out_is_refused(home: Path, tmp_path: Path) -> None:
-    for args in (("export", "hledger"), ("checkpoint", "create"),
-                 ("report", "settlement", "--period", "2026-01")):
+    for args in (
+        ("export", "hledger"),
+        ("checkpoint", "create"),
+        ("report", "settlement", "--period", "2026-01"),
+    ):
         result = mc(home, *args, "--out", str(tmp_path))
         assert (result.returncode, result.stdout) == (2, ""), (args, result.stderr)
         assert result.stderr == f"error: cannot write {tmp_path}: it is a directory\n"
@@ -172,15 +186,27 @@ def test_cli_directory_out_is_refused(home: Path, tmp_path: Path) -> None:
 
 
 def test_cli_rejects_symlink_is_refused_before_importing(ledger_dir, tmp_path):  # type: ignore[no-untyped-def]
-    path = tickets(tmp_path / "t.csv", GOOD.replace("GR-1;", "GR-SYM;"),
-                   GOOD.replace("GR-1;", "GR-BAD;").replace("40,00", "x"))
+    path = tickets(
+        tmp_path / "t.csv",
+        GOOD.replace("GR-1;", "GR-SYM;"),
+        GOOD.replace("GR-1;", "GR-BAD;").replace("40,00", "x"),
+    )
     link = tmp_path / "rejects.csv"
     link.symlink_to(tmp_path / "elsewhere.csv")
-    result = cli(ledger_dir, "import", path, "--rules", TICKET_RULES, "--skip-invalid",
-                 "--rejects", str(link))
+    result = cli(
+        ledger_dir,
+        "import",
+        path,
+        "--rules",
+        TICKET_RULES,
+        "--skip-invalid",
+        "--rejects",
+        str(link),
+    )
     assert (result.returncode, result.stdout) == (2, "")
-    assert result.stderr == (f"error: cannot write {link}: it is a symbolic link; give the "
-                             "file it points to\n")
+    assert result.stderr == (
+        f"error: cannot write {link}: it is a symbolic link; give the file it points to\n"
+    )
     assert not (tmp_path / "elsewhere.csv").exists()
     again = cli(ledger_dir, "import", path, "--rules", TICKET_RULES, "--dry-run", "--json")
     assert json.loads(again.stdout)["already_imported"] == 0  # GR-SYM was not imported
@@ -192,8 +218,17 @@ def test_cli_rejects_into_a_fifo(ledger_dir, tmp_path):  # type: ignore[no-untyp
     pipe = fifo(tmp_path)
     reader = FifoReader(pipe)
     reader.start()
-    result = cli(ledger_dir, "import", path, "--rules", TICKET_RULES, "--dry-run",
-                 "--skip-invalid", "--rejects", str(pipe))
+    result = cli(
+        ledger_dir,
+        "import",
+        path,
+        "--rules",
+        TICKET_RULES,
+        "--dry-run",
+        "--skip-invalid",
+        "--rejects",
+        str(pipe),
+    )
     reader.join(30)
     assert result.returncode == 0, result.stderr
     assert reader.data.decode("utf-8").splitlines()[1] == bad

@@ -37,7 +37,8 @@ def test_plain_strings_in_tables_and_prints_keep_colons_and_brackets() -> None:
     assert MEMO in shown
     assert "🅰" not in shown and "😄" not in shown
     assert rendered("network:clearing:a and :a: [red]r[/red]") == (
-        "network:clearing:a and :a: [red]r[/red]\n")
+        "network:clearing:a and :a: [red]r[/red]\n"
+    )
 
 
 def test_text_cells_are_never_markup() -> None:
@@ -45,9 +46,16 @@ def test_text_cells_are_never_markup() -> None:
 
 
 def test_the_balance_table_of_the_cli_shows_the_name_as_stored() -> None:
-    row = {"account": "collectives:a:clearing", "currency": "CARD", "balance": "-30.00",
-           "available": None, "pending_debits": "0.00", "pending_credits": "0.00",
-           "limit_lower": "-100.00", "limit_upper": None}
+    row = {
+        "account": "collectives:a:clearing",
+        "currency": "CARD",
+        "balance": "-30.00",
+        "available": None,
+        "pending_debits": "0.00",
+        "pending_credits": "0.00",
+        "limit_lower": "-100.00",
+        "limit_upper": None,
+    }
     shown = rendered(balance_table([row]))
     assert "collectives:a:clearing" in shown and "🅰" not in shown
 
@@ -63,8 +71,9 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     root = tmp_path_factory.mktemp("rich")
     net = make_network(str(root / "ledger.db"))
-    setup.add_collective(net.ledger, net["banco"], slug="a", name="A", currency="ACUR",
-                         rate=Fraction(1))
+    setup.add_collective(
+        net.ledger, net["banco"], slug="a", name="A", currency="ACUR", rate=Fraction(1)
+    )
     net.pay("ana", "bia", "3.00", memo=MEMO)
     KeyStore(root / "home", net.ledger.network.id, kdf_n=2**10).write(net["banco"], PASS)
     net.ledger.engine.dispose()
@@ -72,9 +81,12 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def mc(root: Path, *args: str):  # type: ignore[no-untyped-def]
-    result = run_cli("--db", str(root / "ledger.db"), *args,
-                     env={"MUTUALCREDIT_HOME": str(root / "home"),
-                          "MUTUALCREDIT_PASSPHRASE": PASS})
+    result = run_cli(
+        "--db",
+        str(root / "ledger.db"),
+        *args,
+        env={"MUTUALCREDIT_HOME": str(root / "home"), "MUTUALCREDIT_PASSPHRASE": PASS},
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout
 

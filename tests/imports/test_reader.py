@@ -268,8 +268,12 @@ def test_reader_projects_records_onto_the_needed_fields():
 def _everything(path: Path, rules) -> list[tuple]:
     """Every item the reader yields, in full (records with their text and values)."""
     reader = SourceReader(path, rules)
-    items = [(str(item), item.code, item.fatal, item.text) if isinstance(item, Problem)
-             else (item.line, item.column, item.text, item.values) for item in reader]
+    items = [
+        (str(item), item.code, item.fatal, item.text)
+        if isinstance(item, Problem)
+        else (item.line, item.column, item.text, item.values)
+        for item in reader
+    ]
     return [*items, ("lines", reader.lines_read, reader.sha256)]
 
 
@@ -307,6 +311,7 @@ def test_a_line_too_long_is_found_whatever_the_block_size(tmp_path, monkeypatch,
     path.write_bytes(header + b"\n" + b"x" * limit + b"\n" + b"y" * (limit + 1) + b"\nz\n")
     monkeypatch.setattr(reader_module, "LINE_LENGTH_MAX", limit)
     monkeypatch.setattr(reader_module, "DECODE_BLOCK_SIZE", block)
-    problems = [item for item in SourceReader(path, load_rules(TICKETS))
-                if isinstance(item, Problem)]
+    problems = [
+        item for item in SourceReader(path, load_rules(TICKETS)) if isinstance(item, Problem)
+    ]
     assert [(p.line, p.code, p.fatal) for p in problems][-1] == (3, "line_too_long", True)

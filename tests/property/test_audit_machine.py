@@ -85,34 +85,52 @@ class AuditMachine(RuleBasedStateMachine):
     def tick(self, hours: int) -> None:
         self.now += timedelta(hours=hours)
 
-    @rule(payer=st.sampled_from(MEMBERS), payee=st.sampled_from(MEMBERS),
-          amount=st.integers(1, 8_000))
+    @rule(
+        payer=st.sampled_from(MEMBERS), payee=st.sampled_from(MEMBERS), amount=st.integers(1, 8_000)
+    )
     def pay(self, payer: str, payee: str, amount: int) -> None:
-        expected = "self_payment" if payer == payee else (
-            "ok" if self.affordable(payer, amount) else "limit_lower_exceeded")
+        expected = (
+            "self_payment"
+            if payer == payee
+            else ("ok" if self.affordable(payer, amount) else "limit_lower_exceeded")
+        )
         try:
-            result = pay(self.net.ledger, self.net[payer], payer=payer, payee=payee,
-                         amount=amount)
+            result = pay(self.net.ledger, self.net[payer], payer=payer, payee=payee, amount=amount)
         except MutualCreditError as error:
             assert error.code == expected, (error.code, expected, error.message)
             return
         assert expected == "ok", expected
         self.moved(payer, payee, amount, result.transfer_id)
 
-    @rule(payer=st.sampled_from(MEMBERS), payee=st.sampled_from(MEMBERS),
-          amount=st.integers(1, 8_000), hours=st.none() | st.integers(1, 72))
+    @rule(
+        payer=st.sampled_from(MEMBERS),
+        payee=st.sampled_from(MEMBERS),
+        amount=st.integers(1, 8_000),
+        hours=st.none() | st.integers(1, 72),
+    )
     def ask(self, payer: str, payee: str, amount: int, hours: int | None) -> None:
         expires = None if hours is None else timedelta(hours=hours)
         try:
-            made = rq.create_request(self.net.ledger, self.net[payee], payer=payer,
-                                     payee=payee, amount=amount, memo="trabalho",
-                                     expires_in=expires, at=self.now)
+            made = rq.create_request(
+                self.net.ledger,
+                self.net[payee],
+                payer=payer,
+                payee=payee,
+                amount=amount,
+                memo="trabalho",
+                expires_in=expires,
+                at=self.now,
+            )
         except MutualCreditError as error:
             assert payer == payee and error.code == "self_payment", error.message
             return
         assert payer != payee and made.status == "open"
-        self.requests[made.id] = Asked(payer=payer, payee=payee, amount=amount,
-                                       expires_at=None if expires is None else self.now + expires)
+        self.requests[made.id] = Asked(
+            payer=payer,
+            payee=payee,
+            amount=amount,
+            expires_at=None if expires is None else self.now + expires,
+        )
 
     def _outcome(self, asked: Asked) -> str:
         if asked.status != "open":
@@ -133,8 +151,9 @@ class AuditMachine(RuleBasedStateMachine):
         if expected == "ok" and not self.affordable(asked.payer, asked.amount):
             expected = "limit_lower_exceeded"
         try:
-            request, result = rq.accept_request(self.net.ledger, self.net[signer],
-                                                request_id=request_id, at=self.now)
+            request, result = rq.accept_request(
+                self.net.ledger, self.net[signer], request_id=request_id, at=self.now
+            )
         except MutualCreditError as error:
             assert error.code == expected, (error.code, expected, error.message)
             return
@@ -150,11 +169,17 @@ class AuditMachine(RuleBasedStateMachine):
         expected = self._outcome(asked)
         try:
             if decline:
-                rq.decline_request(self.net.ledger, self.net[asked.payer],
-                                   request_id=request_id, reason="não", at=self.now)
+                rq.decline_request(
+                    self.net.ledger,
+                    self.net[asked.payer],
+                    request_id=request_id,
+                    reason="não",
+                    at=self.now,
+                )
             else:
-                rq.withdraw_request(self.net.ledger, self.net[asked.payee],
-                                    request_id=request_id, at=self.now)
+                rq.withdraw_request(
+                    self.net.ledger, self.net[asked.payee], request_id=request_id, at=self.now
+                )
         except MutualCreditError as error:
             assert error.code == expected, (error.code, expected, error.message)
             return
@@ -177,10 +202,11 @@ class AuditMachine(RuleBasedStateMachine):
 
     @invariant()
     def verified(self) -> None:
-        inputs = [CheckpointInput(label=f"cp{n}", document=document)
-                  for n, document in enumerate(self.checkpoints)]
-        report = verify_ledger(self.net.ledger, checkpoints=inputs, include_stored=False,
-                               workers=1)
+        inputs = [
+            CheckpointInput(label=f"cp{n}", document=document)
+            for n, document in enumerate(self.checkpoints)
+        ]
+        report = verify_ledger(self.net.ledger, checkpoints=inputs, include_stored=False, workers=1)
         assert report.problems == [], report.problems
         for handle, balance in self.balances.items():
             assert self.net.balance(handle) == format_amount(balance, 2)
@@ -194,5 +220,8 @@ class AuditMachine(RuleBasedStateMachine):
 
 TestAuditMachine = AuditMachine.TestCase
 TestAuditMachine.settings = settings(
-    max_examples=30, stateful_step_count=12, deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+    max_examples=30,
+    stateful_step_count=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)

@@ -73,8 +73,11 @@ LINE = 10**12  # every member's credit line and the clearing bound: no limit eve
 # -- the world: what the base network holds, as this test made it --------------------------
 
 # slug -> (its card, that card's rate to the network card)
-COLLECTIVES = {"cubo": ("CUBO", Fraction(1)), "palafita": ("PALA", Fraction(2)),
-               "massa": (CARD, Fraction(1))}  # massa shares the network card
+COLLECTIVES = {
+    "cubo": ("CUBO", Fraction(1)),
+    "palafita": ("PALA", Fraction(2)),
+    "massa": (CARD, Fraction(1)),
+}  # massa shares the network card
 RATES = {CARD: Fraction(1), "CUBO": Fraction(1), "PALA": Fraction(2), "BRL": Fraction(1)}
 # handle -> (collective, roles)
 MEMBERS: dict[str, tuple[str, tuple[tuple[str, str | None], ...]]] = {
@@ -107,17 +110,26 @@ class Account:
 
 
 def _accounts() -> dict[str, Account]:
-    accounts = [Account(f"members:{h}", COLLECTIVES[c][0], f"member:{h}", c, "member")
-                for h, (c, _) in MEMBERS.items()]
+    accounts = [
+        Account(f"members:{h}", COLLECTIVES[c][0], f"member:{h}", c, "member")
+        for h, (c, _) in MEMBERS.items()
+    ]
     for slug, (card, _) in COLLECTIVES.items():
-        accounts += [Account(f"collectives:{slug}:fund", card, f"collective:{slug}", slug, "fund"),
-                     Account(f"collectives:{slug}:clearing", card, f"collective:{slug}", slug,
-                             "clearing"),
-                     Account(f"network:clearing:{slug}", CARD, "network", slug,
-                             "network_clearing")]
-    accounts += [Account(name, currency, "network" if owner == "network"
-                         else f"collective:{owner}", None if owner == "network" else owner, kind)
-                 for name, currency, owner, kind in EXTRA_ACCOUNTS]
+        accounts += [
+            Account(f"collectives:{slug}:fund", card, f"collective:{slug}", slug, "fund"),
+            Account(f"collectives:{slug}:clearing", card, f"collective:{slug}", slug, "clearing"),
+            Account(f"network:clearing:{slug}", CARD, "network", slug, "network_clearing"),
+        ]
+    accounts += [
+        Account(
+            name,
+            currency,
+            "network" if owner == "network" else f"collective:{owner}",
+            None if owner == "network" else owner,
+            kind,
+        )
+        for name, currency, owner, kind in EXTRA_ACCOUNTS
+    ]
     return {account.name: account for account in accounts}
 
 
@@ -142,8 +154,10 @@ ACCOUNTS = _accounts()
 NAMES = tuple(ACCOUNTS)
 CLEARING = ("clearing", "network_clearing")
 # collective -> (against, rate, into): the admin's signed issuance records
-ISSUANCE = {"cubo": ("BRL", Fraction(1), "collectives:cubo:fund"),
-            "palafita": ("BRL", Fraction(2), "collectives:palafita:fund")}
+ISSUANCE = {
+    "cubo": ("BRL", Fraction(1), "collectives:cubo:fund"),
+    "palafita": ("BRL", Fraction(2), "collectives:palafita:fund"),
+}
 
 
 @dataclass
@@ -160,8 +174,15 @@ class Transfer:
 
 # -- the oracle: the README's table, "Who may sign what", in its own words -----------------
 
-def readme_allows(author: str, kind: str, postings: tuple[tuple[str, str, int], ...], *,
-                  force: bool = False, hold: Transfer | None = None) -> bool:
+
+def readme_allows(
+    author: str,
+    kind: str,
+    postings: tuple[tuple[str, str, int], ...],
+    *,
+    force: bool = False,
+    hold: Transfer | None = None,
+) -> bool:
     """May ``author`` sign a transfer of ``kind`` moving ``postings``, by the README's table?
 
     ``hold`` is the hold a ``post_hold``/``void_hold`` resolves.  Written from the
@@ -177,8 +198,8 @@ def readme_allows(author: str, kind: str, postings: tuple[tuple[str, str, int], 
         assert hold is not None
         credited = [ACCOUNTS[name] for name, _, amount in hold.postings if amount > 0]
         return author == hold.author or any(
-            account.owner == f"member:{author}" or account.of in coordinated
-            for account in credited)
+            account.owner == f"member:{author}" or account.of in coordinated for account in credited
+        )
     # "settlement, issuance, clearing limits | the admin only"; clearing legs alone ("never
     # alone"; a reversal "of clearing legs alone (a settlement's reversal): the admin only")
     if kind in ("settlement", "issuance") or all(a.kind in CLEARING for a, _, _ in legs):
@@ -189,8 +210,10 @@ def readme_allows(author: str, kind: str, postings: tuple[tuple[str, str, int], 
         touched = {account.of for account, _, _ in legs if account.of}
         if not touched & coordinated:
             return False
-        return not force or any(all(account.of == collective and account.owner != "network"
-                                    for account, _, _ in legs) for collective in coordinated)
+        return not force or any(
+            all(account.of == collective and account.owner != "network" for account, _, _ in legs)
+            for collective in coordinated
+        )
     if kind == "import":
         return _import_allowed(roles, legs)
     # "payment, hold, fee | a member: their own account; a coordinator: their collective's
@@ -199,17 +222,26 @@ def readme_allows(author: str, kind: str, postings: tuple[tuple[str, str, int], 
     if any(account.kind in CLEARING for account, _, _ in legs) and not is_exact_route(postings):
         return False
     for account, _, amount in legs:
-        if amount < 0 and account.kind not in CLEARING and not (
+        if (
+            amount < 0
+            and account.kind not in CLEARING
+            and not (
                 account.owner == f"member:{author}"
-                or (account.owner.startswith("collective:") and account.of in coordinated
-                    and account.kind != "issuance")):
+                or (
+                    account.owner.startswith("collective:")
+                    and account.of in coordinated
+                    and account.kind != "issuance"
+                )
+            )
+        ):
             return False
     return True
 
 
-def _import_allowed(roles: tuple[tuple[str, str | None], ...],
-                    legs: list[tuple[Account, str, int]]) -> bool:
-    """"import | an importer or coordinator of a collective (an importer of the network: the
+def _import_allowed(
+    roles: tuple[tuple[str, str | None], ...], legs: list[tuple[Account, str, int]]
+) -> bool:
+    """ "import | an importer or coordinator of a collective (an importer of the network: the
     network's): debits that collective's income and cash; credits only that collective's
     accounts or network accounts (no clearing);
     issues the collective's card only at the rate, against the currency and into the account
@@ -232,13 +264,21 @@ def _import_allowed(roles: tuple[tuple[str, str | None], ...],
             return False
         against, rate, into = ISSUANCE[collective]
         card = COLLECTIVES[collective][0]
-        income = -sum(amount for account, currency, amount in legs if account.kind == "income"
-                      and account.of == collective and currency == against)
+        income = -sum(
+            amount
+            for account, currency, amount in legs
+            if account.kind == "income" and account.of == collective and currency == against
+        )
         issued = int(income * rate)  # the scales are equal: minor units convert at the rate
-        expected = sorted([(f"collectives:{collective}:issuance", -issued), (into, issued)]) \
-            if issued else []
-        if sorted((account.name, amount) for account, currency, amount in legs
-                  if currency == card) != expected:
+        expected = (
+            sorted([(f"collectives:{collective}:issuance", -issued), (into, issued)])
+            if issued
+            else []
+        )
+        if (
+            sorted((account.name, amount) for account, currency, amount in legs if currency == card)
+            != expected
+        ):
             return False
     return True
 
@@ -253,15 +293,20 @@ def route(payer: str, payee: str, amount: int) -> tuple[tuple[str, str, int], ..
     card_amount = amount * RATES[source.currency]
     legs = [(payer, source.currency, -amount)]
     if source.of is not None:
-        legs += [(f"collectives:{source.of}:clearing", source.currency, amount),
-                 (f"network:clearing:{source.of}", CARD, -int(card_amount))]
+        legs += [
+            (f"collectives:{source.of}:clearing", source.currency, amount),
+            (f"network:clearing:{source.of}", CARD, -int(card_amount)),
+        ]
     if target.of is None:
         return (*legs, (payee, CARD, int(card_amount)))
     paid = card_amount / RATES[target.currency]
     assert paid.denominator == 1, (payer, payee, amount)
-    return (*legs, (f"network:clearing:{target.of}", CARD, int(card_amount)),
-            (f"collectives:{target.of}:clearing", target.currency, -int(paid)),
-            (payee, target.currency, int(paid)))
+    return (
+        *legs,
+        (f"network:clearing:{target.of}", CARD, int(card_amount)),
+        (f"collectives:{target.of}:clearing", target.currency, -int(paid)),
+        (payee, target.currency, int(paid)),
+    )
 
 
 def is_exact_route(postings: tuple[tuple[str, str, int], ...]) -> bool:
@@ -269,8 +314,12 @@ def is_exact_route(postings: tuple[tuple[str, str, int], ...]) -> bool:
     account outside clearing?"""
     ends = [p for p in postings if ACCOUNTS[p[0]].kind not in CLEARING]
     debits, credits = [p for p in ends if p[2] < 0], [p for p in ends if p[2] > 0]
-    if len(debits) != 1 or len(credits) != 1 or not routable(debits[0][0]) \
-            or not routable(credits[0][0]):
+    if (
+        len(debits) != 1
+        or len(credits) != 1
+        or not routable(debits[0][0])
+        or not routable(credits[0][0])
+    ):
         return False
     payer, payee = debits[0], credits[0]
     try:
@@ -284,13 +333,16 @@ def routable(name: str) -> bool:
     """An account a route may start or end at: in its collective's own card (the network's
     accounts: in the network card), not a clearing account."""
     account = ACCOUNTS[name]
-    home = CARD if account.of is None or account.owner == "network" \
-        else COLLECTIVES[account.of][0]
-    return account.kind not in CLEARING and account.currency == home and (
-        account.owner != "network" or account.of is None)
+    home = CARD if account.of is None or account.owner == "network" else COLLECTIVES[account.of][0]
+    return (
+        account.kind not in CLEARING
+        and account.currency == home
+        and (account.owner != "network" or account.of is None)
+    )
 
 
 # -- the base network -------------------------------------------------------------------------
+
 
 @dataclass
 class Base:
@@ -302,56 +354,112 @@ class Base:
 
 def build_base(path: Path) -> Base:
     admin = Signer.generate(ADMIN)
-    ledger = setup.init_network(str(path), setup.NetworkSettings(
-        name="Rede diferencial", card=CARD, admin=ADMIN, member_limit_lower=-LINE,
-        clearing_limit=LINE), admin, setup.new_network_id())
+    ledger = setup.init_network(
+        str(path),
+        setup.NetworkSettings(
+            name="Rede diferencial",
+            card=CARD,
+            admin=ADMIN,
+            member_limit_lower=-LINE,
+            clearing_limit=LINE,
+        ),
+        admin,
+        setup.new_network_id(),
+    )
     signers = {ADMIN: admin}
     setup.add_currency(ledger, admin, code="BRL", scale=2, rate=Fraction(1))
     for slug, (card, rate) in COLLECTIVES.items():
-        setup.add_collective(ledger, admin, slug=slug, name=slug.title(),
-                             currency=None if card == CARD else card, rate=rate)
+        setup.add_collective(
+            ledger,
+            admin,
+            slug=slug,
+            name=slug.title(),
+            currency=None if card == CARD else card,
+            rate=rate,
+        )
     for handle, (collective, roles) in MEMBERS.items():
         signers[handle] = Signer.generate(handle)
-        setup.add_member(ledger, admin, handle=handle, collective=collective,
-                         public_key=signers[handle].public_key, limit_lower=-LINE)
+        setup.add_member(
+            ledger,
+            admin,
+            handle=handle,
+            collective=collective,
+            public_key=signers[handle].public_key,
+            limit_lower=-LINE,
+        )
         for role, scope in roles:
-            setup.change_role(ledger, admin, handle=handle, role=role, collective=scope,
-                              grant=True)
+            setup.change_role(ledger, admin, handle=handle, role=role, collective=scope, grant=True)
     for name, currency, owner, _ in EXTRA_ACCOUNTS:
-        setup.add_account(ledger, admin, name=name, currency=currency, owner=owner,
-                          limit_lower=None, limit_upper=None)
+        setup.add_account(
+            ledger,
+            admin,
+            name=name,
+            currency=currency,
+            owner=owner,
+            limit_lower=None,
+            limit_upper=None,
+        )
     for collective, (against, rate, into) in ISSUANCE.items():
-        setup.set_issuance(ledger, admin, collective=collective, against=against, rate=rate,
-                           into=into)
+        setup.set_issuance(
+            ledger, admin, collective=collective, against=against, rate=rate, into=into
+        )
     base = Base(path=path, network=ledger.network.id, signers=signers, transfers=[])
     history = [
         ("ana", "payment", route("members:ana", "members:caio", 1000)),
         ("bia", "payment", route("members:bia", "members:ana", 400)),
         ("duda", "payment", route("collectives:massa:fund", "members:gil", 800)),
         ("gil", "payment", route("members:gil", "members:eli", 600)),
-        (ADMIN, "settlement", (("network:clearing:palafita", CARD, -1000),
-                               ("network:clearing:cubo", CARD, 1000))),
-        ("imp", "import", (("income:festivals:grito", "BRL", -5000),
-                           ("collectives:cubo:cash:caixa-1", "BRL", 5000),
-                           ("collectives:cubo:issuance", "CUBO", -5000),
-                           ("collectives:cubo:fund", "CUBO", 5000))),
+        (
+            ADMIN,
+            "settlement",
+            (("network:clearing:palafita", CARD, -1000), ("network:clearing:cubo", CARD, 1000)),
+        ),
+        (
+            "imp",
+            "import",
+            (
+                ("income:festivals:grito", "BRL", -5000),
+                ("collectives:cubo:cash:caixa-1", "BRL", 5000),
+                ("collectives:cubo:issuance", "CUBO", -5000),
+                ("collectives:cubo:fund", "CUBO", 5000),
+            ),
+        ),
         ("net", "import", (("income:network", "BRL", -2000), ("network:cash:brl", "BRL", 2000))),
-        (ADMIN, "issuance", (("collectives:palafita:issuance", "PALA", -300),
-                             ("collectives:palafita:fund", "PALA", 300))),
+        (
+            ADMIN,
+            "issuance",
+            (
+                ("collectives:palafita:issuance", "PALA", -300),
+                ("collectives:palafita:fund", "PALA", 300),
+            ),
+        ),
         ("bia", "hold", route("members:bia", "members:ana", 200)),
         ("eli", "hold", route("members:eli", "members:bia", 800)),
     ]
     for author, kind, postings in history:
         draft = make_draft(base, author, kind, postings)
         result = post_signed(ledger, sign(ledger, draft, signers[author]))
-        base.transfers.append(Transfer(result.transfer_id, kind, author, postings,
-                                       "pending" if kind == "hold" else "posted"))
-    reversal = make_draft(base, "ana", "reversal", opposite(base.transfers[1].postings),
-                          refs={"reverses": base.transfers[1].id})
+        base.transfers.append(
+            Transfer(
+                result.transfer_id,
+                kind,
+                author,
+                postings,
+                "pending" if kind == "hold" else "posted",
+            )
+        )
+    reversal = make_draft(
+        base,
+        "ana",
+        "reversal",
+        opposite(base.transfers[1].postings),
+        refs={"reverses": base.transfers[1].id},
+    )
     result = post_signed(ledger, sign(ledger, reversal, signers["ana"]))
     base.transfers[1].reversed = True
-    base.transfers.append(Transfer(result.transfer_id, "reversal", "ana", reversal_postings(
-        reversal)))
+    base.transfers.append(
+        Transfer(result.transfer_id, "reversal", "ana", reversal_postings(reversal))
+    )
     assert verify_ledger(ledger, workers=1).problems == []
     ledger.engine.dispose()
     return base
@@ -365,15 +473,27 @@ def reversal_postings(draft: TransferDraft) -> tuple[tuple[str, str, int], ...]:
     return tuple((p.account, p.currency, p.amount) for p in draft.postings)
 
 
-def make_draft(base: Base, author: str, kind: str, postings: tuple[tuple[str, str, int], ...],
-               *, refs: dict[str, int] | None = None, force: bool = False) -> TransferDraft:
+def make_draft(
+    base: Base,
+    author: str,
+    kind: str,
+    postings: tuple[tuple[str, str, int], ...],
+    *,
+    refs: dict[str, int] | None = None,
+    force: bool = False,
+) -> TransferDraft:
     moment = now()
     return TransferDraft(
-        network=base.network, kind=kind, author=author, key=secrets.token_hex(8),
+        network=base.network,
+        kind=kind,
+        author=author,
+        key=secrets.token_hex(8),
         postings=tuple(Posting(account=a, currency=c, amount=m) for a, c, m in postings),
-        created_at=iso(moment), refs=refs or {},
+        created_at=iso(moment),
+        refs=refs or {},
         meta={"force": True} if force else {},
-        expires_at=iso(moment + timedelta(days=1)) if kind == "hold" else None)
+        expires_at=iso(moment + timedelta(days=1)) if kind == "hold" else None,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -387,29 +507,45 @@ def base() -> Iterator[Base]:
 
 AMOUNTS = st.integers(1, 500).map(lambda n: 4 * n)  # halves and PALA's rate stay exact
 TRANSFER_KINDS = ("payment", "hold", "fee", "import", "settlement", "issuance")
-MUTATIONS = ("exact", "exact", "exact", "padded", "one-sided", "skewed", "inflated",
-             "no-payer-side", "card-legs-only")
+MUTATIONS = (
+    "exact",
+    "exact",
+    "exact",
+    "padded",
+    "one-sided",
+    "skewed",
+    "inflated",
+    "no-payer-side",
+    "card-legs-only",
+)
 
 
 # The shapes each kind of transfer usually has (any kind may draw any shape).
 SHAPES = ("pair", "route", "multi", "clearing", "sale", "issue")
-USUAL = {"payment": ("pair", "route", "route", "multi"), "hold": ("route", "pair"),
-         "fee": ("pair", "route"), "import": ("sale", "sale", "pair"),
-         "settlement": ("clearing",), "issuance": ("issue",)}
+USUAL = {
+    "payment": ("pair", "route", "route", "multi"),
+    "hold": ("route", "pair"),
+    "fee": ("pair", "route"),
+    "import": ("sale", "sale", "pair"),
+    "settlement": ("clearing",),
+    "issuance": ("issue",),
+}
 
 
 def near(author: str) -> list[str]:
     """The accounts ``author`` may plausibly move: their own, their collectives'."""
     scopes = {scope for _, scope in ROLES[author]}
-    return [name for name, account in ACCOUNTS.items()
-            if account.owner == f"member:{author}" or (account.owner.startswith("collective:")
-                                                       and account.of in scopes)
-            or (account.owner == "network" and None in scopes)] or list(NAMES)
+    return [
+        name
+        for name, account in ACCOUNTS.items()
+        if account.owner == f"member:{author}"
+        or (account.owner.startswith("collective:") and account.of in scopes)
+        or (account.owner == "network" and None in scopes)
+    ] or list(NAMES)
 
 
 @st.composite
-def plain_postings(draw: st.DrawFn, author: str, kind: str
-                   ) -> tuple[tuple[str, str, int], ...]:
+def plain_postings(draw: st.DrawFn, author: str, kind: str) -> tuple[tuple[str, str, int], ...]:
     """Postings of one of many shapes, balanced in each currency, each account once."""
     usual = draw(st.integers(0, 3)) > 0
     shape = draw(st.sampled_from(USUAL[kind] if usual else SHAPES))
@@ -418,8 +554,9 @@ def plain_postings(draw: st.DrawFn, author: str, kind: str
     if shape == "issue":  # a card issued from a collective's issuance account
         issuer = draw(st.sampled_from([n for n in NAMES if ACCOUNTS[n].kind == "issuance"]))
         card = ACCOUNTS[issuer].currency
-        into = draw(st.sampled_from([n for n in NAMES if ACCOUNTS[n].currency == card
-                                     and n != issuer]))
+        into = draw(
+            st.sampled_from([n for n in NAMES if ACCOUNTS[n].currency == card and n != issuer])
+        )
         return ((issuer, card, -amount), (into, card, amount))
     if shape == "pair":
         payer = draw(st.sampled_from(payers))
@@ -432,28 +569,49 @@ def plain_postings(draw: st.DrawFn, author: str, kind: str
         ends = [n for n in NAMES if routable(n)]
         payer = draw(st.sampled_from([n for n in payers if routable(n)] or ends))
         payee = draw(st.sampled_from([n for n in ends if ACCOUNTS[n].of != ACCOUNTS[payer].of]))
-        return mutate(route(payer, payee, amount), draw(st.sampled_from(MUTATIONS)),
-                      draw(st.sampled_from(tuple(COLLECTIVES))))
+        return mutate(
+            route(payer, payee, amount),
+            draw(st.sampled_from(MUTATIONS)),
+            draw(st.sampled_from(tuple(COLLECTIVES))),
+        )
     if shape == "multi":
         currency = draw(st.sampled_from((CARD, "CUBO", "PALA", "BRL")))
-        names = draw(st.lists(st.sampled_from([n for n in NAMES
-                                               if ACCOUNTS[n].currency == currency]),
-                              min_size=3, max_size=5, unique=True))
+        names = draw(
+            st.lists(
+                st.sampled_from([n for n in NAMES if ACCOUNTS[n].currency == currency]),
+                min_size=3,
+                max_size=5,
+                unique=True,
+            )
+        )
         amounts = [draw(AMOUNTS) for _ in names[1:]]
         direction = -1 if draw(st.booleans()) else 1  # one debit and many credits, or back
-        return ((names[0], currency, direction * sum(amounts)),
-                *((name, currency, -direction * part) for name, part in zip(names[1:], amounts,
-                                                                            strict=True)))
+        return (
+            (names[0], currency, direction * sum(amounts)),
+            *(
+                (name, currency, -direction * part)
+                for name, part in zip(names[1:], amounts, strict=True)
+            ),
+        )
     if shape == "clearing":
-        one, other = draw(st.lists(st.sampled_from(tuple(COLLECTIVES)), min_size=2, max_size=2,
-                                   unique=True))
-        pairs = [((f"network:clearing:{one}", CARD, -amount),
-                  (f"network:clearing:{other}", CARD, amount)),
-                 (("network:clearing:massa", CARD, -amount),
-                  ("collectives:massa:clearing", CARD, amount)),
-                 ((f"network:clearing:{one}", CARD, -amount), ("network:fund:card", CARD, amount)),
-                 ((f"collectives:{one}:clearing", COLLECTIVES[one][0], -amount),
-                  (f"collectives:{one}:fund", COLLECTIVES[one][0], amount))]
+        one, other = draw(
+            st.lists(st.sampled_from(tuple(COLLECTIVES)), min_size=2, max_size=2, unique=True)
+        )
+        pairs = [
+            (
+                (f"network:clearing:{one}", CARD, -amount),
+                (f"network:clearing:{other}", CARD, amount),
+            ),
+            (
+                ("network:clearing:massa", CARD, -amount),
+                ("collectives:massa:clearing", CARD, amount),
+            ),
+            ((f"network:clearing:{one}", CARD, -amount), ("network:fund:card", CARD, amount)),
+            (
+                (f"collectives:{one}:clearing", COLLECTIVES[one][0], -amount),
+                (f"collectives:{one}:fund", COLLECTIVES[one][0], amount),
+            ),
+        ]
         return draw(st.sampled_from(pairs))
     return draw(sales(amount))
 
@@ -462,11 +620,13 @@ def plain_postings(draw: st.DrawFn, author: str, kind: str
 def sales(draw: st.DrawFn, amount: int) -> tuple[tuple[str, str, int], ...]:
     """Import-shaped postings: income received into a BRL account, maybe issuing a card."""
     income = draw(st.sampled_from([n for n in NAMES if ACCOUNTS[n].kind in ("income", "cash")]))
-    target = draw(st.sampled_from([n for n in NAMES if ACCOUNTS[n].currency == "BRL"
-                                   and n != income]))
+    target = draw(
+        st.sampled_from([n for n in NAMES if ACCOUNTS[n].currency == "BRL" and n != income])
+    )
     legs = [(income, "BRL", -amount), (target, "BRL", amount)]
-    issuing = draw(st.sampled_from(("none", "none", "record", "record", "rate", "into",
-                                    "no-income", "other")))
+    issuing = draw(
+        st.sampled_from(("none", "none", "record", "record", "rate", "into", "no-income", "other"))
+    )
     collective = ACCOUNTS[income].of or draw(st.sampled_from(tuple(COLLECTIVES)))
     if issuing == "other":
         collective = draw(st.sampled_from(tuple(COLLECTIVES)))
@@ -479,8 +639,15 @@ def sales(draw: st.DrawFn, amount: int) -> tuple[tuple[str, str, int], ...]:
     if issuing == "rate":
         issued *= 1000
     if issuing == "into":
-        into = draw(st.sampled_from([n for n in NAMES if ACCOUNTS[n].currency == card
-                                     and n != into and ACCOUNTS[n].kind != "issuance"]))
+        into = draw(
+            st.sampled_from(
+                [
+                    n
+                    for n in NAMES
+                    if ACCOUNTS[n].currency == card and n != into and ACCOUNTS[n].kind != "issuance"
+                ]
+            )
+        )
     if issuing == "no-income":
         legs = []
     if card == "BRL" or any(name == into for name, _, _ in legs):
@@ -488,19 +655,25 @@ def sales(draw: st.DrawFn, amount: int) -> tuple[tuple[str, str, int], ...]:
     return (*legs, (f"collectives:{collective}:issuance", card, -issued), (into, card, issued))
 
 
-def mutate(postings: tuple[tuple[str, str, int], ...], how: str, extra: str
-           ) -> tuple[tuple[str, str, int], ...]:
+def mutate(
+    postings: tuple[tuple[str, str, int], ...], how: str, extra: str
+) -> tuple[tuple[str, str, int], ...]:
     """A route, or one of the ways issue 15 found to bend one (still balanced)."""
     names = {name for name, _, _ in postings}
     clearing = [p for p in postings if ACCOUNTS[p[0]].kind in CLEARING]
     if how == "padded" and f"network:clearing:{extra}" not in names:
         card = COLLECTIVES[extra][0]
         if card == CARD:
-            return (*postings, (f"network:clearing:{extra}", CARD, -100),
-                    (f"collectives:{extra}:clearing", CARD, 100))
-        return (*postings, (f"network:clearing:{extra}", CARD, -100),
-                ("network:fund:card", CARD, 100)) if "network:fund:card" not in names \
+            return (
+                *postings,
+                (f"network:clearing:{extra}", CARD, -100),
+                (f"collectives:{extra}:clearing", CARD, 100),
+            )
+        return (
+            (*postings, (f"network:clearing:{extra}", CARD, -100), ("network:fund:card", CARD, 100))
+            if "network:fund:card" not in names
             else postings
+        )
     if how == "one-sided" and len(postings) > 2:
         return postings[:2] if postings[0][1] == postings[1][1] else postings
     if how == "skewed" and len(postings) >= 4 and postings[-1][1] != CARD:
@@ -508,8 +681,12 @@ def mutate(postings: tuple[tuple[str, str, int], ...], how: str, extra: str
         return (*head, (clearing_name, currency, amount - 2), (payee, currency, paid + 2))
     if how == "inflated" and len(postings) == 6:  # the card legs move more debt than paid
         card_out, card_in = postings[2], postings[3]
-        return (*postings[:2], (card_out[0], CARD, card_out[2] - 400),
-                (card_in[0], CARD, card_in[2] + 400), *postings[4:])
+        return (
+            *postings[:2],
+            (card_out[0], CARD, card_out[2] - 400),
+            (card_in[0], CARD, card_in[2] + 400),
+            *postings[4:],
+        )
     if how == "no-payer-side" and len(postings) == 6:
         return postings[2:]  # the card legs and the payee's side: credit out of nowhere
     if how == "card-legs-only" and len(clearing) >= 2:
@@ -522,10 +699,15 @@ def mutate(postings: tuple[tuple[str, str, int], ...], how: str, extra: str
 # -- one example ------------------------------------------------------------------------------
 
 # What verify names for a transfer the writer refused with each code, written in anyway.
-VERIFY_CODES = {"not_authorised": "not_authorised", "positions_unbalanced": "positions_unbalanced",
-                "reversal_mismatch": "reversal_mismatch",
-                "already_reversed": "reversed_twice", "not_reversible": "reversal_invalid",
-                "post_exceeds_hold": "post_mismatch", "hold_not_pending": "hold_resolved_twice"}
+VERIFY_CODES = {
+    "not_authorised": "not_authorised",
+    "positions_unbalanced": "positions_unbalanced",
+    "reversal_mismatch": "reversal_mismatch",
+    "already_reversed": "reversed_twice",
+    "not_reversible": "reversal_invalid",
+    "post_exceeds_hold": "post_mismatch",
+    "hold_not_pending": "hold_resolved_twice",
+}
 RUN: dict[str, int] = {"examples": 0, "transfers": 0, "accepted": 0}
 CHECKED: dict[str, int] = {}
 
@@ -566,8 +748,7 @@ def expected_code(step: dict, transfers: list[Transfer]) -> str:
     if not readme_allows(author, kind, postings, force=step.get("force", False)):
         return "not_authorised"
     # DESIGN.md: "Positions sum to zero" — whoever signs
-    if sum(amount for name, _, amount in postings
-           if ACCOUNTS[name].kind == "network_clearing"):
+    if sum(amount for name, _, amount in postings if ACCOUNTS[name].kind == "network_clearing"):
         return "positions_unbalanced"
     if kind == "reversal":
         assert target is not None
@@ -582,8 +763,19 @@ def expected_code(step: dict, transfers: list[Transfer]) -> str:
 
 @st.composite
 def steps(draw: st.DrawFn, history: list[Transfer]) -> dict:
-    kind = draw(st.sampled_from((*TRANSFER_KINDS, *TRANSFER_KINDS, "reversal", "reversal",
-                                 "reversal", "post_hold", "void_hold")))
+    kind = draw(
+        st.sampled_from(
+            (
+                *TRANSFER_KINDS,
+                *TRANSFER_KINDS,
+                "reversal",
+                "reversal",
+                "reversal",
+                "post_hold",
+                "void_hold",
+            )
+        )
+    )
     target = None
     if kind == "reversal":  # a kind of transfer, then one of that kind: rare kinds come up
         kinds = sorted({t.kind for t in history if t.kind != "void_hold"})
@@ -593,8 +785,11 @@ def steps(draw: st.DrawFn, history: list[Transfer]) -> dict:
         target = draw(st.sampled_from([t for t in history if t.kind == "hold"]))
     # Half the time an author the kind is about: whoever holds a role that might let them,
     # or the target's author; otherwise anyone.
-    relevant = [h for h, roles in ROLES.items() if roles and (
-        kind not in ("settlement", "issuance") or h == ADMIN)]
+    relevant = [
+        h
+        for h, roles in ROLES.items()
+        if roles and (kind not in ("settlement", "issuance") or h == ADMIN)
+    ]
     if target is not None:
         relevant.append(target.author)
     author = draw(st.sampled_from(relevant if draw(st.booleans()) else HANDLES))
@@ -603,8 +798,13 @@ def steps(draw: st.DrawFn, history: list[Transfer]) -> dict:
         postings = opposite(target.postings)
         if draw(st.integers(0, 5)) == 0:
             postings = tuple((n, c, 2 * m) for n, c, m in postings)
-        return {"author": author, "kind": kind, "postings": postings, "target": target,
-                "force": draw(st.integers(0, 3)) == 0}
+        return {
+            "author": author,
+            "kind": kind,
+            "postings": postings,
+            "target": target,
+            "force": draw(st.integers(0, 3)) == 0,
+        }
     if kind in ("post_hold", "void_hold"):
         assert target is not None
         postings, scaled = (), True
@@ -617,8 +817,13 @@ def steps(draw: st.DrawFn, history: list[Transfer]) -> dict:
                 postings, scaled = tuple((n, c, m * 2) for n, c, m in postings), False
             elif how == "card-legs" and len(postings) == 6:
                 postings, scaled = postings[2:4], False
-        return {"author": author, "kind": kind, "postings": postings, "target": target,
-                "scaled": scaled}
+        return {
+            "author": author,
+            "kind": kind,
+            "postings": postings,
+            "target": target,
+            "scaled": scaled,
+        }
     return {"author": author, "kind": kind, "postings": draw(plain_postings(author, kind))}
 
 
@@ -631,8 +836,14 @@ def run_step(example: Example, step: dict) -> str:
         refs = {"reverses": target.id}
     elif step["kind"] in ("post_hold", "void_hold"):
         refs = {"hold": target.id}
-    draft = make_draft(base, step["author"], step["kind"], step["postings"], refs=refs,
-                       force=step.get("force", False))
+    draft = make_draft(
+        base,
+        step["author"],
+        step["kind"],
+        step["postings"],
+        refs=refs,
+        force=step.get("force", False),
+    )
     signed = sign(ledger, draft, base.signers[step["author"]])
     try:
         result = post_signed(ledger, signed)
@@ -643,9 +854,15 @@ def run_step(example: Example, step: dict) -> str:
         target.reversed = True
     if target is not None and step["kind"] in ("post_hold", "void_hold"):
         target.status = "posted" if step["kind"] == "post_hold" else "voided"
-    example.transfers.append(Transfer(result.transfer_id, step["kind"], step["author"],
-                                      step["postings"],
-                                      "pending" if step["kind"] == "hold" else "posted"))
+    example.transfers.append(
+        Transfer(
+            result.transfer_id,
+            step["kind"],
+            step["author"],
+            step["postings"],
+            "pending" if step["kind"] == "hold" else "posted",
+        )
+    )
     return "ok"
 
 
@@ -681,55 +898,86 @@ def insert_raw(connection: sqlite3.Connection, signed: SignedTransfer, step: dic
     kind = draft.kind
     resolution = kind in ("post_hold", "void_hold")
     connection.execute("BEGIN")
-    key_id = connection.execute("SELECT id FROM key WHERE public_key = ?",
-                                (signed.public_key,)).fetchone()[0]
-    transfer_id = connection.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM transfer"
-                                     ).fetchone()[0]
+    key_id = connection.execute(
+        "SELECT id FROM key WHERE public_key = ?", (signed.public_key,)
+    ).fetchone()[0]
+    transfer_id = connection.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM transfer").fetchone()[0]
     seq, chain = connection.execute("SELECT seq, chain_hash FROM chain_head").fetchone()
-    row = transfer_row(signed, "pending" if kind == "hold" else "posted", None, transfer_id,
-                       seq + 1, key_id)
-    connection.execute(f"INSERT INTO transfer ({', '.join(TRANSFER_COLUMNS)}) VALUES "
-                       f"({', '.join('?' * len(TRANSFER_COLUMNS))})", row)
+    row = transfer_row(
+        signed, "pending" if kind == "hold" else "posted", None, transfer_id, seq + 1, key_id
+    )
+    connection.execute(
+        f"INSERT INTO transfer ({', '.join(TRANSFER_COLUMNS)}) VALUES "
+        f"({', '.join('?' * len(TRANSFER_COLUMNS))})",
+        row,
+    )
     for posting in draft.postings:
-        connection.execute("INSERT INTO posting (transfer_id, account_id, currency, amount) "
-                           "SELECT ?, id, ?, ? FROM account WHERE name = ?",
-                           (transfer_id, posting.currency, posting.amount, posting.account))
+        connection.execute(
+            "INSERT INTO posting (transfer_id, account_id, currency, amount) "
+            "SELECT ?, id, ?, ? FROM account WHERE name = ?",
+            (transfer_id, posting.currency, posting.amount, posting.account),
+        )
     if resolution:
-        connection.execute("UPDATE transfer SET status = ?, resolved_at = ? WHERE id = ?",
-                           ("posted" if kind == "post_hold" else "voided", draft.created_at,
-                            step["target"].id))
-    events = event_rows(seq, chain, [("hold_resolution" if resolution else "transfer",
-                                      transfer_id, signed.body_hash, draft.created_at)])
+        connection.execute(
+            "UPDATE transfer SET status = ?, resolved_at = ? WHERE id = ?",
+            ("posted" if kind == "post_hold" else "voided", draft.created_at, step["target"].id),
+        )
+    events = event_rows(
+        seq,
+        chain,
+        [
+            (
+                "hold_resolution" if resolution else "transfer",
+                transfer_id,
+                signed.body_hash,
+                draft.created_at,
+            )
+        ],
+    )
     connection.executemany("INSERT INTO event VALUES (?, ?, ?, ?, ?, ?, ?)", events)
-    connection.execute("UPDATE chain_head SET seq = ?, chain_hash = ?",
-                       (events[-1][0], events[-1][5]))
+    connection.execute(
+        "UPDATE chain_head SET seq = ?, chain_hash = ?", (events[-1][0], events[-1][5])
+    )
     rebuild_totals(connection)
     connection.execute("COMMIT")
 
 
-@settings(max_examples=EXAMPLES, deadline=None, database=None,
-          phases=(Phase.generate, Phase.shrink),
-          suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                 HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    database=None,
+    phases=(Phase.generate, Phase.shrink),
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+    ],
+)
 @given(data=st.data())
 def test_the_writer_accepts_exactly_what_verify_and_the_readme_allow(
-        base: Base, copies: Path, data: st.DataObject) -> None:
+    base: Base, copies: Path, data: st.DataObject
+) -> None:
     folder = Path(tempfile.mkdtemp(dir=copies))
     shutil.copy(base.path, folder / "ledger.db")
-    example = Example(base=base, folder=folder, ledger=Ledger.open(str(folder / "ledger.db")),
-                      transfers=[replace(t) for t in base.transfers])
+    example = Example(
+        base=base,
+        folder=folder,
+        ledger=Ledger.open(str(folder / "ledger.db")),
+        transfers=[replace(t) for t in base.transfers],
+    )
     try:
         for _ in range(data.draw(st.integers(1, STEPS_MAX))):
             step = data.draw(steps(example.transfers))
             expected = expected_code(step, example.transfers)
-            note(f"{step['author']} signs a {step['kind']}: {step['postings']}"
-                 f"{' forced' if step.get('force') else ''}; expected {expected}")
+            note(
+                f"{step['author']} signs a {step['kind']}: {step['postings']}"
+                f"{' forced' if step.get('force') else ''}; expected {expected}"
+            )
             got = run_step(example, step)
             event(f"{step['kind']}: {got}")
             RUN["transfers"] += 1
             RUN["accepted"] += got == "ok"
-            assert got == expected, (step["author"], step["kind"], step["postings"], got,
-                                     expected)
+            assert got == expected, (step["author"], step["kind"], step["postings"], got, expected)
         problems = verify_ledger(example.ledger, workers=1).problems
         assert problems == [], [(p.code, p.message) for p in problems]
     finally:
@@ -740,6 +988,7 @@ def test_the_writer_accepts_exactly_what_verify_and_the_readme_allow(
 
 # -- every small transfer, without the database: the table against the rule ---------------
 
+
 def every_small_transfer() -> Iterator[tuple[tuple[str, str, int], ...]]:
     """Every two-leg transfer between accounts of one currency, every route between
     routable accounts of two collectives (exact and bent), and every sale with each way of
@@ -747,10 +996,16 @@ def every_small_transfer() -> Iterator[tuple[tuple[str, str, int], ...]]:
     for payer in NAMES:
         for payee in NAMES:
             if payer != payee and ACCOUNTS[payer].currency == ACCOUNTS[payee].currency:
-                yield ((payer, ACCOUNTS[payer].currency, -400),
-                       (payee, ACCOUNTS[payee].currency, 400))
-            if payer != payee and routable(payer) and routable(payee) and \
-                    ACCOUNTS[payer].of != ACCOUNTS[payee].of:
+                yield (
+                    (payer, ACCOUNTS[payer].currency, -400),
+                    (payee, ACCOUNTS[payee].currency, 400),
+                )
+            if (
+                payer != payee
+                and routable(payer)
+                and routable(payee)
+                and ACCOUNTS[payer].of != ACCOUNTS[payee].of
+            ):
                 for how in dict.fromkeys(MUTATIONS):
                     yield mutate(route(payer, payee, 400), how, "massa")
     for income in [n for n in NAMES if ACCOUNTS[n].kind in ("income", "cash")]:
@@ -760,8 +1015,11 @@ def every_small_transfer() -> Iterator[tuple[tuple[str, str, int], ...]]:
             for collective, (_against, rate, into) in ISSUANCE.items():
                 card = COLLECTIVES[collective][0]
                 issuer = f"collectives:{collective}:issuance"
-                for issued, credited in ((int(400 * rate), into), (int(4000 * rate), into),
-                                         (int(400 * rate), f"members:{handle(collective)}")):
+                for issued, credited in (
+                    (int(400 * rate), into),
+                    (int(4000 * rate), into),
+                    (int(400 * rate), f"members:{handle(collective)}"),
+                ):
                     yield (*sale, (issuer, card, -issued), (credited, card, issued))
 
 
@@ -776,27 +1034,47 @@ def test_the_readme_table_and_the_rule_agree_on_every_small_transfer() -> None:
     from mutualcredit.domain.authority import Issuance, Leg, transfer_denial
 
     currencies = {code: Currency(code=code, scale=2, rate=rate) for code, rate in RATES.items()}
-    records = {c: Issuance(collective=c, against=a, rate=r, into=i)
-               for c, (a, r, i) in ISSUANCE.items()}
+    records = {
+        c: Issuance(collective=c, against=a, rate=r, into=i) for c, (a, r, i) in ISSUANCE.items()
+    }
 
     def leg(name: str, currency: str, amount: int) -> Leg:
         account = ACCOUNTS[name]
         owner_kind, _, owner = account.owner.partition(":")
-        return Leg(SimpleNamespace(name=name, kind=account.kind, owner_kind=owner_kind,
-                                   owner=owner or None, collective=account.of),
-                   currency, amount)
+        return Leg(
+            SimpleNamespace(
+                name=name,
+                kind=account.kind,
+                owner_kind=owner_kind,
+                owner=owner or None,
+                collective=account.of,
+            ),
+            currency,
+            amount,
+        )
 
     disagreements, checked = [], 0
     for postings in every_small_transfer():
         legs = [leg(*posting) for posting in postings]
         for author in HANDLES:
             for kind, force in [(kind, False) for kind in TRANSFER_KINDS] + [
-                    ("reversal", False), ("reversal", True)]:
+                ("reversal", False),
+                ("reversal", True),
+            ]:
                 checked += 1
-                allowed = transfer_denial(author=author, roles=ROLES[author], kind=kind,
-                                          legs=legs, currencies=currencies,
-                                          card=currencies[CARD], issuance=records.get,
-                                          force=force) is None
+                allowed = (
+                    transfer_denial(
+                        author=author,
+                        roles=ROLES[author],
+                        kind=kind,
+                        legs=legs,
+                        currencies=currencies,
+                        card=currencies[CARD],
+                        issuance=records.get,
+                        force=force,
+                    )
+                    is None
+                )
                 if allowed != readme_allows(author, kind, postings, force=force):
                     disagreements.append((author, kind, force, postings, allowed))
     # post and void: every hold of those shapes, by every author
@@ -819,10 +1097,15 @@ def test_the_readme_table_and_the_rule_agree_on_every_small_transfer() -> None:
 
 # -- the cases the property found, and the kit it relies on, by name ------------------------
 
+
 def open_example(base: Base, folder: Path) -> Example:
     shutil.copy(base.path, folder / "ledger.db")
-    return Example(base=base, folder=folder, ledger=Ledger.open(str(folder / "ledger.db")),
-                   transfers=[replace(t) for t in base.transfers])
+    return Example(
+        base=base,
+        folder=folder,
+        ledger=Ledger.open(str(folder / "ledger.db")),
+        transfers=[replace(t) for t in base.transfers],
+    )
 
 
 def transfer_count(example: Example) -> int:
@@ -854,12 +1137,18 @@ def test_a_payment_routed_to_a_network_account_is_refused(base: Base, copies: Pa
     try:
         before = transfer_count(example)
         with pytest.raises(MutualCreditError) as refused:
-            pay(example.ledger, base.signers["ana"], payer="ana", payee="network:fund:card",
-                amount=400)
+            pay(
+                example.ledger,
+                base.signers["ana"],
+                payer="ana",
+                payee="network:fund:card",
+                amount=400,
+            )
         assert (refused.value.code, refused.value.exit_code) == ("positions_unbalanced", 1)
         assert refused.value.message == (
             "the network:clearing postings of this transfer sum to -4.00 CARD; the "
-            "collectives' positions must still sum to zero")
+            "collectives' positions must still sum to zero"
+        )
         assert transfer_count(example) == before
     finally:
         example.ledger.engine.dispose()
@@ -867,8 +1156,15 @@ def test_a_payment_routed_to_a_network_account_is_refused(base: Base, copies: Pa
 
 def test_a_payment_to_a_network_account_is_refused_on_both_backends(net) -> None:  # type: ignore[no-untyped-def]
     # PostgreSQL writes a member's own payment in one statement: it must refuse it too.
-    setup.add_account(net.ledger, net["banco"], name="network:fund:card", currency=CARD,
-                      owner="network", limit_lower=None, limit_upper=None)
+    setup.add_account(
+        net.ledger,
+        net["banco"],
+        name="network:fund:card",
+        currency=CARD,
+        owner="network",
+        limit_lower=None,
+        limit_upper=None,
+    )
     with pytest.raises(MutualCreditError) as refused:
         net.pay("ana", "network:fund:card", "1.00")
     assert refused.value.code == "positions_unbalanced"
@@ -876,16 +1172,32 @@ def test_a_payment_to_a_network_account_is_refused_on_both_backends(net) -> None
     net.assert_consistent()
 
 
-@pytest.mark.parametrize(("author", "kind", "postings", "code"), [
-    # the admin's one-sided clearing leg: verify only saw the positions' sum
-    (ADMIN, "payment", (("network:clearing:palafita", CARD, -4), ("members:duda", CARD, 4)),
-     "positions_unbalanced"),
-    (ADMIN, "hold", (("network:clearing:massa", CARD, -4), ("network:fund:card", CARD, 4)),
-     "positions_unbalanced"),
-])
+@pytest.mark.parametrize(
+    ("author", "kind", "postings", "code"),
+    [
+        # the admin's one-sided clearing leg: verify only saw the positions' sum
+        (
+            ADMIN,
+            "payment",
+            (("network:clearing:palafita", CARD, -4), ("members:duda", CARD, 4)),
+            "positions_unbalanced",
+        ),
+        (
+            ADMIN,
+            "hold",
+            (("network:clearing:massa", CARD, -4), ("network:fund:card", CARD, 4)),
+            "positions_unbalanced",
+        ),
+    ],
+)
 def test_unbalanced_positions_are_refused_and_verify_names_them(
-        base: Base, copies: Path, author: str, kind: str,
-        postings: tuple[tuple[str, str, int], ...], code: str) -> None:
+    base: Base,
+    copies: Path,
+    author: str,
+    kind: str,
+    postings: tuple[tuple[str, str, int], ...],
+    code: str,
+) -> None:
     example = open_example(base, copies)
     try:
         step = {"author": author, "kind": kind, "postings": postings}
@@ -901,8 +1213,13 @@ def test_a_coordinator_may_not_reverse_the_admins_settlement(base: Base, copies:
     example = open_example(base, copies)
     try:
         settlement = next(t for t in example.transfers if t.kind == "settlement")
-        step = {"author": "ana", "kind": "reversal", "postings": opposite(settlement.postings),
-                "target": settlement, "force": False}
+        step = {
+            "author": "ana",
+            "kind": "reversal",
+            "postings": opposite(settlement.postings),
+            "target": settlement,
+            "force": False,
+        }
         assert expected_code(step, example.transfers) == "not_authorised"
         assert run_step(example, step) == "not_authorised"
         step["author"] = ADMIN
@@ -914,6 +1231,8 @@ def test_a_coordinator_may_not_reverse_the_admins_settlement(base: Base, copies:
 
 def test_zz_report_the_examples_run() -> None:
     """Print how many examples and transfers the property ran (``-s`` shows it)."""
-    print(f"\ndifferential property: {RUN['examples']} examples, {RUN['transfers']} transfers "
-          f"signed, {RUN['accepted']} accepted; the table against the rule: "
-          f"{CHECKED.get('small transfers', 0)} cases")
+    print(
+        f"\ndifferential property: {RUN['examples']} examples, {RUN['transfers']} transfers "
+        f"signed, {RUN['accepted']} accepted; the table against the rule: "
+        f"{CHECKED.get('small transfers', 0)} cases"
+    )

@@ -52,11 +52,22 @@ def template() -> tuple[Path, Net]:
         net.add_member("m1", "cubo", "1000")
         net.add_member("m2", "palafita", "1000")
         for slug, (units, price, window, percent, grace) in RESOURCES.items():
-            svc.add_resource(net.ledger, net["ana"], slug=slug, collective="cubo", name=slug,
-                             rules=ResourceRules(price=price, per="hour", units=units,
-                                                 cancel_window=window,
-                                                 cancel_fee_percent=percent, grace=grace),
-                             at=BASE - timedelta(days=1))
+            svc.add_resource(
+                net.ledger,
+                net["ana"],
+                slug=slug,
+                collective="cubo",
+                name=slug,
+                rules=ResourceRules(
+                    price=price,
+                    per="hour",
+                    units=units,
+                    cancel_window=window,
+                    cancel_fee_percent=percent,
+                    grace=grace,
+                ),
+                at=BASE - timedelta(days=1),
+            )
         net.ledger.engine.dispose()
         TEMPLATE["network"] = (folder / "ledger.db", net)
     return TEMPLATE["network"]
@@ -89,8 +100,11 @@ class BookingMachine(RuleBasedStateMachine):
         self.folder.cleanup()
 
     def occupying(self, resource: str) -> list[svc.Interval]:
-        return [svc.Interval(start=b.start, end=b.end) for b in self.model.values()
-                if b.resource == resource and b.status in ("held", "completed")]
+        return [
+            svc.Interval(start=b.start, end=b.end)
+            for b in self.model.values()
+            if b.resource == resource and b.status in ("held", "completed")
+        ]
 
     # -- rules -------------------------------------------------------------------------------
 
@@ -98,24 +112,39 @@ class BookingMachine(RuleBasedStateMachine):
     def tick(self, hours: int) -> None:
         self.now += hours * HOUR
 
-    @rule(resource=st.sampled_from(sorted(RESOURCES)), booker=st.sampled_from(BOOKERS),
-          start=st.integers(0, 72), length=st.integers(1, 8))
+    @rule(
+        resource=st.sampled_from(sorted(RESOURCES)),
+        booker=st.sampled_from(BOOKERS),
+        start=st.integers(0, 72),
+        length=st.integers(1, 8),
+    )
     def book(self, resource: str, booker: str, start: int, length: int) -> None:
         begin, end = BASE + start * HOUR, BASE + (start + length) * HOUR
         units, price, _, _, _ = RESOURCES[resource]
         busiest = max_overlap(self.occupying(resource), svc.Interval(start=begin, end=end))
-        expected = "booking_in_past" if begin < self.now else (
-            "booking_unavailable" if busiest >= units else "ok")
+        expected = (
+            "booking_in_past"
+            if begin < self.now
+            else ("booking_unavailable" if busiest >= units else "ok")
+        )
         try:
-            made = svc.book(self.net.ledger, self.net[booker], resource=resource, booker=booker,
-                            start=begin, end=end, at=self.now)
+            made = svc.book(
+                self.net.ledger,
+                self.net[booker],
+                resource=resource,
+                booker=booker,
+                start=begin,
+                end=end,
+                at=self.now,
+            )
         except MutualCreditError as error:
             assert error.code == expected, (error.code, expected, error.message)
             return
         assert expected == "ok", expected
         assert made.price == price * length and made.status == "held"
-        self.model[made.id] = Expected(resource=resource, booker=booker, start=begin, end=end,
-                                       price=price * length)
+        self.model[made.id] = Expected(
+            resource=resource, booker=booker, start=begin, end=end, price=price * length
+        )
 
     @precondition(lambda self: self.model)
     @rule(data=st.data(), part=st.integers(1, 100))
@@ -123,11 +152,17 @@ class BookingMachine(RuleBasedStateMachine):
         booking_id = data.draw(st.sampled_from(sorted(self.model)))
         expected = self.model[booking_id]
         amount = max(1, expected.price * part // 100)
-        outcome = ("booking_not_held" if expected.status != "held" else
-                   "booking_not_started" if self.now < expected.start else "ok")
+        outcome = (
+            "booking_not_held"
+            if expected.status != "held"
+            else "booking_not_started"
+            if self.now < expected.start
+            else "ok"
+        )
         try:
-            svc.complete_booking(self.net.ledger, self.net["ana"], booking_id=booking_id,
-                                 amount=amount, at=self.now)
+            svc.complete_booking(
+                self.net.ledger, self.net["ana"], booking_id=booking_id, amount=amount, at=self.now
+            )
         except MutualCreditError as error:
             assert error.code == outcome, (error.code, outcome, error.message)
             return
@@ -141,8 +176,13 @@ class BookingMachine(RuleBasedStateMachine):
         expected = self.model[booking_id]
         signer = self.net["banco" if by_coordinator else expected.booker]
         _, _, window, percent, _ = RESOURCES[expected.resource]
-        outcome = ("booking_not_held" if expected.status != "held" else
-                   "booking_already_started" if self.now >= expected.start else "ok")
+        outcome = (
+            "booking_not_held"
+            if expected.status != "held"
+            else "booking_already_started"
+            if self.now >= expected.start
+            else "ok"
+        )
         try:
             svc.cancel_booking(self.net.ledger, signer, booking_id=booking_id, at=self.now)
         except MutualCreditError as error:
@@ -154,8 +194,11 @@ class BookingMachine(RuleBasedStateMachine):
 
     @rule()
     def expire(self) -> None:
-        due = sorted(booking_id for booking_id, b in self.model.items() if b.status == "held"
-                     and b.end + RESOURCES[b.resource][4] <= self.now)
+        due = sorted(
+            booking_id
+            for booking_id, b in self.model.items()
+            if b.status == "held" and b.end + RESOURCES[b.resource][4] <= self.now
+        )
         expired = svc.expire_bookings(self.net.ledger, self.net["ana"], at=self.now)
         assert sorted(b.id for b in expired) == due
         for booking_id in due:
@@ -166,12 +209,18 @@ class BookingMachine(RuleBasedStateMachine):
     @invariant()
     def no_overlap_beyond_units(self) -> None:
         with self.net.ledger.read() as connection:
-            rows = connection.execute(text(
-                "SELECT r.slug, b.start_at, b.end_at FROM booking b JOIN resource r "
-                "ON r.id = b.resource_id WHERE b.status IN ('held', 'completed')")).all()
+            rows = connection.execute(
+                text(
+                    "SELECT r.slug, b.start_at, b.end_at FROM booking b JOIN resource r "
+                    "ON r.id = b.resource_id WHERE b.status IN ('held', 'completed')"
+                )
+            ).all()
         for resource, (units, *_rest) in RESOURCES.items():
-            intervals = [svc.Interval(start=parse_iso(s), end=parse_iso(e))
-                         for slug, s, e in rows if slug == resource]
+            intervals = [
+                svc.Interval(start=parse_iso(s), end=parse_iso(e))
+                for slug, s, e in rows
+                if slug == resource
+            ]
             for interval in intervals:
                 others = [other for other in intervals if other is not interval]
                 assert max_overlap(others, interval) < units, (resource, interval)
@@ -179,18 +228,24 @@ class BookingMachine(RuleBasedStateMachine):
     @invariant()
     def holds_match_statuses_and_the_model(self) -> None:
         with self.net.ledger.read() as connection:
-            rows = connection.execute(text(
-                "SELECT b.id, b.status, b.charged, h.status AS hold_status, r.kind, "
-                "(SELECT -p.amount FROM posting p WHERE p.transfer_id = r.id "
-                " ORDER BY p.id LIMIT 1) AS posted "
-                "FROM booking b JOIN transfer h ON h.id = b.hold_id "
-                "LEFT JOIN transfer r ON r.id = b.resolution_id ORDER BY b.id")).all()
+            rows = connection.execute(
+                text(
+                    "SELECT b.id, b.status, b.charged, h.status AS hold_status, r.kind, "
+                    "(SELECT -p.amount FROM posting p WHERE p.transfer_id = r.id "
+                    " ORDER BY p.id LIMIT 1) AS posted "
+                    "FROM booking b JOIN transfer h ON h.id = b.hold_id "
+                    "LEFT JOIN transfer r ON r.id = b.resolution_id ORDER BY b.id"
+                )
+            ).all()
         assert [row.id for row in rows] == sorted(self.model)
         for row in rows:
             expected = self.model[row.id]
             assert (row.status, row.charged) == (expected.status, expected.charged), row
-            wanted = {"held": ("pending", None), "completed": ("posted", "post_hold"),
-                      "expired": ("expired", "expire_hold")}.get(row.status)
+            wanted = {
+                "held": ("pending", None),
+                "completed": ("posted", "post_hold"),
+                "expired": ("expired", "expire_hold"),
+            }.get(row.status)
             if row.status == "cancelled":
                 wanted = ("posted", "post_hold") if row.charged else ("voided", "void_hold")
             assert (row.hold_status, row.kind) == wanted, row
@@ -204,5 +259,8 @@ class BookingMachine(RuleBasedStateMachine):
 
 TestBookingMachine = BookingMachine.TestCase
 TestBookingMachine.settings = settings(
-    max_examples=30, stateful_step_count=20, deadline=None,
-    suppress_health_check=[HealthCheck.too_slow])
+    max_examples=30,
+    stateful_step_count=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)

@@ -24,8 +24,11 @@ from mutualcredit.services import payments
 from mutualcredit.services.queries import list_accounts
 from tests.support import drop_postgres_schema, make_network, postgres_schema_url
 
-MEMBERS = {"ana": ("cubo", "CUBO", -10000), "bia": ("cubo", "CUBO", 0),
-           "caio": ("palafita", "PALA", -5000)}
+MEMBERS = {
+    "ana": ("cubo", "CUBO", -10000),
+    "bia": ("cubo", "CUBO", 0),
+    "caio": ("palafita", "PALA", -5000),
+}
 CLEARING_BOUND = 100_000
 
 
@@ -48,20 +51,30 @@ class Model:
         home_payer, home_payee = MEMBERS[payer][0], MEMBERS[payee][0]
         if home_payer == home_payee:
             return {f"members:{payer}": -amount, f"members:{payee}": amount}
-        return {f"members:{payer}": -amount, f"collectives:{home_payer}:clearing": amount,
-                f"network:clearing:{home_payer}": -amount,
-                f"network:clearing:{home_payee}": amount,
-                f"collectives:{home_payee}:clearing": -amount, f"members:{payee}": amount}
+        return {
+            f"members:{payer}": -amount,
+            f"collectives:{home_payer}:clearing": amount,
+            f"network:clearing:{home_payer}": -amount,
+            f"network:clearing:{home_payee}": amount,
+            f"collectives:{home_payee}:clearing": -amount,
+            f"members:{payee}": amount,
+        }
 
     def allowed(self, postings: dict[str, int]) -> bool:
         for account, amount in postings.items():
             balance = self.balance.get(account, 0)
             lower, upper = self.lower.get(account), self.upper.get(account)
-            if amount < 0 and lower is not None and \
-                    balance - self.pending_debits.get(account, 0) + amount < lower:
+            if (
+                amount < 0
+                and lower is not None
+                and balance - self.pending_debits.get(account, 0) + amount < lower
+            ):
                 return False
-            if amount > 0 and upper is not None and \
-                    balance + self.pending_credits.get(account, 0) + amount > upper:
+            if (
+                amount > 0
+                and upper is not None
+                and balance + self.pending_credits.get(account, 0) + amount > upper
+            ):
                 return False
         return True
 
@@ -72,8 +85,7 @@ class Model:
             elif amount < 0:
                 self.pending_debits[account] = self.pending_debits.get(account, 0) - sign * amount
             else:
-                self.pending_credits[account] = self.pending_credits.get(account, 0) + \
-                    sign * amount
+                self.pending_credits[account] = self.pending_credits.get(account, 0) + sign * amount
 
 
 class LedgerMachine(RuleBasedStateMachine):
@@ -89,8 +101,9 @@ class LedgerMachine(RuleBasedStateMachine):
 
     def new_database(self) -> str:
         # tmpfs when there is one: fsync is free there, and this machine runs many examples.
-        self.folder = tempfile.TemporaryDirectory(dir="/dev/shm" if Path("/dev/shm").is_dir()
-                                                  else None)
+        self.folder = tempfile.TemporaryDirectory(
+            dir="/dev/shm" if Path("/dev/shm").is_dir() else None
+        )
         return str(Path(self.folder.name) / "ledger.db")
 
     def drop_database(self) -> None:
@@ -100,16 +113,20 @@ class LedgerMachine(RuleBasedStateMachine):
         self.net.ledger.engine.dispose()
         self.drop_database()
 
-    @rule(payer=st.sampled_from(sorted(MEMBERS)), payee=st.sampled_from(sorted(MEMBERS)),
-          amount=st.integers(1, 15_000))
+    @rule(
+        payer=st.sampled_from(sorted(MEMBERS)),
+        payee=st.sampled_from(sorted(MEMBERS)),
+        amount=st.integers(1, 15_000),
+    )
     def pay(self, payer: str, payee: str, amount: int) -> None:
         if payer == payee:
             return
         postings = self.model.route(payer, payee, amount)
         key = f"pay-{len(self.writes)}"
         try:
-            result = payments.pay(self.net.ledger, self.net[payer], payer=payer, payee=payee,
-                                  amount=amount, key=key)
+            result = payments.pay(
+                self.net.ledger, self.net[payer], payer=payer, payee=payee, amount=amount, key=key
+            )
         except Refused as error:
             assert not self.model.allowed(postings), error
             return
@@ -118,15 +135,24 @@ class LedgerMachine(RuleBasedStateMachine):
         self.posted[result.transfer_id] = postings
         self.writes.append((payer, payee, amount, key, result.transfer_id))
 
-    @rule(payer=st.sampled_from(sorted(MEMBERS)), payee=st.sampled_from(sorted(MEMBERS)),
-          amount=st.integers(1, 15_000))
+    @rule(
+        payer=st.sampled_from(sorted(MEMBERS)),
+        payee=st.sampled_from(sorted(MEMBERS)),
+        amount=st.integers(1, 15_000),
+    )
     def hold(self, payer: str, payee: str, amount: int) -> None:
         if payer == payee:
             return
         postings = self.model.route(payer, payee, amount)
         try:
-            result = payments.hold(self.net.ledger, self.net[payer], payer=payer, payee=payee,
-                                   amount=amount, expires_at=self.clock + timedelta(hours=1))
+            result = payments.hold(
+                self.net.ledger,
+                self.net[payer],
+                payer=payer,
+                payee=payee,
+                amount=amount,
+                expires_at=self.clock + timedelta(hours=1),
+            )
         except Refused:
             assert not self.model.allowed(postings)
             return
@@ -143,16 +169,23 @@ class LedgerMachine(RuleBasedStateMachine):
         if action in ("post", "partial"):
             base = -next(iter(postings.values()))
             amount = base if action == "post" else data.draw(st.integers(1, base))
-            payments.resolve_hold(self.net.ledger, self.net["banco"], hold_id=hold_id,
-                                  action="post", amount=amount)
+            payments.resolve_hold(
+                self.net.ledger, self.net["banco"], hold_id=hold_id, action="post", amount=amount
+            )
             scaled = {a: v * amount // base for a, v in postings.items()}
             self.model.apply(scaled)
         elif action == "void":
-            payments.resolve_hold(self.net.ledger, self.net["banco"], hold_id=hold_id,
-                                  action="void")
+            payments.resolve_hold(
+                self.net.ledger, self.net["banco"], hold_id=hold_id, action="void"
+            )
         else:
-            payments.resolve_hold(self.net.ledger, self.net["banco"], hold_id=hold_id,
-                                  action="expire", at=self.clock + timedelta(hours=2))
+            payments.resolve_hold(
+                self.net.ledger,
+                self.net["banco"],
+                hold_id=hold_id,
+                action="expire",
+                at=self.clock + timedelta(hours=2),
+            )
 
     @precondition(lambda self: set(self.posted) - self.reversed)
     @rule(data=st.data(), force=st.booleans())
@@ -160,8 +193,13 @@ class LedgerMachine(RuleBasedStateMachine):
         transfer_id = data.draw(st.sampled_from(sorted(set(self.posted) - self.reversed)))
         opposite = {a: -v for a, v in self.posted[transfer_id].items()}
         try:
-            payments.reverse(self.net.ledger, self.net["banco"], transfer_id=transfer_id,
-                             reason="property test", force=force)
+            payments.reverse(
+                self.net.ledger,
+                self.net["banco"],
+                transfer_id=transfer_id,
+                reason="property test",
+                force=force,
+            )
         except Refused as error:
             assert not force and not self.model.allowed(opposite), error
             return
@@ -174,8 +212,13 @@ class LedgerMachine(RuleBasedStateMachine):
         account = f"members:{handle}"
         worst = self.model.balance.get(account, 0) - self.model.pending_debits.get(account, 0)
         try:
-            setup.set_limit(self.net.ledger, self.net["banco"], account=account,
-                            reason="property test", limit_lower=-line)
+            setup.set_limit(
+                self.net.ledger,
+                self.net["banco"],
+                account=account,
+                reason="property test",
+                limit_lower=-line,
+            )
         except Refused as error:
             assert error.code == "limit_already_passed" and worst < -line, error
             return
@@ -186,8 +229,9 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def replay(self, data: st.DataObject) -> None:
         payer, payee, amount, key, transfer_id = data.draw(st.sampled_from(self.writes))
-        result = payments.pay(self.net.ledger, self.net[payer], payer=payer, payee=payee,
-                              amount=amount, key=key)
+        result = payments.pay(
+            self.net.ledger, self.net[payer], payer=payer, payee=payee, amount=amount, key=key
+        )
         assert result.replayed and result.transfer_id == transfer_id
 
     @invariant()
@@ -199,15 +243,21 @@ class LedgerMachine(RuleBasedStateMachine):
         for row in list_accounts(self.net.ledger):
             scale_free = int(row["balance"].replace(".", "").replace("-", "") or 0)
             expected = self.model.balance.get(row["account"], 0)
-            assert (scale_free if not row["balance"].startswith("-") else -scale_free) == \
-                expected, (row["account"], row["balance"], expected)
-            assert int(row["pending_debits"].replace(".", "")) == \
-                self.model.pending_debits.get(row["account"], 0)
+            assert (
+                scale_free if not row["balance"].startswith("-") else -scale_free
+            ) == expected, (row["account"], row["balance"], expected)
+            assert int(row["pending_debits"].replace(".", "")) == self.model.pending_debits.get(
+                row["account"], 0
+            )
 
 
 TestLedgerMachine = LedgerMachine.TestCase
-TestLedgerMachine.settings = settings(max_examples=80, stateful_step_count=25, deadline=None,
-                                      suppress_health_check=[HealthCheck.too_slow])
+TestLedgerMachine.settings = settings(
+    max_examples=80,
+    stateful_step_count=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 
 class PostgresLedgerMachine(LedgerMachine):
@@ -225,5 +275,8 @@ class PostgresLedgerMachine(LedgerMachine):
 
 TestPostgresLedgerMachine = pytest.mark.postgres(PostgresLedgerMachine.TestCase)
 TestPostgresLedgerMachine.settings = settings(
-    max_examples=12, stateful_step_count=25, deadline=None,
-    suppress_health_check=[HealthCheck.too_slow])
+    max_examples=12,
+    stateful_step_count=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)

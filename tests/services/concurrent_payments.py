@@ -37,8 +37,9 @@ class Outcome:
     code: str | None
 
 
-def build(url: str, workers: int, *, members: int = MEMBERS_PER_WORKER,
-          credit_line: int = CREDIT_LINE) -> list[list[tuple[str, bytes]]]:
+def build(
+    url: str, workers: int, *, members: int = MEMBERS_PER_WORKER, credit_line: int = CREDIT_LINE
+) -> list[list[tuple[str, bytes]]]:
     """The network; returns each worker's members as (handle, raw private key)."""
     from cryptography.hazmat.primitives.serialization import (
         Encoding,
@@ -50,29 +51,51 @@ def build(url: str, workers: int, *, members: int = MEMBERS_PER_WORKER,
     from mutualcredit.services.keys import Signer
 
     admin = Signer.generate("banco")
-    ledger = setup.init_network(url, setup.NetworkSettings(
-        name="festival", card="CARD", admin="banco", member_limit_lower=0,
-        clearing_limit=100_000), admin, setup.new_network_id())
-    setup.add_collective(ledger, admin, slug="fest", name="Festival", currency="FEST",
-                         rate=Fraction(1))
-    setup.add_account(ledger, admin, name=HOT, currency="FEST", owner="fest",
-                      limit_lower=0, limit_upper=None)
+    ledger = setup.init_network(
+        url,
+        setup.NetworkSettings(
+            name="festival",
+            card="CARD",
+            admin="banco",
+            member_limit_lower=0,
+            clearing_limit=100_000,
+        ),
+        admin,
+        setup.new_network_id(),
+    )
+    setup.add_collective(
+        ledger, admin, slug="fest", name="Festival", currency="FEST", rate=Fraction(1)
+    )
+    setup.add_account(
+        ledger, admin, name=HOT, currency="FEST", owner="fest", limit_lower=0, limit_upper=None
+    )
     groups = []
     for worker in range(workers):
         group = []
         for index in range(members):
             signer = Signer.generate(f"w{worker}m{index}")
-            setup.add_member(ledger, admin, handle=signer.handle, collective="fest",
-                             public_key=signer.public_key, limit_lower=-credit_line)
-            group.append((signer.handle, signer.private_key.private_bytes(
-                Encoding.Raw, PrivateFormat.Raw, NoEncryption())))
+            setup.add_member(
+                ledger,
+                admin,
+                handle=signer.handle,
+                collective="fest",
+                public_key=signer.public_key,
+                limit_lower=-credit_line,
+            )
+            group.append(
+                (
+                    signer.handle,
+                    signer.private_key.private_bytes(
+                        Encoding.Raw, PrivateFormat.Raw, NoEncryption()
+                    ),
+                )
+            )
         groups.append(group)
     ledger.engine.dispose()
     return groups
 
 
-def worker(url: str, members: list[tuple[str, bytes]], payments: int, seed: int,
-           results) -> None:  # type: ignore[no-untyped-def]
+def worker(url: str, members: list[tuple[str, bytes]], payments: int, seed: int, results) -> None:  # type: ignore[no-untyped-def]
     """Pay ``payments`` times; check each answer against the model; report the outcomes."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -112,8 +135,9 @@ def worker(url: str, members: list[tuple[str, bytes]], payments: int, seed: int,
         if number % 25 == 0:  # a client that did not hear the answer sends it again
             again = pay(ledger, signers[payer], payer=payer, payee=payee, amount=amount, key=key)
             if (again.transfer_id, again.replayed) != (result.transfer_id, True):
-                problems.append(f"{key}: the retry gave {again}, not transfer "
-                                f"{result.transfer_id} replayed")
+                problems.append(
+                    f"{key}: the retry gave {again}, not transfer {result.transfer_id} replayed"
+                )
     ledger.engine.dispose()
     results.put((outcomes, balances, problems))
 
@@ -123,9 +147,10 @@ def run(url: str, *, workers: int, payments: int) -> tuple[list[Outcome], dict[s
     groups = build(url, workers)
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
-    processes = [context.Process(target=worker, args=(url, group, payments, 1000 + index,
-                                                      results))
-                 for index, group in enumerate(groups)]
+    processes = [
+        context.Process(target=worker, args=(url, group, payments, 1000 + index, results))
+        for index, group in enumerate(groups)
+    ]
     for process in processes:
         process.start()
     reports = [results.get(timeout=300) for _ in processes]
@@ -150,18 +175,31 @@ def check_ledger(url: str, outcomes: list[Outcome], balances: dict[str, int]) ->
     assert accepted and refused, (len(accepted), len(refused))  # both paths were exercised
     ledger = Ledger.open(url)
     with ledger.read() as connection:
-        stored = {row.idempotency_key: row for row in connection.execute(text(
-            "SELECT id, idempotency_key, author, body FROM transfer WHERE kind = 'payment'"))}
-        hot = connection.execute(text(
-            "SELECT posted_credits - posted_debits FROM account WHERE name = :n"), {"n": HOT}
+        stored = {
+            row.idempotency_key: row
+            for row in connection.execute(
+                text(
+                    "SELECT id, idempotency_key, author, body FROM transfer WHERE kind = 'payment'"
+                )
+            )
+        }
+        hot = connection.execute(
+            text("SELECT posted_credits - posted_debits FROM account WHERE name = :n"), {"n": HOT}
         ).scalar_one()
-        found = dict(connection.execute(text(
-            "SELECT owner, posted_credits - posted_debits FROM account WHERE kind = 'member' "
-            "AND owner != 'banco'")).all())
+        found = dict(
+            connection.execute(
+                text(
+                    "SELECT owner, posted_credits - posted_debits FROM account WHERE kind = "
+                    "'member' "
+                    "AND owner != 'banco'"
+                )
+            ).all()
+        )
         recompute_chain(connection)
     assert set(stored) == set(accepted)  # none lost, none invented
     assert {key: row.id for key, row in stored.items()} == {
-        key: outcome.transfer_id for key, outcome in accepted.items()}
+        key: outcome.transfer_id for key, outcome in accepted.items()
+    }
     assert hot == sum(o.amount for o in accepted.values() if o.payee == HOT)
     assert found == balances
     assert all(value >= -CREDIT_LINE for value in found.values())

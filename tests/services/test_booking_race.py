@@ -42,8 +42,15 @@ def worker(url: str, handle: str, private: bytes, barrier: Any, results: Any) ->
     for resource in ("studio", "room"):
         barrier.wait(BARRIER_TIMEOUT_S)
         try:
-            made = svc.book(ledger, signer, resource=resource, booker=handle, start=START,
-                            end=START + timedelta(hours=2), at=NOW)
+            made = svc.book(
+                ledger,
+                signer,
+                resource=resource,
+                booker=handle,
+                start=START,
+                end=START + timedelta(hours=2),
+                at=NOW,
+            )
             results.put((resource, handle, "ok", made.id))
         except MutualCreditError as error:
             results.put((resource, handle, error.code, 0))
@@ -58,15 +65,31 @@ def test_concurrent_bookings_of_one_slot(net: Net) -> None:
     handles = [f"m{index}" for index in range(WORKERS)]
     for handle in handles:
         net.add_member(handle, "cubo", "100")
-    svc.add_resource(net.ledger, net["ana"], slug="studio", collective="cubo", name="Estúdio",
-                     rules=ResourceRules(price=1500, per="hour"), at=NOW)
-    svc.add_resource(net.ledger, net["ana"], slug="room", collective="cubo", name="Salas",
-                     rules=ResourceRules(price=1000, per="hour", units=ROOM_UNITS), at=NOW)
+    svc.add_resource(
+        net.ledger,
+        net["ana"],
+        slug="studio",
+        collective="cubo",
+        name="Estúdio",
+        rules=ResourceRules(price=1500, per="hour"),
+        at=NOW,
+    )
+    svc.add_resource(
+        net.ledger,
+        net["ana"],
+        slug="room",
+        collective="cubo",
+        name="Salas",
+        rules=ResourceRules(price=1000, per="hour", units=ROOM_UNITS),
+        at=NOW,
+    )
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(WORKERS)
     results = context.Queue()
-    processes = [context.Process(target=worker, args=(net.url, h, raw(net, h), barrier, results))
-                 for h in handles]
+    processes = [
+        context.Process(target=worker, args=(net.url, h, raw(net, h), barrier, results))
+        for h in handles
+    ]
     for process in processes:
         process.start()
     outcomes = [results.get(timeout=120) for _ in range(2 * WORKERS)]
@@ -79,11 +102,15 @@ def test_concurrent_bookings_of_one_slot(net: Net) -> None:
         assert codes == ["booking_unavailable"] * (WORKERS - winners) + ["ok"] * winners, outcomes
     won = {(name, handle) for name, handle, code, _ in outcomes if code == "ok"}
     with net.ledger.read() as connection:
-        rows = connection.execute(text(
-            "SELECT r.slug, b.booker, b.status, t.status FROM booking b JOIN resource r "
-            "ON r.id = b.resource_id JOIN transfer t ON t.id = b.hold_id")).all()
-        pending = connection.execute(text(
-            "SELECT COUNT(*) FROM transfer WHERE kind = 'hold' AND status = 'pending'")).scalar()
+        rows = connection.execute(
+            text(
+                "SELECT r.slug, b.booker, b.status, t.status FROM booking b JOIN resource r "
+                "ON r.id = b.resource_id JOIN transfer t ON t.id = b.hold_id"
+            )
+        ).all()
+        pending = connection.execute(
+            text("SELECT COUNT(*) FROM transfer WHERE kind = 'hold' AND status = 'pending'")
+        ).scalar()
     assert {(slug, booker) for slug, booker, _, _ in rows} == won and len(rows) == len(won)
     assert {(status, hold) for _, _, status, hold in rows} == {("held", "pending")}
     assert pending == 1 + ROOM_UNITS  # no hold without its booking: nothing leaked

@@ -34,17 +34,22 @@ def test_left_paused_if_it_was_paused_before() -> None:
 def test_verify_runs_without_it(net) -> None:  # type: ignore[no-untyped-def]
     net.run("ana -> bia 3.00")
     seen = []
-    report = verify_ledger(net.ledger, workers=1,
-                           progress=lambda done, total: seen.append(gc.isenabled()))
+    report = verify_ledger(
+        net.ledger, workers=1, progress=lambda done, total: seen.append(gc.isenabled())
+    )
     assert report.clean and seen and not any(seen)
     assert gc.isenabled()
 
 
 def test_import_runs_without_it(festival) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
     seen = []
-    summary = import_file(festival.ledger, festival["robo"], example(SAMPLE_BAR),
-                          example(RULES_BAR),
-                          progress=lambda phase, done, total: seen.append(gc.isenabled()))
+    summary = import_file(
+        festival.ledger,
+        festival["robo"],
+        example(SAMPLE_BAR),
+        example(RULES_BAR),
+        progress=lambda phase, done, total: seen.append(gc.isenabled()),
+    )
     assert summary.imported == 180 and seen and not any(seen)
     assert gc.isenabled()
 
@@ -54,8 +59,7 @@ def test_verify_workers_collect_between_ranges(net) -> None:  # type: ignore[no-
     # it only while it checks a range, so what a range leaves in cycles is collected.
     from mutualcredit.services.verify_workers import Context, Pool
 
-    context = Context(url=net.url, network=net.ledger.network.id, keys={}, windows={},
-                      accounts={})
+    context = Context(url=net.url, network=net.ledger.network.id, keys={}, windows={}, accounts={})
     with without_cycle_collection():
         pool = Pool(context, workers=2)
         try:

@@ -22,7 +22,6 @@ from tests.support import Net, make_network
 pytestmark = pytest.mark.postgres
 
 
-
 def busy_network(url: str) -> Net:
     """A network with payments in and across collectives, a hold, a posted hold, a reversal."""
     net = make_network(url)
@@ -40,13 +39,16 @@ def busy_network(url: str) -> Net:
 def everything(ledger: Ledger) -> tuple:
     """What a copy must keep: every balance, transfer signature and the chain."""
     with ledger.read() as connection:
-        transfers = connection.execute(text(
-            "SELECT id, kind, status, author, idempotency_key, body, body_hash, signature, "
-            "event_seq FROM transfer ORDER BY id")).all()
-        events = connection.execute(text(
-            "SELECT seq, type, body_hash, event_hash, chain_hash FROM event ORDER BY seq")).all()
-    return ([tuple(r) for r in transfers], [tuple(r) for r in events],
-            list_accounts(ledger))
+        transfers = connection.execute(
+            text(
+                "SELECT id, kind, status, author, idempotency_key, body, body_hash, signature, "
+                "event_seq FROM transfer ORDER BY id"
+            )
+        ).all()
+        events = connection.execute(
+            text("SELECT seq, type, body_hash, event_hash, chain_hash FROM event ORDER BY seq")
+        ).all()
+    return ([tuple(r) for r in transfers], [tuple(r) for r in events], list_accounts(ledger))
 
 
 def test_copy_sqlite_to_postgres_and_back(tmp_path, pg_url: str) -> None:
@@ -55,8 +57,13 @@ def test_copy_sqlite_to_postgres_and_back(tmp_path, pg_url: str) -> None:
 
     report = copy_ledger(net.ledger, pg_url, rows_per_chunk=3)
     assert report.revision == schema.HEAD_REVISION
-    assert report.checks[:5] == ["row counts", "account totals", "chain head", "hash chain",
-                                 "invariants"]
+    assert report.checks[:5] == [
+        "row counts",
+        "account totals",
+        "chain head",
+        "hash chain",
+        "invariants",
+    ]
     assert report.tables["transfer"] == len(before[0])
     copy = Ledger.open(pg_url)
     assert copy.is_postgres
@@ -82,8 +89,11 @@ def test_copy_refuses_a_non_empty_target_and_writes_nothing(tmp_path, pg_url: st
     other = make_network(pg_url)
     other.run("ana -> bia 1.00")
     counts = summarise_pg(pg_url)
-    with pytest.raises(TargetNotEmpty, match=r"is not empty \(\d+ tables: .*\); a ledger is "
-                                             r"copied only into an empty database"):
+    with pytest.raises(
+        TargetNotEmpty,
+        match=r"is not empty \(\d+ tables: .*\); a ledger is "
+        r"copied only into an empty database",
+    ):
         copy_ledger(net.ledger, pg_url)
     assert summarise_pg(pg_url) == counts
 
@@ -97,8 +107,10 @@ def summarise_pg(url: str) -> dict:
     engine = make_engine(database_url(url))
     with engine.connect() as connection:
         names = sorted(inspect(connection).get_table_names())
-        counts = {name: connection.execute(text(f'SELECT COUNT(*) FROM "{name}"')).scalar()
-                  for name in names}
+        counts = {
+            name: connection.execute(text(f'SELECT COUNT(*) FROM "{name}"')).scalar()
+            for name in names
+        }
     engine.dispose()
     return counts
 
@@ -110,8 +122,9 @@ def test_copy_onto_itself_is_refused(tmp_path) -> None:
 
 
 @pytest.mark.parametrize("direction", ["to_postgres", "to_sqlite"])
-def test_an_interrupted_copy_leaves_the_target_refused(tmp_path, pg_url: str,
-                                                       direction: str) -> None:
+def test_an_interrupted_copy_leaves_the_target_refused(
+    tmp_path, pg_url: str, direction: str
+) -> None:
     if direction == "to_postgres":
         net, target = busy_network(str(tmp_path / "source.db")), pg_url
     else:
@@ -126,8 +139,11 @@ def test_an_interrupted_copy_leaves_the_target_refused(tmp_path, pg_url: str,
     with pytest.raises(KeyboardInterrupt):
         copy_ledger(net.ledger, target, rows_per_chunk=2, progress=interrupt)
     assert ("transfer", 2) in copied  # some transfers were written, not all
-    with pytest.raises(schema.CopyIncomplete, match=r"holds an incomplete copy of a ledger "
-                       r"\('mutualcredit db copy' did not finish\); empty it and copy again"):
+    with pytest.raises(
+        schema.CopyIncomplete,
+        match=r"holds an incomplete copy of a ledger "
+        r"\('mutualcredit db copy' did not finish\); empty it and copy again",
+    ):
         Ledger.open(target)
     with pytest.raises(schema.CopyIncomplete):
         schema.upgrade(make_engine(database_url(target)))
@@ -138,8 +154,9 @@ def test_an_interrupted_copy_leaves_the_target_refused(tmp_path, pg_url: str,
 def test_copy_of_the_demo_ledger(tmp_path, pg_url: str) -> None:
     from mutualcredit.services import demo
 
-    built = demo.build(tmp_path / "demo.db", seed=7, home=tmp_path / "home",
-                       passphrase="demo-pass", kdf_n=2**10)
+    built = demo.build(
+        tmp_path / "demo.db", seed=7, home=tmp_path / "home", passphrase="demo-pass", kdf_n=2**10
+    )
     report = copy_ledger(built.ledger, pg_url)
     copy = Ledger.open(pg_url)
     assert everything(copy) == everything(built.ledger)

@@ -28,23 +28,38 @@ def expected(net: Net, *, beancount: bool) -> list[str]:
     days = LocalDays(ZoneInfo(net.ledger.network.timezone))
     blocks = []
     with net.ledger.read() as connection:
-        for row in connection.execute(text(
+        for row in connection.execute(
+            text(
                 "SELECT id, kind, created_at, memo, body FROM transfer WHERE kind != 'hold' "
-                "ORDER BY id")):
-            postings = connection.execute(text(
-                "SELECT a.name, p.currency, p.amount FROM posting p JOIN account a "
-                "ON a.id = p.account_id WHERE p.transfer_id = :id ORDER BY p.id"),
-                {"id": row.id}).all()
+                "ORDER BY id"
+            )
+        ):
+            postings = connection.execute(
+                text(
+                    "SELECT a.name, p.currency, p.amount FROM posting p JOIN account a "
+                    "ON a.id = p.account_id WHERE p.transfer_id = :id ORDER BY p.id"
+                ),
+                {"id": row.id},
+            ).all()
             hours = json.loads(row.body)["meta"].get("hours")
             transaction = names.ExportTransaction(
                 date=date.fromisoformat(days.day(row.created_at)),
-                memo=row.memo, transfer_id=str(row.id), hours=hours,
+                memo=row.memo,
+                transfer_id=str(row.id),
+                hours=hours,
                 metadata=(("kind", row.kind),),
-                postings=tuple(names.ExportPosting(account=name, currency=currency,
-                                                   amount=int(amount), scale=2)
-                               for name, currency, amount in postings))
-            render = (names.render_beancount_transaction if beancount
-                      else names.render_hledger_transaction)
+                postings=tuple(
+                    names.ExportPosting(
+                        account=name, currency=currency, amount=int(amount), scale=2
+                    )
+                    for name, currency, amount in postings
+                ),
+            )
+            render = (
+                names.render_beancount_transaction
+                if beancount
+                else names.render_hledger_transaction
+            )
             blocks.append(render(transaction))
     return blocks
 
@@ -70,8 +85,10 @@ def test_a_period_selects_local_days(story: Net) -> None:  # noqa: F811
     # 30th (02:59 UTC on December 1st) are in; bia -> ana at 00:30 on December 1st is not.
     assert (summary.transfers, summary.postings) == (2, 12)
     assert out.getvalue().splitlines()[0] == (
-        "transfer_id,date,created_at,kind,memo,hours,account,currency,amount")
+        "transfer_id,date,created_at,kind,memo,hours,account,currency,amount"
+    )
     with pytest.raises(UsageError) as raised:
         export(story.ledger, "csv", out, first=date(2026, 11, 5), last=date(2026, 11, 4))
     assert raised.value.message == (
-        "the period is empty: --to 2026-11-04 is before --from 2026-11-05")
+        "the period is empty: --to 2026-11-04 is before --from 2026-11-05"
+    )

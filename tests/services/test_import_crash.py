@@ -59,11 +59,23 @@ def test_killed_imports_leave_whole_batches_and_a_rerun_completes_exactly_once(t
     admin = net["banco"]
     add_festival_accounts(net.ledger, admin)
     key_file = tmp_path / "key"
-    key_file.write_bytes(admin.private_key.private_bytes(Encoding.Raw, PrivateFormat.Raw,
-                                                         NoEncryption()))
+    key_file.write_bytes(
+        admin.private_key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+    )
     export = tmp_path / "tickets.csv"
-    subprocess.run([sys.executable, str(ROOT / "bench" / "gen_tickets.py"), "--rows", str(ROWS),
-                    "--seed", "5", "-o", str(export)], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "gen_tickets.py"),
+            "--rows",
+            str(ROWS),
+            "--seed",
+            "5",
+            "-o",
+            str(export),
+        ],
+        check=True,
+    )
     rules = example(RULES_TICKETS)
     expected = Counter()
     approved = 0
@@ -72,15 +84,24 @@ def test_killed_imports_leave_whole_batches_and_a_rerun_completes_exactly_once(t
             approved += 1
             for account, _currency, amount in item.postings:
                 expected[account] += amount
-    command = [sys.executable, "-c", CHILD, str(net.url), str(key_file), str(export), str(rules),
-               mode]
+    command = [
+        sys.executable,
+        "-c",
+        CHILD,
+        str(net.url),
+        str(key_file),
+        str(export),
+        str(rules),
+        mode,
+    ]
     environment = {**os.environ, "PYTHONPATH": str(ROOT)}
     duration = calibrate(command, environment, tmp_path, net.url)
     draw = random.Random(20261127)
     killed_with_work_done = 0
     for _attempt in range(KILLS):
-        child = subprocess.Popen(command, env=environment, stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE)
+        child = subprocess.Popen(
+            command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
         assert child.stdout is not None
         assert child.stdout.readline() == b"ready\n"
         time.sleep(draw.uniform(0.4, 1.0) * duration)  # validation comes first: aim at posting
@@ -95,19 +116,27 @@ def test_killed_imports_leave_whole_batches_and_a_rerun_completes_exactly_once(t
     assert imported_now + already == approved
     assert assert_whole_batches(net) == approved
     with net.ledger.read() as connection:
-        assert connection.execute(text(
-            "SELECT COUNT(DISTINCT external_id) FROM import_row")).scalar_one() == approved
-        balances = dict(connection.execute(text(
-            "SELECT name, posted_credits - posted_debits FROM account WHERE currency = 'BRL'"
-        )).all())
+        assert (
+            connection.execute(
+                text("SELECT COUNT(DISTINCT external_id) FROM import_row")
+            ).scalar_one()
+            == approved
+        )
+        balances = dict(
+            connection.execute(
+                text(
+                    "SELECT name, posted_credits - posted_debits FROM account WHERE currency = "
+                    "'BRL'"
+                )
+            ).all()
+        )
     assert {name: amount for name, amount in balances.items() if amount} == dict(expected)
     net.assert_consistent()
     # Not a pass/fail condition on timing: only a note of how many kills landed mid-import.
     print(f"{killed_with_work_done} of {KILLS} kills landed between the first and last batch")
 
 
-def calibrate(command: list[str], environment: dict[str, str], tmp_path: Path, url: str
-              ) -> float:
+def calibrate(command: list[str], environment: dict[str, str], tmp_path: Path, url: str) -> float:
     """How long a whole import takes after the child is ready (on a copy of the ledger)."""
     import sqlite3
 
@@ -132,15 +161,18 @@ def calibrate(command: list[str], environment: dict[str, str], tmp_path: Path, u
 def assert_whole_batches(net) -> int:  # type: ignore[no-untyped-def]
     """Every import batch is complete; returns how many rows are imported."""
     with net.ledger.read() as connection:
-        batches = connection.execute(text("""
+        batches = connection.execute(
+            text("""
             SELECT b.id, b.size,
               (SELECT COUNT(*) FROM transfer t WHERE t.batch_id = b.id),
               (SELECT COUNT(*) FROM import_row r WHERE r.batch_id = b.id),
               (SELECT COUNT(*) FROM posting p JOIN transfer t ON t.id = p.transfer_id
                  WHERE t.batch_id = b.id)
-            FROM batch b WHERE b.kind = 'import'""")).all()
-        transfers = connection.execute(text(
-            "SELECT COUNT(*) FROM transfer WHERE kind = 'import'")).scalar_one()
+            FROM batch b WHERE b.kind = 'import'""")
+        ).all()
+        transfers = connection.execute(
+            text("SELECT COUNT(*) FROM transfer WHERE kind = 'import'")
+        ).scalar_one()
     for batch_id, size, written, registered, postings in batches:
         assert size == written == registered, (batch_id, size, written, registered)
         assert postings == 3 * size, (batch_id, postings)

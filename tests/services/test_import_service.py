@@ -40,8 +40,10 @@ from mutualcredit.services.posting import AccountNotFound, NotAuthorised
 
 TICKETS, BAR = example(SAMPLE_TICKETS), example(SAMPLE_BAR)
 TICKET_RULES, BAR_RULES = example(RULES_TICKETS), example(RULES_BAR)
-HEADER = ("Número do pedido;Data do pedido;Nome do comprador;E-mail;Tipo de ingresso;"
-          "Valor do ingresso;Taxa de conveniência;Status do pedido;Forma de pagamento")
+HEADER = (
+    "Número do pedido;Data do pedido;Nome do comprador;E-mail;Tipo de ingresso;"
+    "Valor do ingresso;Taxa de conveniência;Status do pedido;Forma de pagamento"
+)
 
 
 @pytest.fixture
@@ -50,16 +52,20 @@ def festival(net):  # type: ignore[no-untyped-def]
     admin = net["banco"]
     add_festival_accounts(net.ledger, admin)
     net.add_member("robo", "cubo")
-    setup.change_role(net.ledger, admin, handle="robo", role="importer", collective="cubo",
-                      grant=True)
+    setup.change_role(
+        net.ledger, admin, handle="robo", role="importer", collective="cubo", grant=True
+    )
     return net
 
 
 def balances(net) -> dict[str, str]:  # type: ignore[no-untyped-def]
     from mutualcredit.services.queries import list_accounts
 
-    return {row["account"]: row["balance"] for row in list_accounts(net.ledger)
-            if row["balance"] not in ("0.00", None)}
+    return {
+        row["account"]: row["balance"]
+        for row in list_accounts(net.ledger)
+        if row["balance"] not in ("0.00", None)
+    }
 
 
 def count(net, sql: str) -> int:  # type: ignore[no-untyped-def]
@@ -82,11 +88,19 @@ def write_tickets(path: Path, lines: list[str]) -> Path:
 
 def test_tickets_sample_end_to_end(festival):  # type: ignore[no-untyped-def]
     summary = import_file(festival.ledger, festival["robo"], TICKETS, TICKET_RULES)
-    assert summary.counts() == {"read": 241, "imported": 193, "filtered": 48,
-                                "already_imported": 0, "conflicts": 0, "rejected": 0}
-    assert summary.filtered_reasons == {"Status do pedido is 'Estornado'": 18,
-                                        "Status do pedido is 'Pendente'": 17,
-                                        "Status do pedido is 'Cancelado'": 13}
+    assert summary.counts() == {
+        "read": 241,
+        "imported": 193,
+        "filtered": 48,
+        "already_imported": 0,
+        "conflicts": 0,
+        "rejected": 0,
+    }
+    assert summary.filtered_reasons == {
+        "Status do pedido is 'Estornado'": 18,
+        "Status do pedido is 'Pendente'": 17,
+        "Status do pedido is 'Cancelado'": 13,
+    }
     assert totals(summary) == {
         ("income:festivals:grito-rock-2026", "BRL"): -857000,
         ("collectives:cubo:cash:bilheteria", "BRL"): 163350,
@@ -111,16 +125,25 @@ def test_a_batch_records_provenance_and_one_signature_covers_it(festival, monkey
         monkeypatch.delattr(service.os, "fork")
     summary = import_file(festival.ledger, festival["robo"], TICKETS, TICKET_RULES)
     with festival.ledger.read() as connection:
-        batch = connection.execute(text("SELECT * FROM batch WHERE id = :id"),
-                                   {"id": summary.batch_id}).one()
-        hashes = [row[0] for row in connection.execute(text(
-            "SELECT body_hash FROM transfer WHERE batch_id = :id ORDER BY id"),
-            {"id": summary.batch_id})]
-        body, meta = connection.execute(text(
-            "SELECT body, memo FROM transfer WHERE idempotency_key = "
-            "'grito-rock-2026-tickets:GR26-100007'")).one()
-        register_hash = connection.execute(text(
-            "SELECT content_hash FROM import_row WHERE external_id = 'GR26-100007'")).scalar_one()
+        batch = connection.execute(
+            text("SELECT * FROM batch WHERE id = :id"), {"id": summary.batch_id}
+        ).one()
+        hashes = [
+            row[0]
+            for row in connection.execute(
+                text("SELECT body_hash FROM transfer WHERE batch_id = :id ORDER BY id"),
+                {"id": summary.batch_id},
+            )
+        ]
+        body, meta = connection.execute(
+            text(
+                "SELECT body, memo FROM transfer WHERE idempotency_key = "
+                "'grito-rock-2026-tickets:GR26-100007'"
+            )
+        ).one()
+        register_hash = connection.execute(
+            text("SELECT content_hash FROM import_row WHERE external_id = 'GR26-100007'")
+        ).scalar_one()
     meta_document = json.loads(batch.meta)
     assert (batch.kind, batch.author, batch.size) == ("import", "robo", 193)
     assert meta_document["file_sha256"] == summary.file_sha256 == service._sha256_file(TICKETS)
@@ -129,18 +152,27 @@ def test_a_batch_records_provenance_and_one_signature_covers_it(festival, monkey
     assert meta_document["counts"] == summary.counts()
     message = batch_bytes(network=festival.ledger.network.id, author="robo", body_hashes=hashes)
     assert verify_signature(festival["robo"].public_key, batch.signature, message)
-    assert json.loads(body)["meta"] == {"source": "grito-rock-2026-tickets",
-                                        "external_id": "GR26-100007", "line": 2,
-                                        "occurred_at": "2026-11-13T16:19:00.000000Z",
-                                        "row_hash": register_hash}
+    assert json.loads(body)["meta"] == {
+        "source": "grito-rock-2026-tickets",
+        "external_id": "GR26-100007",
+        "line": 2,
+        "occurred_at": "2026-11-13T16:19:00.000000Z",
+        "row_hash": register_hash,
+    }
     assert meta == "Solidário (1kg de alimento)"
     festival.assert_consistent()
 
 
 def test_bar_sample_issues_cubo_against_the_reais(festival):  # type: ignore[no-untyped-def]
     summary = import_file(festival.ledger, festival["robo"], BAR, BAR_RULES)
-    assert summary.counts() == {"read": 180, "imported": 180, "filtered": 0,
-                                "already_imported": 0, "conflicts": 0, "rejected": 0}
+    assert summary.counts() == {
+        "read": 180,
+        "imported": 180,
+        "filtered": 0,
+        "already_imported": 0,
+        "conflicts": 0,
+        "rejected": 0,
+    }
     assert totals(summary) == {
         ("income:festivals:grito-rock-2026", "BRL"): -650100,
         ("collectives:cubo:cash:caixa-1", "BRL"): 336600,
@@ -151,10 +183,17 @@ def test_bar_sample_issues_cubo_against_the_reais(festival):  # type: ignore[no-
     report = income_report(festival.ledger)
     assert [(row["account"], row["rows"], row["amount"]) for row in report["cash_boxes"]] == [
         ("collectives:cubo:cash:caixa-1", 93, "3366.00"),
-        ("collectives:cubo:cash:caixa-2", 87, "3135.00")]
-    assert report["backing"] == [{"collective": "cubo", "currency": "CARD",
-                                  "received": "6501.00", "issued": "6501.00",
-                                  "backing_ratio": "1.0000"}]
+        ("collectives:cubo:cash:caixa-2", 87, "3135.00"),
+    ]
+    assert report["backing"] == [
+        {
+            "collective": "cubo",
+            "currency": "CARD",
+            "received": "6501.00",
+            "issued": "6501.00",
+            "backing_ratio": "1.0000",
+        }
+    ]
     festival.assert_consistent()
 
 
@@ -162,8 +201,14 @@ def test_reimport_imports_nothing_and_writes_nothing(festival):  # type: ignore[
     import_file(festival.ledger, festival["robo"], TICKETS, TICKET_RULES)
     events = count(festival, "SELECT COUNT(*) FROM event")
     again = import_file(festival.ledger, festival["robo"], TICKETS, TICKET_RULES)
-    assert again.counts() == {"read": 241, "imported": 0, "filtered": 48,
-                              "already_imported": 193, "conflicts": 0, "rejected": 0}
+    assert again.counts() == {
+        "read": 241,
+        "imported": 0,
+        "filtered": 48,
+        "already_imported": 193,
+        "conflicts": 0,
+        "rejected": 0,
+    }
     assert again.batch_ids == [] and again.totals == {}
     assert count(festival, "SELECT COUNT(*) FROM event") == events
 
@@ -191,8 +236,12 @@ def test_exactly_once_whoever_imports(festival):  # type: ignore[no-untyped-def]
 
 def test_a_known_id_with_other_values_is_a_conflict_and_nothing_is_written(festival, tmp_path):  # type: ignore[no-untyped-def]
     lines = ticket_lines()
-    import_file(festival.ledger, festival["robo"], write_tickets(tmp_path / "a.csv", lines[:10]),
-                TICKET_RULES)
+    import_file(
+        festival.ledger,
+        festival["robo"],
+        write_tickets(tmp_path / "a.csv", lines[:10]),
+        TICKET_RULES,
+    )
     changed = lines[:20]
     assert changed[0].startswith("GR26-100007;") and ";25,00;" in changed[0]
     changed[0] = changed[0].replace(";25,00;", ";35,00;")
@@ -202,20 +251,30 @@ def test_a_known_id_with_other_values_is_a_conflict_and_nothing_is_written(festi
         import_file(festival.ledger, festival["robo"], path, TICKET_RULES)
     summary = refused.value.summary
     assert (summary.conflicts, summary.imported, summary.batch_ids) == (1, 0, [])
-    transfer_id = count(festival, "SELECT transfer_id FROM import_row WHERE external_id = "
-                                  "'GR26-100007'")
+    transfer_id = count(
+        festival, "SELECT transfer_id FROM import_row WHERE external_id = 'GR26-100007'"
+    )
     assert [str(problem) for problem in summary.problems] == [
         f"{path}:2:1: external id 'GR26-100007' was already imported (transfer {transfer_id}) "
-        "with different values"]
+        "with different values"
+    ]
     assert count(festival, "SELECT COUNT(*) FROM event") == events
     # With --skip-invalid the conflicting row is left out and copied to the rejects.
     rejects = tmp_path / "rejects.csv"
-    summary = import_file(festival.ledger, festival["robo"], path, TICKET_RULES,
-                          skip_invalid=True, rejects=rejects)
-    assert (summary.conflicts, summary.already_imported) == (1, 9 - sum(
-        1 for line in lines[1:10] if ";Aprovado;" not in line))
-    assert rejects.read_bytes() == path.read_bytes().split(b"\r\n", 2)[0] + b"\r\n" + \
-        path.read_bytes().split(b"\r\n")[1] + b"\r\n"
+    summary = import_file(
+        festival.ledger, festival["robo"], path, TICKET_RULES, skip_invalid=True, rejects=rejects
+    )
+    assert (summary.conflicts, summary.already_imported) == (
+        1,
+        9 - sum(1 for line in lines[1:10] if ";Aprovado;" not in line),
+    )
+    assert (
+        rejects.read_bytes()
+        == path.read_bytes().split(b"\r\n", 2)[0]
+        + b"\r\n"
+        + path.read_bytes().split(b"\r\n")[1]
+        + b"\r\n"
+    )
     festival.assert_consistent()
 
 
@@ -224,20 +283,31 @@ def test_skip_invalid_imports_good_rows_and_copies_bad_ones_verbatim(festival, t
     lines[1] = lines[1].replace(";40,00;", ";12,5,0;")
     lines[3] = lines[3].replace("04/10/2026", "31/02/2026")
     path = tmp_path / "bad.csv"
-    raw = ("\ufeff" + HEADER + "\r\n").encode() + b"".join(
-        line.encode("utf-8") + b"\r\n" for line in lines[:4]) + \
-        "GR26-1;01/11/2026 10:00;Jo\xe3o;j@x;Inteira;40,00;4,00;Aprovado;Pix\r\n".encode(
-            "latin-1") + b"".join(line.encode() + b"\r\n" for line in lines[4:])
+    raw = (
+        ("\ufeff" + HEADER + "\r\n").encode()
+        + b"".join(line.encode("utf-8") + b"\r\n" for line in lines[:4])
+        + "GR26-1;01/11/2026 10:00;Jo\xe3o;j@x;Inteira;40,00;4,00;Aprovado;Pix\r\n".encode(
+            "latin-1"
+        )
+        + b"".join(line.encode() + b"\r\n" for line in lines[4:])
+    )
     path.write_bytes(raw)
     with pytest.raises(ImportRefused) as refused:
         import_file(festival.ledger, festival["robo"], path, TICKET_RULES)
     assert refused.value.summary.rejected == 3
     assert count(festival, "SELECT COUNT(*) FROM transfer WHERE kind = 'import'") == 0
     rejects = tmp_path / "rejects.csv"
-    summary = import_file(festival.ledger, festival["robo"], path, TICKET_RULES,
-                          skip_invalid=True, rejects=rejects)
-    assert summary.counts() == {"read": 7, "imported": 4, "filtered": 0,
-                                "already_imported": 0, "conflicts": 0, "rejected": 3}
+    summary = import_file(
+        festival.ledger, festival["robo"], path, TICKET_RULES, skip_invalid=True, rejects=rejects
+    )
+    assert summary.counts() == {
+        "read": 7,
+        "imported": 4,
+        "filtered": 0,
+        "already_imported": 0,
+        "conflicts": 0,
+        "rejected": 3,
+    }
     kept = raw.split(b"\r\n")
     assert rejects.read_bytes() == b"\r\n".join([kept[0], kept[2], kept[4], kept[5]]) + b"\r\n"
     festival.assert_consistent()
@@ -248,13 +318,17 @@ def test_a_split_of_100_three_ways_loses_no_centavo(festival, tmp_path):  # type
     rules = rules.replace(
         '[[accounts.split]]\naccount = "network:fund:brl"\npercent = 10\n',
         '[[accounts.split]]\naccount = "network:fund:brl"\npercent = "33.33"\n\n'
-        '[[accounts.split]]\naccount = "collectives:cubo:cash:caixa-1"\npercent = "33.33"\n'
+        '[[accounts.split]]\naccount = "collectives:cubo:cash:caixa-1"\npercent = "33.33"\n',
     ).replace("percent = 90", 'percent = "33.34"')
     rules_path = tmp_path / "thirds.toml"
     rules_path.write_text(rules, encoding="utf-8")
-    path = write_tickets(tmp_path / "one.csv", [
-        "T-1;01/11/2026 10:00;Ana;a@x;Inteira;100,00;4,00;Aprovado;Pix",
-        "T-2;01/11/2026 10:00;Ana;a@x;Inteira;0,01;0,00;Aprovado;Pix"])
+    path = write_tickets(
+        tmp_path / "one.csv",
+        [
+            "T-1;01/11/2026 10:00;Ana;a@x;Inteira;100,00;4,00;Aprovado;Pix",
+            "T-2;01/11/2026 10:00;Ana;a@x;Inteira;0,01;0,00;Aprovado;Pix",
+        ],
+    )
     summary = import_file(festival.ledger, festival["robo"], path, rules_path)
     assert totals(summary) == {
         ("income:festivals:grito-rock-2026", "BRL"): -10001,
@@ -279,15 +353,27 @@ def test_large_files_post_in_several_whole_batches(festival, monkeypatch):  # ty
     summary = import_file(festival.ledger, festival["robo"], TICKETS, TICKET_RULES)
     assert len(summary.batch_ids) == 4
     with festival.ledger.read() as connection:
-        sizes = [row[0] for row in connection.execute(text(
-            "SELECT size FROM batch WHERE kind = 'import' ORDER BY id"))]
+        sizes = [
+            row[0]
+            for row in connection.execute(
+                text("SELECT size FROM batch WHERE kind = 'import' ORDER BY id")
+            )
+        ]
     assert sizes == [50, 50, 50, 43]
     with festival.ledger.read() as connection:
-        metas = [json.loads(row[0]) for row in connection.execute(text(
-            "SELECT meta FROM batch WHERE kind = 'import' ORDER BY id"))]
+        metas = [
+            json.loads(row[0])
+            for row in connection.execute(
+                text("SELECT meta FROM batch WHERE kind = 'import' ORDER BY id")
+            )
+        ]
     # Streamed or not, every part knows the run's parts and final counts.
     assert [(meta["part"], meta["parts"], meta["rows"]) for meta in metas] == [
-        (1, 4, 50), (2, 4, 50), (3, 4, 50), (4, 4, 43)]
+        (1, 4, 50),
+        (2, 4, 50),
+        (3, 4, 50),
+        (4, 4, 43),
+    ]
     assert all(meta["counts"] == summary.counts() for meta in metas)
     assert all(meta["file_sha256"] == summary.file_sha256 for meta in metas)
     festival.assert_consistent()
@@ -338,8 +424,11 @@ def test_a_problem_read_after_batches_were_posted_rolls_them_back(festival, monk
     assert "posting" in phases and marker.exists()  # a batch was written, then undone
     assert [problem.line for problem in refused.value.summary.problems] == [len(lines) + 1]
     # Nothing was written, and the summary says so.
-    assert (refused.value.summary.imported, refused.value.summary.batch_ids,
-            refused.value.summary.totals) == (0, [], {})
+    assert (
+        refused.value.summary.imported,
+        refused.value.summary.batch_ids,
+        refused.value.summary.totals,
+    ) == (0, [], {})
     assert count(festival, "SELECT COUNT(*) FROM batch") == 0
     assert count(festival, "SELECT COUNT(*) FROM transfer") == 0
     assert count(festival, "SELECT COUNT(*) FROM posting") == 0
@@ -347,8 +436,12 @@ def test_a_problem_read_after_batches_were_posted_rolls_them_back(festival, monk
     assert count(festival, "SELECT COUNT(*) FROM event") == events
     assert festival.ledger.engine.pool.checkedout() == 0
     # The same file without its bad line imports whole.
-    summary = import_file(festival.ledger, festival["robo"], write_tickets(
-        tmp_path / "good.csv", lines[:-1]), TICKET_RULES)
+    summary = import_file(
+        festival.ledger,
+        festival["robo"],
+        write_tickets(tmp_path / "good.csv", lines[:-1]),
+        TICKET_RULES,
+    )
     assert summary.imported == 192
     festival.assert_consistent()
 
@@ -366,20 +459,30 @@ def test_the_files_problems_come_before_what_posting_ran_into(festival, monkeypa
 
     def missing(ledger, accounts):  # type: ignore[no-untyped-def]
         marker.touch()
-        raise AccountNotFound("account collectives:cubo:cash:plataforma does not exist",
-                              account="collectives:cubo:cash:plataforma")
+        raise AccountNotFound(
+            "account collectives:cubo:cash:plataforma does not exist",
+            account="collectives:cubo:cash:plataforma",
+        )
 
     monkeypatch.setattr(service, "_check_accounts", missing)
     with pytest.raises(ImportRefused) as refused:
         import_file(festival.ledger, festival["robo"], path, TICKET_RULES)
     assert refused.value.summary.rejected == 1 and marker.exists()
     with pytest.raises(AccountNotFound):  # the same file without its problem: the refusal
-        import_file(festival.ledger, festival["robo"], write_tickets(
-            tmp_path / "good.csv", lines[:-1]), TICKET_RULES)
+        import_file(
+            festival.ledger,
+            festival["robo"],
+            write_tickets(tmp_path / "good.csv", lines[:-1]),
+            TICKET_RULES,
+        )
     assert count(festival, "SELECT COUNT(*) FROM transfer") == 0
     monkeypatch.setattr(service, "_check_accounts", check)
-    assert import_file(festival.ledger, festival["robo"], path, TICKET_RULES,
-                       skip_invalid=True).imported == 192
+    assert (
+        import_file(
+            festival.ledger, festival["robo"], path, TICKET_RULES, skip_invalid=True
+        ).imported
+        == 192
+    )
     festival.assert_consistent()
 
 
@@ -442,8 +545,14 @@ def test_rows_registered_meanwhile_are_caught_under_the_lock(festival, monkeypat
 
 def test_only_importers_of_the_collective_may_debit_its_accounts(festival):  # type: ignore[no-untyped-def]
     festival.add_member("palo", "palafita")
-    setup.change_role(festival.ledger, festival["banco"], handle="palo", role="importer",
-                      collective="palafita", grant=True)
+    setup.change_role(
+        festival.ledger,
+        festival["banco"],
+        handle="palo",
+        role="importer",
+        collective="palafita",
+        grant=True,
+    )
     with pytest.raises(NotAuthorised, match="palo may not move money out of"):
         import_file(festival.ledger, festival["palo"], BAR, BAR_RULES)
     with pytest.raises(NotAuthorised, match="bia may not import"):
@@ -453,23 +562,33 @@ def test_only_importers_of_the_collective_may_debit_its_accounts(festival):  # t
 
 def test_a_network_wide_importer_may_not_issue_a_collectives_card(festival):  # type: ignore[no-untyped-def]
     festival.add_member("rede", "palafita")
-    setup.change_role(festival.ledger, festival["banco"], handle="rede", role="importer",
-                      collective=None, grant=True)
+    setup.change_role(
+        festival.ledger,
+        festival["banco"],
+        handle="rede",
+        role="importer",
+        collective=None,
+        grant=True,
+    )
     # Issue 15: an importer touches only its own collective's accounts; one with no
     # collective, only the network's — not Cubo's income, nor (so) Cubo's card.
     for export, rules in ((TICKETS, TICKET_RULES), (BAR, BAR_RULES)):
-        with pytest.raises(NotAuthorised, match="rede may not move money out of "
-                                                "income:festivals:grito-rock-2026"):
+        with pytest.raises(
+            NotAuthorised, match="rede may not move money out of income:festivals:grito-rock-2026"
+        ):
             import_file(festival.ledger, festival["rede"], export, rules)
     assert count(festival, "SELECT count(*) FROM transfer WHERE kind = 'import'") == 0
 
 
 def test_a_missing_account_is_named_before_anything_is_written(net):  # type: ignore[no-untyped-def]
     setup.add_currency(net.ledger, net["banco"], code="BRL", scale=2, rate=Fraction(1))
-    with pytest.raises(AccountNotFound, match="accounts collectives:cubo:cash:bilheteria, "
-                                              "collectives:cubo:cash:plataforma, "
-                                              "income:festivals:grito-rock-2026, "
-                                              "network:fund:brl do not exist"):
+    with pytest.raises(
+        AccountNotFound,
+        match="accounts collectives:cubo:cash:bilheteria, "
+        "collectives:cubo:cash:plataforma, "
+        "income:festivals:grito-rock-2026, "
+        "network:fund:brl do not exist",
+    ):
         import_file(net.ledger, net["banco"], TICKETS, TICKET_RULES)
 
 
@@ -489,16 +608,27 @@ def test_the_register_lookup_finds_exactly_the_ids_asked_for(festival, monkeypat
     monkeypatch.setattr(service, "RANGE_LOOKUP_FROM", per_query)
     with festival.ledger.read() as connection:
         source = connection.execute(text("SELECT DISTINCT source FROM import_row")).scalar_one()
-        stored = {external_id: (content_hash, transfer_id) for external_id, content_hash,
-                  transfer_id in connection.execute(text(
-                      "SELECT external_id, content_hash, transfer_id FROM import_row"))}
+        stored = {
+            external_id: (content_hash, transfer_id)
+            for external_id, content_hash, transfer_id in connection.execute(
+                text("SELECT external_id, content_hash, transfer_id FROM import_row")
+            )
+        }
         ids = sorted(stored)
         # Dense and in order, reversed, sparse, far apart, and ids that were never imported.
-        for asked in (ids, ids[::-1], ids[::7], [ids[3], ids[-1]], ids[:5] + ["GR26-0", "zz"],
-                      ["GR26-0"], [ids[0], ids[0] + "x", ids[1]]):
+        for asked in (
+            ids,
+            ids[::-1],
+            ids[::7],
+            [ids[3], ids[-1]],
+            ids[:5] + ["GR26-0", "zz"],
+            ["GR26-0"],
+            [ids[0], ids[0] + "x", ids[1]],
+        ):
             found = service.registered(connection, source, asked)
-            assert found == {external_id: stored[external_id] for external_id in asked
-                             if external_id in stored}
+            assert found == {
+                external_id: stored[external_id] for external_id in asked if external_id in stored
+            }
 
 
 def test_a_ledger_of_imports_by_an_importer_verifies_clean(festival):  # type: ignore[no-untyped-def]

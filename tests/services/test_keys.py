@@ -86,8 +86,9 @@ def test_flipped_ciphertext_byte_does_not_open(tmp_path: Path) -> None:
     keys = store(tmp_path)
     path = keys.write(Signer.generate("ana"), "correct horse")
     document = json.loads(path.read_text())
-    document["ciphertext"] = ("0" if document["ciphertext"][0] != "0" else "1") + \
-        document["ciphertext"][1:]
+    document["ciphertext"] = ("0" if document["ciphertext"][0] != "0" else "1") + document[
+        "ciphertext"
+    ][1:]
     path.write_text(json.dumps(document))
     with pytest.raises(WrongPassphrase):
         keys.unlock("ana", "correct horse")
@@ -134,8 +135,9 @@ def test_existing_key_file_is_never_overwritten(tmp_path: Path) -> None:
 # --- hardening (issue 15): names, modes, links, passphrases, corrupt files ---------------
 
 
-@pytest.mark.parametrize("network", ["../../x", "/abs", "a/b", ".hidden", "", "..", "a" * 65,
-                                     "net\n", "ré"])
+@pytest.mark.parametrize(
+    "network", ["../../x", "/abs", "a/b", ".hidden", "", "..", "a" * 65, "net\n", "ré"]
+)
 def test_a_network_id_outside_its_grammar_builds_no_path(tmp_path: Path, network: str) -> None:
     with pytest.raises(InvalidName) as caught:
         KeyStore(tmp_path, network, kdf_n=FAST)
@@ -146,8 +148,11 @@ def test_a_network_id_outside_its_grammar_builds_no_path(tmp_path: Path, network
 @pytest.mark.parametrize("handle", ["../../x", "/etc/passwd", "a/b", "..", "", "Ana", "a" * 33])
 def test_a_handle_outside_its_grammar_builds_no_path(tmp_path: Path, handle: str) -> None:
     keys = store(tmp_path)
-    for attempt in (lambda: keys.path(handle), lambda: keys.unlock(handle, "correct horse"),
-                    lambda: keys.write(Signer.generate(handle), "correct horse")):
+    for attempt in (
+        lambda: keys.path(handle),
+        lambda: keys.unlock(handle, "correct horse"),
+        lambda: keys.write(Signer.generate(handle), "correct horse"),
+    ):
         with pytest.raises(InvalidName):
             attempt()
     assert list(tmp_path.iterdir()) == []
@@ -180,7 +185,8 @@ def test_a_key_file_open_to_others_is_refused_with_the_fix(tmp_path: Path) -> No
             keys.unlock("ana", "correct horse")
         assert caught.value.message == (
             f"key file {path} is open to its group or others (mode {mode:04o}); "
-            f"fix with: chmod 600 {path}")
+            f"fix with: chmod 600 {path}"
+        )
         assert caught.value.code == "key_file_insecure"
         assert caught.value.exit_code == ExitCode.INTEGRITY
     path.chmod(0o400)  # stricter than 0600 is fine
@@ -194,13 +200,16 @@ def test_a_key_folder_open_to_others_is_refused_with_the_fix(tmp_path: Path, whi
     folder = keys.root if which == "root" else keys.folder
     for mode in (0o755, 0o750, 0o711, 0o701, 0o770, 0o777):
         folder.chmod(mode)
-        for attempt in (lambda: keys.unlock("ana", "correct horse"),
-                        lambda: keys.write(Signer.generate("bia"), "correct horse")):
+        for attempt in (
+            lambda: keys.unlock("ana", "correct horse"),
+            lambda: keys.write(Signer.generate("bia"), "correct horse"),
+        ):
             with pytest.raises(KeyFileInsecure) as caught:
                 attempt()
             assert caught.value.message == (
                 f"key folder {folder} is open to its group or others (mode {mode:04o}); "
-                f"fix with: chmod 700 {folder}")
+                f"fix with: chmod 700 {folder}"
+            )
     assert not keys.path("bia").exists()
     folder.chmod(0o700)
     assert keys.unlock("ana", "correct horse").handle == "ana"
@@ -243,15 +252,17 @@ def test_new_keys_need_eight_characters_and_nothing_is_written(tmp_path: Path) -
         keys.write(Signer.generate("ana"), "7-chars")
     assert caught.value.code == "passphrase_too_short"
     assert caught.value.exit_code == ExitCode.USAGE
-    assert caught.value.message == ("a new key's passphrase needs at least 8 characters "
-                                    "(this one has 7)")
+    assert caught.value.message == (
+        "a new key's passphrase needs at least 8 characters (this one has 7)"
+    )
     assert not (tmp_path / "home").exists()
     keys.write(Signer.generate("ana"), "8-chars!")
     assert keys.unlock("ana", "8-chars!").handle == "ana"
 
 
 def test_a_key_file_sealed_under_a_short_passphrase_still_opens(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     keys = store(tmp_path)
     monkeypatch.setattr(keys_module, "PASSPHRASE_LENGTH_MIN", 4)  # what earlier versions took
     keys.write(Signer.generate("ana"), "demo")
@@ -282,23 +293,55 @@ def _set(document: dict, dotted: str, value: object) -> dict:
 
 _DELETE = object()
 CORRUPTIONS = [
-    ("nonce", ""), ("nonce", "00" * 11), ("nonce", "zz" * 12), ("nonce", None), ("nonce", 12),
-    ("ciphertext", ""), ("ciphertext", "00" * 47), ("ciphertext", "00" * 49),
-    ("kdf.n", 1025), ("kdf.n", 2**40), ("kdf.n", 2**18), ("kdf.n", 512), ("kdf.n", 0),
-    ("kdf.n", -32768), ("kdf.n", "32768"), ("kdf.n", 32768.0), ("kdf.n", True),
-    ("kdf.n", 10**400), ("kdf.r", 2**30), ("kdf.r", 0), ("kdf.p", 2**30), ("kdf.p", 2),
-    ("kdf.salt", ""), ("kdf.salt", "00" * 15), ("kdf.name", "argon2"), ("kdf.extra", 1),
-    ("kdf", "scrypt"), ("kdf", None), ("kdf", []), ("kdf", _DELETE), ("format", 1),
-    ("format", "mutualcredit-key/v9"), ("cipher", "chacha20"), ("handle", ["ana"]),
-    ("network", {"a": 1}), ("public_key", "00"), ("public_key", 7), ("nonce", _DELETE),
+    ("nonce", ""),
+    ("nonce", "00" * 11),
+    ("nonce", "zz" * 12),
+    ("nonce", None),
+    ("nonce", 12),
+    ("ciphertext", ""),
+    ("ciphertext", "00" * 47),
+    ("ciphertext", "00" * 49),
+    ("kdf.n", 1025),
+    ("kdf.n", 2**40),
+    ("kdf.n", 2**18),
+    ("kdf.n", 512),
+    ("kdf.n", 0),
+    ("kdf.n", -32768),
+    ("kdf.n", "32768"),
+    ("kdf.n", 32768.0),
+    ("kdf.n", True),
+    ("kdf.n", 10**400),
+    ("kdf.r", 2**30),
+    ("kdf.r", 0),
+    ("kdf.p", 2**30),
+    ("kdf.p", 2),
+    ("kdf.salt", ""),
+    ("kdf.salt", "00" * 15),
+    ("kdf.name", "argon2"),
+    ("kdf.extra", 1),
+    ("kdf", "scrypt"),
+    ("kdf", None),
+    ("kdf", []),
+    ("kdf", _DELETE),
+    ("format", 1),
+    ("format", "mutualcredit-key/v9"),
+    ("cipher", "chacha20"),
+    ("handle", ["ana"]),
+    ("network", {"a": 1}),
+    ("public_key", "00"),
+    ("public_key", 7),
+    ("nonce", _DELETE),
 ]
 
 
-@pytest.mark.parametrize(("field_name", "value"), CORRUPTIONS,
-                         ids=[f"{n}=<deleted>" if v is _DELETE else f"{n}={v!r}"[:40]
-                              for n, v in CORRUPTIONS])
+@pytest.mark.parametrize(
+    ("field_name", "value"),
+    CORRUPTIONS,
+    ids=[f"{n}=<deleted>" if v is _DELETE else f"{n}={v!r}"[:40] for n, v in CORRUPTIONS],
+)
 def test_a_corrupt_field_is_key_file_corrupt_before_scrypt_runs(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, field_name: str, value: object) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, field_name: str, value: object
+) -> None:
     keys, path, document = _sealed(tmp_path)
     path.write_text(json.dumps(_set(document, field_name, value)))
 
@@ -310,8 +353,7 @@ def test_a_corrupt_field_is_key_file_corrupt_before_scrypt_runs(
         keys.unlock("ana", "correct horse")
     assert caught.value.code == "key_file_corrupt"
     assert caught.value.exit_code == ExitCode.INTEGRITY
-    assert caught.value.message.startswith(
-        f"{path} is not a mutualcredit key file (corrupted?): ")
+    assert caught.value.message.startswith(f"{path} is not a mutualcredit key file (corrupted?): ")
     assert "\n" not in caught.value.message
 
 
@@ -320,11 +362,29 @@ def test_the_largest_accepted_scrypt_cost_is_bounded() -> None:
     assert 128 * keys_module.KDF_R * KDF_N_MAX == 128 * 2**20  # 128 MiB at most
 
 
-@pytest.mark.parametrize("content", [b"", b"{not json", b"\xff\xfe{}", b"[" * 60_000,
-                                     b'{"a":' * 20_000 + b"1" + b"}" * 20_000, b"[]", b"null",
-                                     b"x" * (64 * 1024 + 1)],
-                         ids=["empty", "not-json", "not-utf8", "deep-array", "deep-object",
-                              "array", "null", "too-large"])
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"",
+        b"{not json",
+        b"\xff\xfe{}",
+        b"[" * 60_000,
+        b'{"a":' * 20_000 + b"1" + b"}" * 20_000,
+        b"[]",
+        b"null",
+        b"x" * (64 * 1024 + 1),
+    ],
+    ids=[
+        "empty",
+        "not-json",
+        "not-utf8",
+        "deep-array",
+        "deep-object",
+        "array",
+        "null",
+        "too-large",
+    ],
+)
 def test_files_that_are_not_key_documents(tmp_path: Path, content: bytes) -> None:
     keys, path, _ = _sealed(tmp_path)
     path.write_bytes(content)
@@ -345,7 +405,7 @@ def test_a_public_key_file_is_read_bounded_and_parsed_without_a_traceback(tmp_pa
     given = tmp_path / "ana.pub"
     given.write_text(json.dumps({"public_key": public_key}))
     assert parse_public_key(str(given)) == public_key
-    given.write_text('{"a":' + '[' * 30_000 + ']' * 30_000 + '}')  # RecursionError
+    given.write_text('{"a":' + "[" * 30_000 + "]" * 30_000 + "}")  # RecursionError
     with pytest.raises(UsageError, match="has no public_key field"):
         parse_public_key(str(given))
     given.write_text(" " * (64 * 1024) + public_key)

@@ -42,35 +42,48 @@ def build_at_0001(url: str, monkeypatch: pytest.MonkeyPatch) -> Net:
         posted = net.hold("bia", "caio", "2.00").transfer_id
         payments.resolve_hold(net.ledger, net["caio"], hold_id=posted, action="post")
         payments.reverse(net.ledger, net["banco"], transfer_id=2, reason="wrong person")
-        setup.set_limit(net.ledger, net["banco"], account="members:bia", reason="new member",
-                        limit_lower=-2_000)
+        setup.set_limit(
+            net.ledger, net["banco"], account="members:bia", reason="new member", limit_lower=-2_000
+        )
         assert pending and schema.current_revision(net.ledger.engine) == "0001"
     return net
 
 
 def snapshot(ledger: Ledger) -> tuple:
     with ledger.read() as connection:
-        transfers = connection.execute(text(
-            "SELECT id, kind, status, author, idempotency_key, content_hash, body, body_hash, "
-            "signature, event_seq FROM transfer ORDER BY id")).all()
+        transfers = connection.execute(
+            text(
+                "SELECT id, kind, status, author, idempotency_key, content_hash, body, body_hash, "
+                "signature, event_seq FROM transfer ORDER BY id"
+            )
+        ).all()
         events = connection.execute(text("SELECT * FROM event ORDER BY seq")).all()
-        records = connection.execute(text(
-            "SELECT id, type, body, body_hash, signature FROM record ORDER BY id")).all()
+        records = connection.execute(
+            text("SELECT id, type, body, body_hash, signature FROM record ORDER BY id")
+        ).all()
         head = connection.execute(text("SELECT seq, chain_hash FROM chain_head")).one()
-    return ([tuple(r) for r in transfers], [tuple(r) for r in events],
-            [tuple(r) for r in records], tuple(head), list_accounts(ledger))
+    return (
+        [tuple(r) for r in transfers],
+        [tuple(r) for r in events],
+        [tuple(r) for r in records],
+        tuple(head),
+        list_accounts(ledger),
+    )
 
 
-def test_a_ledger_made_at_0001_upgrades_to_head_intact(db_url: str,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_ledger_made_at_0001_upgrades_to_head_intact(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     net = build_at_0001(db_url, monkeypatch)
     before = snapshot(net.ledger)
     assert len(before[0]) == 7 and before[3][0] == len(before[1])
 
     refused = run_cli("--db", db_url, "balance", "ana")
     assert refused.returncode == 1
-    assert refused.stderr == (f"error: {_shown(db_url)} is at schema revision 0001; run "
-                              f"'mutualcredit db upgrade' to bring it to {schema.HEAD_REVISION}\n")
+    assert refused.stderr == (
+        f"error: {_shown(db_url)} is at schema revision 0001; run "
+        f"'mutualcredit db upgrade' to bring it to {schema.HEAD_REVISION}\n"
+    )
     status = run_cli("--db", db_url, "db", "status")
     assert status.stdout == f"database revision: 0001; program: {schema.HEAD_REVISION}\n"
 

@@ -28,18 +28,31 @@ from tests.support import Net, drop_postgres_schema, make_network, postgres_sche
 pytestmark = pytest.mark.postgres
 
 
-def signed_payment(net: Net, author: str, payer: str, payee: str, amount: int, *,
-                   kind: str = "payment", key: str | None = None,
-                   expires_in: timedelta | None = None) -> SignedTransfer:
+def signed_payment(
+    net: Net,
+    author: str,
+    payer: str,
+    payee: str,
+    amount: int,
+    *,
+    kind: str = "payment",
+    key: str | None = None,
+    expires_in: timedelta | None = None,
+) -> SignedTransfer:
     ledger = net.ledger
     moment = datetime.now(UTC)
-    postings = route(ledger, resolve_account(ledger, payer), resolve_account(ledger, payee),
-                     amount)
+    postings = route(ledger, resolve_account(ledger, payer), resolve_account(ledger, payee), amount)
     draft = TransferDraft(
-        network=ledger.network.id, kind=kind, author=author, key=key or new_key(),
-        postings=postings, created_at=iso(moment), memo=f"{kind} {amount}",
+        network=ledger.network.id,
+        kind=kind,
+        author=author,
+        key=key or new_key(),
+        postings=postings,
+        created_at=iso(moment),
+        memo=f"{kind} {amount}",
         meta={"from": payer, "to": payee},
-        expires_at=iso(moment + expires_in) if expires_in else None)
+        expires_at=iso(moment + expires_in) if expires_in else None,
+    )
     return sign(ledger, draft, net[author])
 
 
@@ -54,8 +67,10 @@ def table_rows(ledger: Ledger) -> dict[str, list[tuple]]:
         "transfer_ids": "SELECT last_value, is_called FROM transfer_id_seq",
     }
     with ledger.read() as connection:
-        return {table: [tuple(row) for row in connection.execute(text(sql))]
-                for table, sql in queries.items()}
+        return {
+            table: [tuple(row) for row in connection.execute(text(sql))]
+            for table, sql in queries.items()
+        }
 
 
 @pytest.fixture
@@ -79,7 +94,8 @@ def answer(ledger: Ledger, signed: SignedTransfer) -> PostResult | str:
 
 
 def test_one_statement_writes_exactly_what_the_full_path_writes(
-        twin: tuple[Net, Ledger], monkeypatch: pytest.MonkeyPatch) -> None:
+    twin: tuple[Net, Ledger], monkeypatch: pytest.MonkeyPatch
+) -> None:
     net, copy = twin
     written: list[PostResult | None] = []
     one_statement = posting._post_one_statement
@@ -111,19 +127,29 @@ def test_one_statement_writes_exactly_what_the_full_path_writes(
         monkeypatch.setattr(posting, "ONE_STATEMENT", False)
         answers.append((mine, answer(copy, signed)))
     assert [mine for mine, _ in answers] == [full for _, full in answers]
-    assert [type(mine).__name__ if isinstance(mine, PostResult) else mine
-            for mine, _ in answers] == [
-        "PostResult", "PostResult", "PostResult", "PostResult", "PostResult", "PostResult",
-        "idempotency_conflict", "limit_lower_exceeded", "limit_lower_exceeded", "PostResult",
-        "PostResult"]
+    assert [
+        type(mine).__name__ if isinstance(mine, PostResult) else mine for mine, _ in answers
+    ] == [
+        "PostResult",
+        "PostResult",
+        "PostResult",
+        "PostResult",
+        "PostResult",
+        "PostResult",
+        "idempotency_conflict",
+        "limit_lower_exceeded",
+        "limit_lower_exceeded",
+        "PostResult",
+        "PostResult",
+    ]
     # Six written by the one statement; the replay and the refusals went down the full path
     # after a statement that wrote nothing, the admin's payment without one (roles decide).
-    assert [result is not None for result in written] == [True] * 5 + [False] * 4 + [True,
-                                                                                      False]
+    assert [result is not None for result in written] == [True] * 5 + [False] * 4 + [True, False]
     mine_rows, full_rows = table_rows(net.ledger), table_rows(copy)
     assert mine_rows == full_rows
     assert [row[2] for row in mine_rows["transfer"][-7:]] == ["posted"] * 3 + ["pending"] + [
-        "posted"] * 3
+        "posted"
+    ] * 3
     assert verify_ledger(net.ledger, workers=1).problems == []
     net.assert_consistent()
 
@@ -136,18 +162,20 @@ def test_a_guard_that_fails_writes_nothing_and_draws_no_id(pg_url: str) -> None:
     assert post_signed(ledger, signed_payment(net, "ana", "ana", "bia", 100)).transfer_id
     used = signed_payment(net, "ana", "ana", "bia", 100)
     post_signed(ledger, used)
-    network.set_limit(ledger, net["banco"], account="members:bia", reason="cap",
-                      limit_upper=2_000)
+    network.set_limit(ledger, net["banco"], account="members:bia", reason="cap", limit_upper=2_000)
     refused = {
         "replay": used,
         "idempotency key taken": signed_payment(net, "ana", "ana", "bia", 5, key=used.draft.key),
         "lower limit": signed_payment(net, "duda", "duda", "ana", 1_001),
         "upper limit": signed_payment(net, "ana", "ana", "bia", 1_801),
         "hold counts against the limit": signed_payment(
-            net, "duda", "duda", "ana", 1_000, kind="hold", expires_in=timedelta(hours=1)),
+            net, "duda", "duda", "ana", 1_000, kind="hold", expires_in=timedelta(hours=1)
+        ),
     }
-    post_signed(ledger, signed_payment(net, "duda", "duda", "ana", 1, kind="hold",
-                                       expires_in=timedelta(hours=1)))
+    post_signed(
+        ledger,
+        signed_payment(net, "duda", "duda", "ana", 1, kind="hold", expires_in=timedelta(hours=1)),
+    )
     closing = signed_payment(net, "ana", "ana", "eva", 5)
     revoked = signed_payment(net, "caio", "caio", "ana", 5)
     network.close_account(ledger, net["banco"], name="members:eva")
@@ -159,8 +187,14 @@ def test_a_guard_that_fails_writes_nothing_and_draws_no_id(pg_url: str) -> None:
         assert table_rows(ledger) == before, what
     # The full path then answers each as before there was a one-statement path.
     assert [answer(ledger, signed) for signed in refused.values()] == [
-        post_signed(ledger, used), "idempotency_conflict", "limit_lower_exceeded",
-        "limit_upper_exceeded", "limit_lower_exceeded", "account_closed", "key_revoked"]
+        post_signed(ledger, used),
+        "idempotency_conflict",
+        "limit_lower_exceeded",
+        "limit_upper_exceeded",
+        "limit_lower_exceeded",
+        "account_closed",
+        "key_revoked",
+    ]
     # No id was drawn for any of them: the next transfer takes the next id, as on SQLite.
     last = before["transfer"][-1][0]
     assert post_signed(ledger, signed_payment(net, "ana", "ana", "bia", 5)).transfer_id == last + 1
@@ -174,8 +208,11 @@ def test_accounts_facts_are_read_once_and_missing_accounts_are_not_cached(pg_url
     assert list(facts) == ["members:ana"]
     assert facts["members:ana"].owner == "ana" and facts["members:ana"].currency == "CUBO"
     assert ("facts", "members:nobody") not in ledger.cache
-    ledger.write(lambda connection: connection.execute(text(
-        "UPDATE account SET owner = 'bia' WHERE name = 'members:ana'")))  # facts never change
+    ledger.write(
+        lambda connection: connection.execute(
+            text("UPDATE account SET owner = 'bia' WHERE name = 'members:ana'")
+        )
+    )  # facts never change
     assert posting.account_facts(ledger, ["members:ana"])["members:ana"].owner == "ana"
     net.add_member("nobody", "cubo", "0")
     assert list(posting.account_facts(ledger, ["members:nobody"])) == ["members:nobody"]

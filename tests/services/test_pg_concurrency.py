@@ -25,7 +25,6 @@ from tests.support import make_network
 pytestmark = pytest.mark.postgres
 
 
-
 def test_eight_writers_five_hundred_payments_each_with_a_hot_account(pg_url: str) -> None:
     outcomes, balances = concurrent_payments.run(pg_url, workers=8, payments=500)
     assert len(outcomes) == 8 * 500
@@ -38,9 +37,18 @@ def test_the_same_payment_sent_by_eight_clients_at_once_is_written_once(pg_url: 
     net = make_network(pg_url)
     ledger = net.ledger
     postings = route(ledger, resolve_account(ledger, "ana"), resolve_account(ledger, "bia"), 500)
-    signed = sign(ledger, TransferDraft(
-        network=ledger.network.id, kind="payment", author="ana", key="once",
-        postings=postings, created_at=iso(datetime.now(UTC))), net["ana"])
+    signed = sign(
+        ledger,
+        TransferDraft(
+            network=ledger.network.id,
+            kind="payment",
+            author="ana",
+            key="once",
+            postings=postings,
+            created_at=iso(datetime.now(UTC)),
+        ),
+        net["ana"],
+    )
     barrier = threading.Barrier(8)
     results, errors = [], []
 
@@ -60,7 +68,11 @@ def test_the_same_payment_sent_by_eight_clients_at_once_is_written_once(pg_url: 
     assert len({result.transfer_id for result in results}) == 1
     assert sorted(result.replayed for result in results) == [False] + [True] * 7
     with ledger.read() as connection:
-        assert connection.execute(text(
-            "SELECT COUNT(*) FROM transfer WHERE idempotency_key = 'once'")).scalar() == 1
+        assert (
+            connection.execute(
+                text("SELECT COUNT(*) FROM transfer WHERE idempotency_key = 'once'")
+            ).scalar()
+            == 1
+        )
     assert net.balance("ana") == "-5.00"
     net.assert_consistent()

@@ -28,20 +28,22 @@ def pg_net() -> Iterator[Net]:
 def test_sessions_bound_lock_waits_and_idle_transactions(pg_net: Net) -> None:
     with pg_net.ledger.read() as connection:
         assert connection.execute(text("SHOW lock_timeout")).scalar() == "10s"
-        assert connection.execute(text("SHOW idle_in_transaction_session_timeout")).scalar() \
-            == "1min"
+        assert (
+            connection.execute(text("SHOW idle_in_transaction_session_timeout")).scalar() == "1min"
+        )
 
 
-def test_a_pooled_connection_the_server_dropped_is_replaced(pg_net: Net,
-                                                            monkeypatch: pytest.MonkeyPatch
-                                                            ) -> None:
+def test_a_pooled_connection_the_server_dropped_is_replaced(
+    pg_net: Net, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """No ping on every checkout, but one after idling: a server restart is not an error."""
     monkeypatch.setattr(engines, "PING_AFTER_IDLE_SECONDS", 0.0)
     ledger = pg_net.ledger
     with ledger.read() as connection:
         pid = connection.execute(text("SELECT pg_backend_pid()")).scalar()
-    with psycopg.connect(PG_ADMIN_URL.replace("postgresql+psycopg", "postgresql"),
-                         autocommit=True) as admin:
+    with psycopg.connect(
+        PG_ADMIN_URL.replace("postgresql+psycopg", "postgresql"), autocommit=True
+    ) as admin:
         admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
     pg_net.run("ana -> bia 1.00")  # a write on a fresh connection, no error
     with ledger.read() as connection:

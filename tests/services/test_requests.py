@@ -21,9 +21,15 @@ T0 = datetime(2026, 11, 27, 13, 0, tzinfo=UTC)
 
 def ask(net: Net, payer: str = "ana", payee: str = "bia", amount: str = "25.00", **kw):  # type: ignore[no-untyped-def]
     signer = kw.pop("signer", payee)
-    return rq.create_request(net.ledger, net[signer], payer=payer, payee=payee,
-                             amount=net.amount(amount), memo=kw.pop("memo", "fotos do show"),
-                             **kw)
+    return rq.create_request(
+        net.ledger,
+        net[signer],
+        payer=payer,
+        payee=payee,
+        amount=net.amount(amount),
+        memo=kw.pop("memo", "fotos do show"),
+        **kw,
+    )
 
 
 def assert_verified(net: Net) -> None:
@@ -34,12 +40,21 @@ def assert_verified(net: Net) -> None:
 
 def test_accept_pays_and_the_ledger_holds_both_signatures(net: Net) -> None:
     request = ask(net)
-    assert (request.id, request.status, request.payer, request.payee, request.amount,
-            request.currency, request.author) == (1, "open", "members:ana", "members:bia",
-                                                  2500, "CUBO", "bia")
+    assert (
+        request.id,
+        request.status,
+        request.payer,
+        request.payee,
+        request.amount,
+        request.currency,
+        request.author,
+    ) == (1, "open", "members:ana", "members:bia", 2500, "CUBO", "bia")
     accepted, result = rq.accept_request(net.ledger, net["ana"], request_id=request.id)
     assert (accepted.status, accepted.transfer_id, accepted.resolved_by) == (
-        "accepted", result.transfer_id, "ana")
+        "accepted",
+        result.transfer_id,
+        "ana",
+    )
     assert net.balance("ana") == "-25.00" and net.balance("bia") == "25.00"
     row = transfer_row(net.ledger, result.transfer_id)
     body = json.loads(row.body)
@@ -47,9 +62,12 @@ def test_accept_pays_and_the_ledger_holds_both_signatures(net: Net) -> None:
     assert body["refs"] == {"request": 1}
     assert body["meta"]["request_hash"] == request.body_hash
     with net.ledger.read() as connection:
-        record = connection.execute(text(
-            "SELECT r.type, r.author, r.signature FROM record r JOIN payment_request q "
-            "ON q.record_id = r.id WHERE q.id = 1")).one()
+        record = connection.execute(
+            text(
+                "SELECT r.type, r.author, r.signature FROM record r JOIN payment_request q "
+                "ON q.record_id = r.id WHERE q.id = 1"
+            )
+        ).one()
     assert record.type == "payment_request" and record.author == "bia" and record.signature
     assert_verified(net)
 
@@ -63,8 +81,7 @@ def test_across_collectives_the_amount_is_in_the_payers_currency(net: Net) -> No
     assert_verified(net)
 
 
-def test_only_the_payer_accepts_or_declines_and_only_the_payee_asks_or_withdraws(net: Net
-                                                                                  ) -> None:
+def test_only_the_payer_accepts_or_declines_and_only_the_payee_asks_or_withdraws(net: Net) -> None:
     with pytest.raises(rq.NotParty, match="ana may not act as the payee members:bia; only bia"):
         ask(net, signer="ana")
     request = ask(net)
@@ -85,8 +102,7 @@ def test_a_collective_account_is_asked_for_by_its_coordinator(net: Net) -> None:
     net.pay("ana", "collectives:cubo:fund", "5.00")
     with pytest.raises(rq.NotParty):
         ask(net, payer="bia", payee="collectives:cubo:fund", amount="1.00", signer="bia")
-    request = ask(net, payer="caio", payee="collectives:cubo:fund", amount="3.00",
-                  signer="ana")
+    request = ask(net, payer="caio", payee="collectives:cubo:fund", amount="3.00", signer="ana")
     rq.accept_request(net.ledger, net["caio"], request_id=request.id)
     assert net.balance("collectives:cubo:fund") == "8.00"
     assert_verified(net)
@@ -99,13 +115,13 @@ def test_a_request_resolves_once(net: Net) -> None:
         rq.accept_request(net.ledger, net["ana"], request_id=first.id)
     with pytest.raises(rq.RequestNotOpen):
         rq.decline_request(net.ledger, net["ana"], request_id=first.id, reason="tarde")
-    declined = rq.decline_request(net.ledger, net["ana"], request_id=second.id,
-                                  reason="não combinamos isso")
+    declined = rq.decline_request(
+        net.ledger, net["ana"], request_id=second.id, reason="não combinamos isso"
+    )
     assert (declined.status, declined.reason) == ("declined", "não combinamos isso")
     with pytest.raises(rq.RequestNotOpen, match="request 2 is already declined"):
         rq.accept_request(net.ledger, net["ana"], request_id=second.id)
-    assert rq.withdraw_request(net.ledger, net["bia"], request_id=third.id).status == \
-        "withdrawn"
+    assert rq.withdraw_request(net.ledger, net["bia"], request_id=third.id).status == "withdrawn"
     with pytest.raises(rq.RequestNotOpen, match="already withdrawn"):
         rq.withdraw_request(net.ledger, net["bia"], request_id=third.id)
     assert net.balance("bia") == "25.00"
@@ -113,13 +129,15 @@ def test_a_request_resolves_once(net: Net) -> None:
 
 
 def test_an_expired_request_cannot_be_accepted_declined_or_withdrawn(
-        net: Net, monkeypatch: pytest.MonkeyPatch) -> None:
+    net: Net, monkeypatch: pytest.MonkeyPatch
+) -> None:
     request = ask(net, expires_in=parse_duration("1h30m"), at=T0)
     assert request.expires_at == "2026-11-27T14:30:00.000000Z"
     for action in (
         lambda at: rq.accept_request(net.ledger, net["ana"], request_id=request.id, at=at),
-        lambda at: rq.decline_request(net.ledger, net["ana"], request_id=request.id,
-                                      reason="x", at=at),
+        lambda at: rq.decline_request(
+            net.ledger, net["ana"], request_id=request.id, reason="x", at=at
+        ),
         lambda at: rq.withdraw_request(net.ledger, net["bia"], request_id=request.id, at=at),
     ):
         with pytest.raises(rq.RequestExpired, match="request 1 expired at 2026-11-27T14:30"):
@@ -129,8 +147,9 @@ def test_an_expired_request_cannot_be_accepted_declined_or_withdrawn(
     assert rq.get_request(net.ledger, request.id).status == "expired"
     assert rq.list_requests(net.ledger, status="open") == []
     on_time = ask(net, expires_in=parse_duration("PT3H"), at=T0)
-    _, result = rq.accept_request(net.ledger, net["ana"], request_id=on_time.id,
-                                  at=T0 + timedelta(hours=2, minutes=59))
+    _, result = rq.accept_request(
+        net.ledger, net["ana"], request_id=on_time.id, at=T0 + timedelta(hours=2, minutes=59)
+    )
     assert result.transfer_id == 1
     monkeypatch.delenv("MUTUALCREDIT_NOW")
     assert_verified(net)

@@ -61,8 +61,9 @@ def build(path: Path, *, url: str | None = None) -> Story:
         admin = net["banco"]
         add_festival_accounts(net.ledger, admin)
         net.add_member("robo", "cubo")
-        setup.change_role(net.ledger, admin, handle="robo", role="importer", collective="cubo",
-                          grant=True)
+        setup.change_role(
+            net.ledger, admin, handle="robo", role="importer", collective="cubo", grant=True
+        )
         net.add_member("dora", "palafita")
         net.add_member("edu", "cubo", "20")
         at("2026-11-02T10:00:00-03:00")
@@ -77,20 +78,32 @@ def build(path: Path, *, url: str | None = None) -> Story:
         voided = net.hold("bia", "ana", "1.00").transfer_id
         resolve_hold(net.ledger, net["bia"], hold_id=voided, action="void")
         pending = net.hold("ana", "edu", "3.00", hours=24 * 90).transfer_id
-        asked = requests.create_request(net.ledger, net["bia"], payer="ana", payee="bia",
-                                        amount=700, memo="fotos")
+        asked = requests.create_request(
+            net.ledger, net["bia"], payer="ana", payee="bia", amount=700, memo="fotos"
+        )
         requests.accept_request(net.ledger, net["ana"], request_id=asked.id)
-        declined = requests.create_request(net.ledger, net["caio"], payer="bia", payee="caio",
-                                           amount=100, memo="x")
+        declined = requests.create_request(
+            net.ledger, net["caio"], payer="bia", payee="caio", amount=100, memo="x"
+        )
         requests.decline_request(net.ledger, net["bia"], request_id=declined.id, reason="não")
-        requests.create_request(net.ledger, net["edu"], payer="ana", payee="edu", amount=300,
-                                memo="aberto", expires_in=timedelta(days=60))
-        setup.set_limit(net.ledger, admin, account="members:bia", reason="festival",
-                        limit_lower=-2_000)
-        setup.change_role(net.ledger, admin, handle="bia", role="coordinator",
-                          collective="cubo", grant=True)
-        setup.change_role(net.ledger, admin, handle="bia", role="coordinator",
-                          collective="cubo", grant=False)
+        requests.create_request(
+            net.ledger,
+            net["edu"],
+            payer="ana",
+            payee="edu",
+            amount=300,
+            memo="aberto",
+            expires_in=timedelta(days=60),
+        )
+        setup.set_limit(
+            net.ledger, admin, account="members:bia", reason="festival", limit_lower=-2_000
+        )
+        setup.change_role(
+            net.ledger, admin, handle="bia", role="coordinator", collective="cubo", grant=True
+        )
+        setup.change_role(
+            net.ledger, admin, handle="bia", role="coordinator", collective="cubo", grant=False
+        )
         new_caio = Signer.generate("caio")
         rotate_key(net.ledger, net["caio"], new_caio)
         net.signers["caio"] = new_caio
@@ -100,18 +113,37 @@ def build(path: Path, *, url: str | None = None) -> Story:
         lines = example(SAMPLE_TICKETS).read_text(encoding="utf-8").splitlines()
         tickets.write_text("\n".join(lines[:9]) + "\n", encoding="utf-8")
         assert import_file(net.ledger, net["robo"], tickets, example(RULES_TICKETS)).imported
-        studio = add_resource(net.ledger, net["ana"], slug="studio", collective="cubo",
-                              name="Estúdio", rules=ResourceRules(
-                                  price=500, per="hour", cancel_window=timedelta(days=2),
-                                  cancel_fee_percent=30))
+        studio = add_resource(
+            net.ledger,
+            net["ana"],
+            slug="studio",
+            collective="cubo",
+            name="Estúdio",
+            rules=ResourceRules(
+                price=500, per="hour", cancel_window=timedelta(days=2), cancel_fee_percent=30
+            ),
+        )
         start = parse_iso("2026-11-10T17:00:00Z")
-        done = book(net.ledger, net["bia"], resource=studio.slug, booker="bia", start=start,
-                    end=start + timedelta(hours=2), memo="ensaio")
+        done = book(
+            net.ledger,
+            net["bia"],
+            resource=studio.slug,
+            booker="bia",
+            start=start,
+            end=start + timedelta(hours=2),
+            memo="ensaio",
+        )
         at("2026-11-10T20:00:00-03:00")
         complete_booking(net.ledger, net["ana"], booking_id=done.id)
         later = parse_iso("2026-12-20T17:00:00Z")
-        held = book(net.ledger, net["bia"], resource=studio.slug, booker="bia", start=later,
-                    end=later + timedelta(hours=1))
+        held = book(
+            net.ledger,
+            net["bia"],
+            resource=studio.slug,
+            booker="bia",
+            start=later,
+            end=later + timedelta(hours=1),
+        )
         at(BUILT_AT)
         settle(net.ledger, admin, reports.parse_period(net.ledger, period="2026-11"))
         net.pay("bia", "ana", "1.00", memo="troco")

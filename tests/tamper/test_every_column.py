@@ -45,17 +45,16 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("role", "id"): "the role row's id: roles are matched by what they grant",
     # Checkpoint copies the ledger keeps for convenience: verify checks the signed document.
     ("checkpoint", "id"): "a stored checkpoint's row id: verify reads its signed document",
-    ("checkpoint", "created_at"): "when this copy was stored: the signed document has its "
-                                  "own time",
+    ("checkpoint", "created_at"): "when this copy was stored: the signed document has its own time",
     ("settlement", "id"): "the settlement row's id: the signed settlement is named by "
-                          "record_id, which is compared",
+    "record_id, which is compared",
     # Provenance a person reads, which no write decides on.
     ("batch", "meta"): "an import's provenance (file names, hashes, counts), not signed by "
-                       "design (the batch signature covers the transfers) and read by no write",
+    "design (the batch signature covers the transfers) and read by no write",
     ("batch", "kind"): "what kind of run wrote the batch: read only to count import batches "
-                       "in reports (each transfer's own kind is signed and checked)",
+    "in reports (each transfer's own kind is signed and checked)",
     ("batch", "created_at"): "when the batch was written: read by nothing (each transfer's "
-                             "time is signed)",
+    "time is signed)",
 }
 
 # Values that mean something else, where one character changed would only be nonsense.
@@ -91,8 +90,11 @@ ROWS: dict[tuple[str, str], str] = {
 
 
 def _columns() -> list[tuple[str, str]]:
-    return [(table.name, column.name) for table in SQLModel.metadata.sorted_tables
-            for column in table.columns]
+    return [
+        (table.name, column.name)
+        for table in SQLModel.metadata.sorted_tables
+        for column in table.columns
+    ]
 
 
 HEX = "0123456789abcdef"
@@ -134,11 +136,12 @@ def changed(value: Any, column: str) -> Any:
     for index in range(len(text) - 1, -1, -1):
         char = text[index]
         if char.isdigit():
-            return text[:index] + str((int(char) + 1) % 10) + text[index + 1:]
+            return text[:index] + str((int(char) + 1) % 10) + text[index + 1 :]
         if char.isalpha() and char.isascii() and not (index == len(text) - 1 and char == "Z"):
             shifted = chr((ord(char.lower()) - 97 + 1) % 26 + 97)
-            return text[:index] + (shifted.upper() if char.isupper() else shifted) + \
-                text[index + 1:]
+            return (
+                text[:index] + (shifted.upper() if char.isupper() else shifted) + text[index + 1 :]
+            )
     return text + "x"
 
 
@@ -149,11 +152,13 @@ def edit(path: Path, table: str, column: str) -> str:
     connection = sqlite3.connect(path, isolation_level=None)
     try:
         where = ROWS.get((table, column), f'"{column}" IS NOT NULL')
-        found = connection.execute(f'SELECT "{column}", {key} FROM "{table}" WHERE {where} '
-                                   f"ORDER BY {key} LIMIT 1").fetchone()
+        found = connection.execute(
+            f'SELECT "{column}", {key} FROM "{table}" WHERE {where} ORDER BY {key} LIMIT 1'
+        ).fetchone()
         if found is None:  # every row holds NULL there
-            found = connection.execute(f'SELECT "{column}", {key} FROM "{table}" '
-                                       f"ORDER BY {key} LIMIT 1").fetchone()
+            found = connection.execute(
+                f'SELECT "{column}", {key} FROM "{table}" ORDER BY {key} LIMIT 1'
+            ).fetchone()
         assert found is not None, f"the story has no row in {table}: add one to ledger_story"
         value, rowid = found[0], found[1:]
         new = VALUES.get((table, column), changed(value, column))
@@ -162,8 +167,9 @@ def edit(path: Path, table: str, column: str) -> str:
             if candidate is None:
                 continue
             try:
-                connection.execute(f'UPDATE "{table}" SET "{column}" = ? WHERE {match}',
-                                   (candidate, *rowid))
+                connection.execute(
+                    f'UPDATE "{table}" SET "{column}" = ? WHERE {match}', (candidate, *rowid)
+                )
             except sqlite3.IntegrityError:
                 continue
             return f"{table}.{column} of row {rowid}: {value!r} -> {candidate!r}"
@@ -181,13 +187,12 @@ def problems(path: Path) -> list[Any]:
 
 
 @pytest.mark.parametrize(("table", "column"), CASES, ids=[f"{t}.{c}" for t, c in CASES])
-def test_an_edit_is_named_or_refused(story: Story, copy: Path, table: str, column: str
-                                     ) -> None:
+def test_an_edit_is_named_or_refused(story: Story, copy: Path, table: str, column: str) -> None:
     what = edit(copy, table, column)
     try:
         found = problems(copy)
     except MutualCreditError as error:  # the ledger cannot even be opened: every command
-        found = [error]                  # refuses it (exit 3), verify included
+        found = [error]  # refuses it (exit 3), verify included
     assert found, f"verify is clean after {what}"
 
 
@@ -196,13 +201,16 @@ def test_every_column_is_covered_or_allowed(capsys: pytest.CaptureFixture[str]) 
     assert unknown == [], f"allowed columns that are no longer in the schema: {unknown}"
     assert len(CASES) + len(ALLOWED) == len(COLUMNS)
     with capsys.disabled():
-        print(f"\nedit-every-column: {len(CASES)} columns covered, {len(ALLOWED)} allowed, "
-              f"{len(COLUMNS)} in all")
+        print(
+            f"\nedit-every-column: {len(CASES)} columns covered, {len(ALLOWED)} allowed, "
+            f"{len(COLUMNS)} in all"
+        )
 
 
 @pytest.mark.postgres
-def test_the_story_verifies_clean_on_postgresql(pg_url: str, tmp_path: Path,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_story_verifies_clean_on_postgresql(
+    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The checks above read the same tables on PostgreSQL: no problem where there is none."""
     ledger_story.build(tmp_path / "unused.db", url=pg_url)
     monkeypatch.setattr(audit, "CHUNK_LEAVES", ledger_story.CHUNK_LEAVES)
@@ -210,8 +218,12 @@ def test_the_story_verifies_clean_on_postgresql(pg_url: str, tmp_path: Path,
     try:
         assert verify_ledger(ledger, workers=1).problems == []
         with ledger.engine.begin() as connection:  # and an edited summary is named there too
-            connection.execute(text("UPDATE report_account_day SET debits = debits + 1 "
-                                    "WHERE day = (SELECT MIN(day) FROM report_account_day)"))
+            connection.execute(
+                text(
+                    "UPDATE report_account_day SET debits = debits + 1 "
+                    "WHERE day = (SELECT MIN(day) FROM report_account_day)"
+                )
+            )
         found = verify_ledger(ledger, workers=1).problems
     finally:
         ledger.engine.dispose()
@@ -219,12 +231,15 @@ def test_the_story_verifies_clean_on_postgresql(pg_url: str, tmp_path: Path,
     assert found[0].subject.startswith("report_account_day ")
 
 
-@pytest.mark.parametrize(("sql", "code"), [
-    ("DELETE FROM chain_head", "chain_head_mismatch"),
-    ("UPDATE checkpoint SET document = substr(document, 1, 50)", "checkpoint_invalid"),
-    ("UPDATE merkle_chunk SET root = 'not hex' WHERE chunk = 0", "merkle_cache"),
-    ("UPDATE transfer SET body = '{not json' WHERE id = 1", "body_hash_mismatch"),
-])
+@pytest.mark.parametrize(
+    ("sql", "code"),
+    [
+        ("DELETE FROM chain_head", "chain_head_mismatch"),
+        ("UPDATE checkpoint SET document = substr(document, 1, 50)", "checkpoint_invalid"),
+        ("UPDATE merkle_chunk SET root = 'not hex' WHERE chunk = 0", "merkle_cache"),
+        ("UPDATE transfer SET body = '{not json' WHERE id = 1", "body_hash_mismatch"),
+    ],
+)
 def test_rows_past_repair_are_named_not_a_crash(copy: Path, sql: str, code: str) -> None:
     """Edits no type-preserving change makes: a row gone, a document or root that does not
     parse, a body that is no JSON (which the report summaries' fold reads too)."""

@@ -40,8 +40,9 @@ def damaged_copy(source: Path, target: Path, table: str) -> int:
     index), past its first bytes; return that page's number."""
     shutil.copy(source, target)
     with sqlite3.connect(target) as connection:
-        page = connection.execute("SELECT rootpage FROM sqlite_master WHERE name = ?",
-                                  (table,)).fetchone()[0]
+        page = connection.execute(
+            "SELECT rootpage FROM sqlite_master WHERE name = ?", (table,)
+        ).fetchone()[0]
         size = connection.execute("PRAGMA page_size").fetchone()[0]
     connection.close()
     assert page > 1
@@ -80,7 +81,8 @@ def test_damaged_index_page_without_json(ledger_file: Path, tmp_path: Path) -> N
     assert result.returncode == 3
     assert "storage_corrupt" in result.stdout
     assert result.stderr.strip().splitlines() == [
-        "error: the ledger failed verification: 1 problem (storage_corrupt)"]
+        "error: the ledger failed verification: 1 problem (storage_corrupt)"
+    ]
 
 
 def test_service_reports_storage_corrupt(ledger_file: Path, tmp_path: Path) -> None:
@@ -95,8 +97,7 @@ def test_service_reports_storage_corrupt(ledger_file: Path, tmp_path: Path) -> N
     assert report.document()["clean"] is False
 
 
-def test_network_page_damaged_is_storage_corrupt_on_open(ledger_file: Path,
-                                                         tmp_path: Path) -> None:
+def test_network_page_damaged_is_storage_corrupt_on_open(ledger_file: Path, tmp_path: Path) -> None:
     """A page the ledger reads to open itself: the open fails, still ``storage_corrupt``."""
     copy = tmp_path / "damaged.db"
     damaged_copy(ledger_file, copy, "network")
@@ -110,7 +111,7 @@ def test_file_cut_short_is_storage_corrupt(ledger_file: Path, tmp_path: Path) ->
     will not help)."""
     copy = tmp_path / "cut.db"
     data = ledger_file.read_bytes()
-    copy.write_bytes(data[:len(data) // 2])
+    copy.write_bytes(data[: len(data) // 2])
     result = run_cli("--db", str(copy), "verify", "--json")
     assert result.returncode == 3, (result.stdout, result.stderr)
     error = one_error_line(result.stderr)

@@ -48,8 +48,9 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Base:
     net = make_network(str(path))
     net.run("ana -> bia 30.00", "ana -> caio 10.00", "caio -> ana 5.00")  # transfers 1-3
     net.hold("ana", "bia", "4.00")  # transfer 4
-    asked = requests.create_request(net.ledger, net["bia"], payer="ana", payee="bia",
-                                    amount=700, memo="fotos")
+    asked = requests.create_request(
+        net.ledger, net["bia"], payer="ana", payee="bia", amount=700, memo="fotos"
+    )
     requests.accept_request(net.ledger, net["ana"], request_id=asked.id)  # transfer 5
     bia_old = net["bia"]
     net.pay("bia", "ana", "1.00")  # transfer 6, signed before the revocation
@@ -58,8 +59,15 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Base:
     checkpoint = audit.create_checkpoint(net.ledger, net["banco"])
     assert verify_ledger(net.ledger, workers=1).problems == []
     net.ledger.engine.dispose()
-    return Base(path=path, network=net.ledger.network.id, scales=net.ledger.scales(),
-                bia_old=bia_old, checkpoint=checkpoint, caio=net["caio"], ana=net["ana"])
+    return Base(
+        path=path,
+        network=net.ledger.network.id,
+        scales=net.ledger.scales(),
+        bia_old=bia_old,
+        checkpoint=checkpoint,
+        caio=net["caio"],
+        ana=net["ana"],
+    )
 
 
 @pytest.fixture
@@ -91,66 +99,105 @@ def rebuild_totals(connection: sqlite3.Connection) -> None:
     pending = "t.status = 'pending' AND t.kind = 'hold'"
 
     def total(where: str, sign: str) -> str:
-        return (f"(SELECT COALESCE(SUM({sign}p.amount), 0) FROM posting p JOIN transfer t "
-                f"ON t.id = p.transfer_id WHERE p.account_id = account.id AND {where} AND "
-                f"p.amount {'<' if sign else '>'} 0)")
+        return (
+            f"(SELECT COALESCE(SUM({sign}p.amount), 0) FROM posting p JOIN transfer t "
+            f"ON t.id = p.transfer_id WHERE p.account_id = account.id AND {where} AND "
+            f"p.amount {'<' if sign else '>'} 0)"
+        )
 
     connection.execute(
         f"UPDATE account SET posted_debits = {total(posted, '-')}, "
         f"posted_credits = {total(posted, '')}, pending_debits = {total(pending, '-')}, "
-        f"pending_credits = {total(pending, '')}")
+        f"pending_credits = {total(pending, '')}"
+    )
 
 
-def append_event(connection: sqlite3.Connection, type_: str, subject_id: int,
-                 body_hash: str, created_at: str) -> int:
+def append_event(
+    connection: sqlite3.Connection, type_: str, subject_id: int, body_hash: str, created_at: str
+) -> int:
     """Append an event with correct hashes, as someone who read the code would."""
     seq, chain = connection.execute("SELECT seq, chain_hash FROM chain_head").fetchone()
     seq += 1
     this = event_hash(seq=seq, type=type_, body_hash=body_hash)
     chain = next_chain_hash(chain, this)
-    connection.execute("INSERT INTO event VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       (seq, type_, subject_id, body_hash, this, chain, created_at))
+    connection.execute(
+        "INSERT INTO event VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (seq, type_, subject_id, body_hash, this, chain, created_at),
+    )
     connection.execute("UPDATE chain_head SET seq = ?, chain_hash = ?", (seq, chain))
     return seq
 
 
-def forge(connection: sqlite3.Connection, base: Base, signer: Signer, key_id: int, *,
-          author: str, postings: list[tuple[str, str, int]], created_at: str) -> int:
-    draft = TransferDraft(network=base.network, kind="payment", author=author,
-                          key=f"forged-{created_at}",
-                          postings=tuple(Posting(account=a, currency=c, amount=m)
-                                         for a, c, m in postings),
-                          created_at=created_at, memo="forged")
+def forge(
+    connection: sqlite3.Connection,
+    base: Base,
+    signer: Signer,
+    key_id: int,
+    *,
+    author: str,
+    postings: list[tuple[str, str, int]],
+    created_at: str,
+) -> int:
+    draft = TransferDraft(
+        network=base.network,
+        kind="payment",
+        author=author,
+        key=f"forged-{created_at}",
+        postings=tuple(Posting(account=a, currency=c, amount=m) for a, c, m in postings),
+        created_at=created_at,
+        memo="forged",
+    )
     document = body_document(draft, base.scales)
     body = body_bytes(document)
-    content = hashlib.sha256(canonical_json(
-        {k: v for k, v in document.items() if k != "created_at"})).hexdigest()
+    content = hashlib.sha256(
+        canonical_json({k: v for k, v in document.items() if k != "created_at"})
+    ).hexdigest()
     cursor = connection.execute(
         "INSERT INTO transfer (kind, status, author, idempotency_key, content_hash, body, "
         "body_hash, key_id, signature, memo, created_at) VALUES ('payment', 'posted', ?, ?, "
         "?, ?, ?, ?, ?, 'forged', ?)",
-        (author, draft.key, content, body.split(b"\n", 1)[1].decode(),
-         hashlib.sha256(body).hexdigest(), key_id, signer.sign(body), created_at))
+        (
+            author,
+            draft.key,
+            content,
+            body.split(b"\n", 1)[1].decode(),
+            hashlib.sha256(body).hexdigest(),
+            key_id,
+            signer.sign(body),
+            created_at,
+        ),
+    )
     transfer_id = int(cursor.lastrowid)
     for account, currency, amount in postings:
         connection.execute(
             "INSERT INTO posting (transfer_id, account_id, currency, amount) "
             "SELECT ?, id, ?, ? FROM account WHERE name = ?",
-            (transfer_id, currency, amount, account))
-    seq = append_event(connection, "transfer", transfer_id, hashlib.sha256(body).hexdigest(),
-                       created_at)
+            (transfer_id, currency, amount, account),
+        )
+    seq = append_event(
+        connection, "transfer", transfer_id, hashlib.sha256(body).hexdigest(), created_at
+    )
     connection.execute("UPDATE transfer SET event_seq = ? WHERE id = ?", (seq, transfer_id))
     rebuild_totals(connection)
     return transfer_id
 
 
-def forge_with_registered_key(connection: sqlite3.Connection, base: Base, signer: Signer,
-                              postings: list[tuple[str, str, int]]) -> int:
+def forge_with_registered_key(
+    connection: sqlite3.Connection, base: Base, signer: Signer, postings: list[tuple[str, str, int]]
+) -> int:
     """:func:`forge`, signed by ``signer`` with the key the ledger registered for it."""
-    key_id = connection.execute("SELECT id FROM key WHERE public_key = ?",
-                                (signer.public_key,)).fetchone()[0]
-    return forge(connection, base, signer, key_id, author=signer.handle, postings=postings,
-                 created_at="2030-01-01T00:00:00.000000Z")
+    key_id = connection.execute(
+        "SELECT id FROM key WHERE public_key = ?", (signer.public_key,)
+    ).fetchone()[0]
+    return forge(
+        connection,
+        base,
+        signer,
+        key_id,
+        author=signer.handle,
+        postings=postings,
+        created_at="2030-01-01T00:00:00.000000Z",
+    )
 
 
 def test_the_untouched_copy_is_clean(db, base: Base) -> None:  # type: ignore[no-untyped-def]
@@ -170,13 +217,16 @@ def test_change_a_memo_column(db) -> None:  # type: ignore[no-untyped-def]
     connection, path = db
     connection.execute("UPDATE transfer SET memo = 'pagamento de aluguel' WHERE id = 2")
     assert [(p.code, p.subject, p.event) for p in verify(path)] == [
-        ("memo_mismatch", "transfer 2", 8)]
+        ("memo_mismatch", "transfer 2", 8)
+    ]
 
 
 def test_change_a_memo_in_the_signed_body(db) -> None:  # type: ignore[no-untyped-def]
     connection, path = db
-    connection.execute("UPDATE transfer SET body = replace(body, '\"memo\":\"\"', "
-                       "'\"memo\":\"aluguel\"'), memo = 'aluguel' WHERE id = 2")
+    connection.execute(
+        'UPDATE transfer SET body = replace(body, \'"memo":""\', '
+        "'\"memo\":\"aluguel\"'), memo = 'aluguel' WHERE id = 2"
+    )
     problems = verify(path)
     assert found(problems, "body_hash_mismatch") == ["transfer 2"]
     assert found(problems, "signature_invalid") == ["transfer 2"]
@@ -188,13 +238,15 @@ def test_change_a_transfers_content_hash(db) -> None:  # type: ignore[no-untyped
     connection, path = db
     connection.execute("UPDATE transfer SET content_hash = ? WHERE id = 3", ("ab" * 32,))
     assert [(p.code, p.subject, p.event) for p in verify(path)] == [
-        ("content_hash_mismatch", "transfer 3", 9)]
+        ("content_hash_mismatch", "transfer 3", 9)
+    ]
 
 
 def test_delete_a_posting(db) -> None:  # type: ignore[no-untyped-def]
     connection, path = db
-    connection.execute("DELETE FROM posting WHERE id = (SELECT MAX(id) FROM posting "
-                       "WHERE transfer_id = 2)")
+    connection.execute(
+        "DELETE FROM posting WHERE id = (SELECT MAX(id) FROM posting WHERE transfer_id = 2)"
+    )
     rebuild_totals(connection)
     problems = verify(path)
     assert found(problems, "postings_mismatch") == ["transfer 2"]
@@ -205,8 +257,10 @@ def test_move_a_posting_to_the_next_transfer(db) -> None:  # type: ignore[no-unt
     # Every posting row is still there, with its amount: only which transfer it belongs to
     # changed.  Both transfers are named.
     connection, path = db
-    connection.execute("UPDATE posting SET transfer_id = 3 WHERE id = (SELECT MAX(id) FROM "
-                       "posting WHERE transfer_id = 2)")
+    connection.execute(
+        "UPDATE posting SET transfer_id = 3 WHERE id = (SELECT MAX(id) FROM "
+        "posting WHERE transfer_id = 2)"
+    )
     assert found(verify(path), "postings_mismatch") == ["transfer 2", "transfer 3"]
 
 
@@ -226,12 +280,13 @@ def test_transfer_ids_out_of_chain_order_are_not_a_problem(db) -> None:  # type:
     connection.execute("PRAGMA foreign_keys = OFF")
     for old, new in ((6, -1), (7, 6), (-1, 7)):
         connection.execute("UPDATE transfer SET id = ? WHERE id = ?", (new, old))
-        connection.execute("UPDATE posting SET transfer_id = ? WHERE transfer_id = ?",
-                           (new, old))
-        connection.execute("UPDATE event SET subject_id = ? WHERE subject_id = ? AND type = "
-                           "'transfer'", (new, old))
-    assert connection.execute("SELECT id FROM transfer ORDER BY event_seq DESC LIMIT 2"
-                              ).fetchall() == [(6,), (7,)]
+        connection.execute("UPDATE posting SET transfer_id = ? WHERE transfer_id = ?", (new, old))
+        connection.execute(
+            "UPDATE event SET subject_id = ? WHERE subject_id = ? AND type = 'transfer'", (new, old)
+        )
+    assert connection.execute(
+        "SELECT id FROM transfer ORDER BY event_seq DESC LIMIT 2"
+    ).fetchall() == [(6,), (7,)]
     assert verify(path) == []
 
 
@@ -260,10 +315,18 @@ def test_insert_a_transfer_signed_by_an_unknown_key(db, base: Base) -> None:  # 
     intruder = Signer.generate("ana")
     key_id = connection.execute(
         "INSERT INTO key (handle, public_key, created_at) VALUES ('ana', ?, "
-        "'2026-01-01T00:00:00.000000Z')", (intruder.public_key,)).lastrowid
-    transfer_id = forge(connection, base, intruder, key_id, author="ana",
-                        postings=[("members:ana", "CUBO", -2000), ("members:bia", "CUBO", 2000)],
-                        created_at="2030-01-01T00:00:00.000000Z")
+        "'2026-01-01T00:00:00.000000Z')",
+        (intruder.public_key,),
+    ).lastrowid
+    transfer_id = forge(
+        connection,
+        base,
+        intruder,
+        key_id,
+        author="ana",
+        postings=[("members:ana", "CUBO", -2000), ("members:bia", "CUBO", 2000)],
+        created_at="2030-01-01T00:00:00.000000Z",
+    )
     problems = verify(path)
     assert found(problems, "key_not_recorded") == [f"key {key_id} (ana)"]
     assert found(problems, "key_unknown") == [f"transfer {transfer_id}"]
@@ -272,8 +335,11 @@ def test_insert_a_transfer_signed_by_an_unknown_key(db, base: Base) -> None:  # 
 def test_insert_a_transfer_signed_by_a_revoked_key(db, base: Base) -> None:  # type: ignore[no-untyped-def]
     connection, path = db
     transfer_id = forge_with_registered_key(
-        connection, base, base.bia_old,
-        [("members:bia", "CUBO", -500), ("members:ana", "CUBO", 500)])
+        connection,
+        base,
+        base.bia_old,
+        [("members:bia", "CUBO", -500), ("members:ana", "CUBO", 500)],
+    )
     problems = verify(path)
     assert [(p.code, p.subject) for p in problems] == [("key_revoked", f"transfer {transfer_id}")]
     assert "revoked at event" in problems[0].message
@@ -284,26 +350,32 @@ def test_insert_a_transfer_debiting_someone_elses_account_with_a_valid_key(db, b
     # move money out of a member's account (the posting function refuses: not_authorised).
     connection, path = db
     transfer_id = forge_with_registered_key(
-        connection, base, base.caio,
-        [("members:ana", "CUBO", -1000), ("members:bia", "CUBO", 1000)])
+        connection, base, base.caio, [("members:ana", "CUBO", -1000), ("members:bia", "CUBO", 1000)]
+    )
     problems = verify(path)
     assert [(p.code, p.subject) for p in problems] == [
-        ("not_authorised", f"transfer {transfer_id}")]
+        ("not_authorised", f"transfer {transfer_id}")
+    ]
     assert "members:ana" in problems[0].message and "caio" in problems[0].message
 
 
-@pytest.mark.parametrize("postings", [
-    # another collective's fund: Palafita's coordinator has no right to Cubo's
-    [("collectives:cubo:fund", "CUBO", -100), ("members:bia", "CUBO", 100)],
-    # the network's clearing account, not as the mirror of a collective's clearing leg
-    [("network:clearing:palafita", "CARD", -100), ("network:clearing:cubo", "CARD", 100)],
-], ids=["another-collectives-fund", "network-clearing-unmirrored"])
+@pytest.mark.parametrize(
+    "postings",
+    [
+        # another collective's fund: Palafita's coordinator has no right to Cubo's
+        [("collectives:cubo:fund", "CUBO", -100), ("members:bia", "CUBO", 100)],
+        # the network's clearing account, not as the mirror of a collective's clearing leg
+        [("network:clearing:palafita", "CARD", -100), ("network:clearing:cubo", "CARD", 100)],
+    ],
+    ids=["another-collectives-fund", "network-clearing-unmirrored"],
+)
 def test_insert_a_transfer_debiting_an_account_the_author_may_not(db, base, postings) -> None:  # type: ignore[no-untyped-def]
     connection, path = db
     transfer_id = forge_with_registered_key(connection, base, base.caio, postings)
     problems = verify(path)
     assert [(p.code, p.subject) for p in problems] == [
-        ("not_authorised", f"transfer {transfer_id}")]
+        ("not_authorised", f"transfer {transfer_id}")
+    ]
     assert postings[0][0] in problems[0].message
 
 
@@ -311,9 +383,12 @@ def test_a_coordinator_moving_their_own_collectives_money_is_not_a_problem(db, b
     # The same forgery as above, but within what caio's role allows: verify finds it valid
     # (it is signed by caio's active key and the posting function would have taken it).
     connection, path = db
-    forge_with_registered_key(connection, base, base.caio,
-                              [("collectives:palafita:fund", "PALA", -100),
-                               ("members:caio", "PALA", 100)])
+    forge_with_registered_key(
+        connection,
+        base,
+        base.caio,
+        [("collectives:palafita:fund", "PALA", -100), ("members:caio", "PALA", 100)],
+    )
     assert verify(path) == []
 
 
@@ -323,24 +398,45 @@ def test_a_coordinator_granting_themselves_admin_gains_nothing(db, base: Base) -
     connection, path = db
     ledger = Ledger.open(str(path))
     try:
-        record = sign_record(ledger, base.caio, "role_granted", "2030-01-01T00:00:00.000000Z",
-                             handle="caio", role="admin", collective=None)
+        record = sign_record(
+            ledger,
+            base.caio,
+            "role_granted",
+            "2030-01-01T00:00:00.000000Z",
+            handle="caio",
+            role="admin",
+            collective=None,
+        )
     finally:
         ledger.engine.dispose()
-    key_id = connection.execute("SELECT id FROM key WHERE public_key = ?",
-                                (base.caio.public_key,)).fetchone()[0]
+    key_id = connection.execute(
+        "SELECT id FROM key WHERE public_key = ?", (base.caio.public_key,)
+    ).fetchone()[0]
     record_id = connection.execute(
         "INSERT INTO record (type, author, body, body_hash, key_id, signature, created_at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (record.type, record.author, record.body.split(b"\n", 1)[1].decode(), record.body_hash,
-         key_id, record.signature, record.document["created_at"])).lastrowid
+        (
+            record.type,
+            record.author,
+            record.body.split(b"\n", 1)[1].decode(),
+            record.body_hash,
+            key_id,
+            record.signature,
+            record.document["created_at"],
+        ),
+    ).lastrowid
     append_event(connection, "role", record_id, record.body_hash, record.document["created_at"])
     transfer_id = forge_with_registered_key(
-        connection, base, base.caio,
-        [("collectives:cubo:fund", "CUBO", -100), ("members:bia", "CUBO", 100)])
+        connection,
+        base,
+        base.caio,
+        [("collectives:cubo:fund", "CUBO", -100), ("members:bia", "CUBO", 100)],
+    )
     problems = verify(path)
     assert [(p.code, p.subject) for p in problems] == [
-        ("not_authorised", f"record {record_id}"), ("not_authorised", f"transfer {transfer_id}")]
+        ("not_authorised", f"record {record_id}"),
+        ("not_authorised", f"transfer {transfer_id}"),
+    ]
     assert "only the admin might sign it" in problems[0].message
 
 
@@ -349,16 +445,21 @@ def test_move_a_collectives_fund_to_another_collective_then_drain_it(db, base: B
     # moves its money with his valid key: the edit is named against the signed record that
     # made the account.
     connection, path = db
-    connection.execute("UPDATE account SET owner = 'palafita', collective = 'palafita' "
-                       "WHERE name = 'collectives:cubo:fund'")
-    forge_with_registered_key(connection, base, base.caio,
-                              [("collectives:cubo:fund", "CUBO", -100),
-                               ("members:bia", "CUBO", 100)])
+    connection.execute(
+        "UPDATE account SET owner = 'palafita', collective = 'palafita' "
+        "WHERE name = 'collectives:cubo:fund'"
+    )
+    forge_with_registered_key(
+        connection,
+        base,
+        base.caio,
+        [("collectives:cubo:fund", "CUBO", -100), ("members:bia", "CUBO", 100)],
+    )
     problems = verify(path)
     assert [(p.code, p.subject) for p in problems] == [
-        ("column_mismatch", "account collectives:cubo:fund")]
-    assert "a fund account of collective cubo in cubo in the signed record" in \
-        problems[0].message
+        ("column_mismatch", "account collectives:cubo:fund")
+    ]
+    assert "a fund account of collective cubo in cubo in the signed record" in problems[0].message
 
 
 def test_change_a_currencys_rate(db) -> None:  # type: ignore[no-untyped-def]
@@ -371,7 +472,8 @@ def test_change_a_currencys_rate(db) -> None:  # type: ignore[no-untyped-def]
     # At the edited rate Palafita's clearing legs no longer mirror: the payments routed
     # through them are named too.
     assert {(p.code, p.subject) for p in problems[1:]} == {
-        ("not_authorised", f"transfer {n}") for n in (2, 3, 7)}  # ana <-> caio
+        ("not_authorised", f"transfer {n}") for n in (2, 3, 7)
+    }  # ana <-> caio
 
 
 def test_swap_the_order_of_two_events(db) -> None:  # type: ignore[no-untyped-def]
@@ -386,17 +488,20 @@ def test_swap_the_order_of_two_events(db) -> None:  # type: ignore[no-untyped-de
 
 def test_change_a_cached_balance(db) -> None:  # type: ignore[no-untyped-def]
     connection, path = db
-    connection.execute("UPDATE account SET posted_credits = posted_credits + 100000 "
-                       "WHERE name = 'members:caio'")
+    connection.execute(
+        "UPDATE account SET posted_credits = posted_credits + 100000 WHERE name = 'members:caio'"
+    )
     problems = verify(path)
     assert [(p.code, p.subject, p.account) for p in problems] == [
-        ("cached_totals", "account members:caio", "members:caio")]
+        ("cached_totals", "account members:caio", "members:caio")
+    ]
 
 
 def test_replace_a_members_public_key(db) -> None:  # type: ignore[no-untyped-def]
     connection, path = db
-    connection.execute("UPDATE key SET public_key = ? WHERE handle = 'caio'",
-                       (Signer.generate("caio").public_key,))
+    connection.execute(
+        "UPDATE key SET public_key = ? WHERE handle = 'caio'", (Signer.generate("caio").public_key,)
+    )
     problems = verify(path)
     assert found(problems, "key_not_recorded") == ["key 4 (caio)"]
     assert found(problems, "signature_invalid") == ["transfer 3"]
@@ -408,39 +513,49 @@ def test_drop_the_last_events_is_caught_against_a_checkpoint(db, base: Base) -> 
     connection.execute("DELETE FROM transfer WHERE id = 7")
     last = connection.execute("SELECT MAX(seq) FROM event").fetchone()[0]
     connection.execute("DELETE FROM event WHERE seq = ?", (last,))
-    connection.execute("UPDATE chain_head SET seq = ?, chain_hash = (SELECT chain_hash FROM "
-                       "event WHERE seq = ?)", (last - 1, last - 1))
+    connection.execute(
+        "UPDATE chain_head SET seq = ?, chain_hash = (SELECT chain_hash FROM event WHERE seq = ?)",
+        (last - 1, last - 1),
+    )
     connection.execute("DELETE FROM checkpoint")
     connection.execute("DELETE FROM merkle_chunk")
     rebuild_totals(connection)
     assert verify(path) == []  # without a checkpoint, a clean cut looks like a younger ledger
     problems = verify(path, base.checkpoint)
     assert [(p.code, p.subject, p.event) for p in problems] == [
-        ("ledger_behind_checkpoint", "cp0", last)]
+        ("ledger_behind_checkpoint", "cp0", last)
+    ]
 
 
 def test_accept_a_request_twice(db) -> None:  # type: ignore[no-untyped-def]
     connection, path = db
-    columns = ("kind, status, author, idempotency_key, content_hash, body, body_hash, key_id, "
-               "signature, batch_id, memo, created_at, expires_at, resolves_id, reverses_id, "
-               "resolved_at")
+    columns = (
+        "kind, status, author, idempotency_key, content_hash, body, body_hash, key_id, "
+        "signature, batch_id, memo, created_at, expires_at, resolves_id, reverses_id, "
+        "resolved_at"
+    )
     renamed = columns.replace("idempotency_key", "idempotency_key || '-again'")
     copied = connection.execute(
         f"INSERT INTO transfer ({columns}) SELECT {renamed} FROM transfer WHERE id = 5"
     ).lastrowid
-    connection.execute("INSERT INTO posting (transfer_id, account_id, currency, amount) "
-                       "SELECT ?, account_id, currency, amount FROM posting "
-                       "WHERE transfer_id = 5 ORDER BY id", (copied,))
+    connection.execute(
+        "INSERT INTO posting (transfer_id, account_id, currency, amount) "
+        "SELECT ?, account_id, currency, amount FROM posting "
+        "WHERE transfer_id = 5 ORDER BY id",
+        (copied,),
+    )
     body_hash, created_at = connection.execute(
-        "SELECT body_hash, created_at FROM transfer WHERE id = 5").fetchone()
+        "SELECT body_hash, created_at FROM transfer WHERE id = 5"
+    ).fetchone()
     seq = append_event(connection, "transfer", copied, body_hash, created_at)
     connection.execute("UPDATE transfer SET event_seq = ? WHERE id = ?", (seq, copied))
     rebuild_totals(connection)
     problems = verify(path)
     assert found(problems, "request_accepted_twice") == ["request 1"]
     assert found(problems, "idempotency_key_reused") == [f"transfer {copied}"]
-    assert json.loads(connection.execute("SELECT body FROM transfer WHERE id = ?",
-                                         (copied,)).fetchone()[0])["refs"] == {"request": 1}
+    assert json.loads(
+        connection.execute("SELECT body FROM transfer WHERE id = ?", (copied,)).fetchone()[0]
+    )["refs"] == {"request": 1}
 
 
 def test_every_problem_names_its_event_or_account(db, base: Base) -> None:  # type: ignore[no-untyped-def]
@@ -448,8 +563,12 @@ def test_every_problem_names_its_event_or_account(db, base: Base) -> None:  # ty
     connection.execute("UPDATE posting SET amount = amount + 1 WHERE transfer_id = 2")
     connection.execute("UPDATE transfer SET memo = 'x' WHERE id = 3")
     problems = verify(path)
-    assert problems and all(p.event is not None or p.account is not None or p.subject in (
-        "CUBO", "PALA", "CARD", "network:clearing") for p in problems), problems
+    assert problems and all(
+        p.event is not None
+        or p.account is not None
+        or p.subject in ("CUBO", "PALA", "CARD", "network:clearing")
+        for p in problems
+    ), problems
     assert TAG_TRANSFER == b"mutualcredit/transfer/v1"
 
 
@@ -469,11 +588,15 @@ def test_widen_a_members_limit_in_the_table_then_pay_past_the_signed_one(db, bas
 
     connection, path = db
     connection.execute("UPDATE account SET limit_lower = -99999999 WHERE name = 'members:ana'")
-    _through_the_program(path, lambda ledger: payments.pay(
-        ledger, base.ana, payer="ana", payee="bia", amount=500_000))
+    _through_the_program(
+        path,
+        lambda ledger: payments.pay(ledger, base.ana, payer="ana", payee="bia", amount=500_000),
+    )
     problems = verify(path)
     assert [(p.code, p.account) for p in problems] == [
-        ("limit_history_mismatch", "members:ana"), ("limit_exceeded", "members:ana")]
+        ("limit_history_mismatch", "members:ana"),
+        ("limit_exceeded", "members:ana"),
+    ]
     assert "past its limit of -100.00 CUBO" in problems[1].message
 
 
@@ -484,17 +607,22 @@ def test_widen_a_collectives_default_line_before_admitting_a_member(db, base: Ba
     connection.execute("UPDATE network SET member_limit_lower = -5000000")
     problems = verify(path)
     assert [(p.code, p.subject) for p in problems] == [
-        ("column_mismatch", "network"), ("column_mismatch", "collective cubo")]
+        ("column_mismatch", "network"),
+        ("column_mismatch", "collective cubo"),
+    ]
     assert "member_limit_lower -5000000 (signed: 0)" in problems[0].message
 
 
 def test_widen_a_clearing_limit_in_the_table(db) -> None:  # type: ignore[no-untyped-def]
     connection, path = db
-    connection.execute("UPDATE account SET limit_lower = -999999999, limit_upper = 999999999 "
-                       "WHERE name = 'network:clearing:cubo'")
+    connection.execute(
+        "UPDATE account SET limit_lower = -999999999, limit_upper = 999999999 "
+        "WHERE name = 'network:clearing:cubo'"
+    )
     problems = verify(path)
     assert [(p.code, p.account) for p in problems] == [
-        ("limit_history_mismatch", "network:clearing:cubo")]
+        ("limit_history_mismatch", "network:clearing:cubo")
+    ]
 
 
 def test_close_or_rename_behind_the_programs_back(db) -> None:  # type: ignore[no-untyped-def]
@@ -503,13 +631,17 @@ def test_close_or_rename_behind_the_programs_back(db) -> None:  # type: ignore[n
     connection.execute("UPDATE member SET name = 'Someone else' WHERE handle = 'caio'")
     problems = verify(path)
     assert [(p.code, p.subject) for p in problems] == [
-        ("column_mismatch", "member caio"), ("column_mismatch", "account members:bia")]
+        ("column_mismatch", "member caio"),
+        ("column_mismatch", "account members:bia"),
+    ]
 
 
 def test_grant_a_role_in_the_table(db) -> None:  # type: ignore[no-untyped-def]
     # The writer asks the role table who may act: a row no signed record made is named.
     connection, path = db
-    connection.execute("INSERT INTO role (handle, role, collective, granted_at, granted_by) "
-                       "VALUES ('bia', 'admin', NULL, '2026-01-01T00:00:00.000000Z', 'banco')")
+    connection.execute(
+        "INSERT INTO role (handle, role, collective, granted_at, granted_by) "
+        "VALUES ('bia', 'admin', NULL, '2026-01-01T00:00:00.000000Z', 'banco')"
+    )
     problems = verify(path)
     assert [(p.code, p.subject) for p in problems] == [("column_mismatch", "role of bia")]

@@ -61,6 +61,7 @@ from sqlalchemy import bindparam, insert, text
 from sqlalchemy.engine import Connection
 
 from mutualcredit.domain.amounts import Currency, format_amount
+from mutualcredit.domain.authority import coordinates
 from mutualcredit.domain.bookings import (
     BOOKING_STATUSES,
     FREE_SLOT_DAYS_SHOWN_MAX,
@@ -1153,10 +1154,7 @@ def complete_booking(
 
 def _may_cancel(connection: Connection, signer: Signer, booking: Booking) -> bool:
     """Whether the signer is a coordinator of the resource's collective or the admin."""
-    return any(
-        role == "admin" or (role == "coordinator" and scope == booking.resource.collective)
-        for role, scope in roles_of(connection, signer.handle)
-    )
+    return coordinates(roles_of(connection, signer.handle), booking.resource.collective)
 
 
 def cancel_booking(

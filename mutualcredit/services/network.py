@@ -21,7 +21,12 @@ from mutualcredit.domain.amounts import (
     validate_currency_code,
     validate_scale,
 )
-from mutualcredit.domain.authority import Issuance, account_shape_problem, is_clearing_name
+from mutualcredit.domain.authority import (
+    Issuance,
+    account_shape_problem,
+    coordinates,
+    is_clearing_name,
+)
 from mutualcredit.domain.errors import NotFound, Refused, UsageError
 from mutualcredit.domain.events import genesis_hash
 from mutualcredit.domain.names import (
@@ -187,11 +192,8 @@ def require(
     connection: Connection, handle: str, *, what: str, collective: str | None = None
 ) -> None:
     """Refuse unless ``handle`` is the admin or a coordinator of ``collective``."""
-    for role, scope in roles_of(connection, handle):
-        if role == "admin" or (
-            role == "coordinator" and collective is not None and scope == collective
-        ):
-            return
+    if coordinates(roles_of(connection, handle), collective):
+        return
     where = f" of {collective}" if collective else ""
     raise NotAuthorised(f"{handle} may not {what}: it needs the admin or a coordinator{where}")
 

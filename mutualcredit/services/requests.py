@@ -32,6 +32,7 @@ from sqlalchemy import insert, text
 from sqlalchemy.engine import Connection
 
 from mutualcredit.domain.amounts import format_amount
+from mutualcredit.domain.authority import coordinates
 from mutualcredit.domain.errors import NotFound, Refused, UsageError
 from mutualcredit.domain.names import validate_text
 from mutualcredit.domain.transfers import TransferDraft
@@ -308,14 +309,7 @@ def may_act_for(connection: Connection, handle: str, account: AccountInfo) -> bo
     """A member account: only its member; a collective's: admin or its coordinator."""
     if account.owner_kind == "member":
         return account.owner == handle
-    for role, collective in roles_of(connection, handle):
-        if role == "admin" or (
-            role == "coordinator"
-            and account.collective is not None
-            and collective == account.collective
-        ):
-            return True
-    return False
+    return coordinates(roles_of(connection, handle), account.collective)
 
 
 def _require_party(connection: Connection, handle: str, account: AccountInfo, *, role: str) -> None:

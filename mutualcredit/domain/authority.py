@@ -34,11 +34,11 @@ from typing import Any, NamedTuple, Protocol
 
 from mutualcredit.domain.amounts import Currency, parse_rate
 from mutualcredit.domain.errors import MutualCreditError, Refused
+from mutualcredit.domain.transfers import RESOLUTION_KINDS
 
 CLEARING_KINDS = ("clearing", "network_clearing")
 # The kinds of transfer that may carry a payment's route through clearing.
 ROUTED_KINDS = ("payment", "hold", "fee")
-RESOLUTION_KINDS = ("post_hold", "void_hold", "expire_hold")
 ADMIN_ONLY_KINDS = ("settlement", "issuance")
 Roles = Iterable[tuple[str, str | None]]
 

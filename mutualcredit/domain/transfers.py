@@ -47,6 +47,18 @@ KINDS = (
     "fee",  # a cancellation fee
     "issuance",  # cards issued by a collective's fund
 )
+# The kinds that resolve a hold, and the status each leaves the hold in: the one map (the
+# writer, verify's replay and the invariant checker all read it).
+HOLD_RESOLUTION_STATUS = {"post_hold": "posted", "void_hold": "voided", "expire_hold": "expired"}
+RESOLUTION_KINDS = tuple(HOLD_RESOLUTION_STATUS)
+# What a reversal may undo: a posted transfer that moved money and is not itself an undoing.
+IRREVERSIBLE_KINDS = ("hold", "void_hold", "expire_hold", "reversal")
+
+
+def is_reversible(kind: str, status: str | None) -> bool:
+    """The one rule for the writer and verify: may a transfer of ``kind`` in ``status`` be
+    reversed?"""
+    return kind in KINDS and kind not in IRREVERSIBLE_KINDS and status == "posted"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

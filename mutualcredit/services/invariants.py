@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import text
 
+from mutualcredit.domain.transfers import HOLD_RESOLUTION_STATUS
 from mutualcredit.services.context import Ledger
 
 POSTED = "t.status = 'posted' AND t.kind != 'hold'"
@@ -135,7 +136,7 @@ def _holds(connection) -> list[Problem]:  # type: ignore[no-untyped-def]
         LEFT JOIN transfer r ON r.resolves_id = h.id
         WHERE h.kind = 'hold' GROUP BY h.id, h.status""")
     )
-    expected = {"post_hold": "posted", "void_hold": "voided", "expire_hold": "expired"}
+    expected = HOLD_RESOLUTION_STATUS
     problems = []
     for hold_id, status, count, kind in rows:
         wanted = "pending" if count == 0 else expected.get(kind, "?")

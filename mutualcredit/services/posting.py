@@ -57,12 +57,15 @@ from mutualcredit.domain.authority import (
 from mutualcredit.domain.errors import IntegrityProblem, NotFound, Refused, UsageError
 from mutualcredit.domain.limits import AccountState, check_limits, check_total
 from mutualcredit.domain.transfers import (
+    HOLD_RESOLUTION_STATUS,
+    RESOLUTION_KINDS,
     TRANSFERS_PER_BATCH_MAX,
     Posting,
     TransferDraft,
     batch_bytes,
     body_document,
     check_draft,
+    is_reversible,
     signed_forms,
 )
 from mutualcredit.persistence.bulk import (
@@ -431,11 +434,7 @@ def _post_all(
 
 
 def _resolves_hold(item: SignedTransfer) -> bool:
-    return "hold" in item.draft.refs and item.draft.kind in (
-        "post_hold",
-        "void_hold",
-        "expire_hold",
-    )
+    return "hold" in item.draft.refs and item.draft.kind in RESOLUTION_KINDS
 
 
 def _account_names(items: Sequence[SignedTransfer]) -> list[str]:
@@ -561,7 +560,7 @@ class _Writer:
                     f"account {account.name} is in {account.currency}, not {posting.currency}",
                     account=account.name,
                 )
-        if draft.kind in ("post_hold", "void_hold", "expire_hold"):
+        if draft.kind in RESOLUTION_KINDS:
             return self._resolve_hold(draft)
         self._authorise(draft)
         check_positions(draft, self.accounts, self.ledger)
@@ -619,7 +618,7 @@ class _Writer:
         ).one_or_none()
         if row is None:
             raise NotFound(f"transfer {original_id} does not exist", code="transfer_not_found")
-        if row.kind in ("hold", "void_hold", "expire_hold", "reversal") or row.status != "posted":
+        if not is_reversible(row.kind, row.status):
             raise Refused(
                 f"transfer {original_id} ({row.kind}, {row.status}) cannot be reversed",
                 code="not_reversible",
@@ -658,8 +657,7 @@ class _Writer:
         ids = [
             item.draft.refs["hold"]
             for item in self.items
-            if "hold" in item.draft.refs
-            and item.draft.kind in ("post_hold", "void_hold", "expire_hold")
+            if "hold" in item.draft.refs and item.draft.kind in RESOLUTION_KINDS
         ]
         if not ids:
             return {}
@@ -698,8 +696,7 @@ class _Writer:
             self._check_post_amounts(draft, held, hold_id)
             for posting in draft.postings:
                 _move(self.accounts[posting.account], posting.amount, pending=False)
-        status = {"post_hold": "posted", "void_hold": "voided", "expire_hold": "expired"}
-        self.resolved_holds.append((hold_id, status[draft.kind], draft.created_at))
+        self.resolved_holds.append((hold_id, HOLD_RESOLUTION_STATUS[draft.kind], draft.created_at))
         return "posted"
 
     def _authorise_resolution(
@@ -932,7 +929,7 @@ def transfer_row(
         draft.memo,
         draft.created_at,
         draft.expires_at,
-        draft.refs.get("hold") if kind in ("post_hold", "void_hold", "expire_hold") else None,
+        draft.refs.get("hold") if kind in RESOLUTION_KINDS else None,
         draft.refs.get("reverses") if kind == "reversal" else None,
         None,
         event_seq,
@@ -966,7 +963,7 @@ TRANSFER_COLUMNS = (
 
 def _event_type(item: SignedTransfer) -> str:
     kind = item.draft.kind
-    return "hold_resolution" if kind in ("post_hold", "void_hold", "expire_hold") else "transfer"
+    return "hold_resolution" if kind in RESOLUTION_KINDS else "transfer"
 
 
 def _move(account: _Account, amount: int, *, pending: bool) -> None:

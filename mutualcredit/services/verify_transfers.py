@@ -31,14 +31,14 @@ from mutualcredit.domain.authority import (
     roles_at,
     scaled_exactly,
 )
-from mutualcredit.domain.transfers import batch_bytes
+from mutualcredit.domain.transfers import HOLD_RESOLUTION_STATUS, batch_bytes, is_reversible
 from mutualcredit.services.keys import verify_signature
 from mutualcredit.services.verify_workers import Facts
 
 if TYPE_CHECKING:
     from mutualcredit.services.verify import Verifier
 
-RESOLVED = {"post_hold": "posted", "void_hold": "voided", "expire_hold": "expired"}
+RESOLVED = HOLD_RESOLUTION_STATUS
 # Account state, a list for speed: posted debits, posted credits, pending debits,
 # pending credits, lower limit, upper limit.
 DEBITS, CREDITS, PENDING_DEBITS, PENDING_CREDITS, LOWER, UPPER = range(6)
@@ -460,7 +460,7 @@ class Replay:
                     f"{', '.join(map(str, found))})",
                 )
             kind, status = kinds.get(original, ("missing", None))
-            if kind in ("missing", "hold", "void_hold", "expire_hold") or status != "posted":
+            if not is_reversible(kind, status):  # a missing original is no kind at all
                 self.problem(
                     "reversal_invalid",
                     f"transfer {found[0]}",

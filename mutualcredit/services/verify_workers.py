@@ -59,11 +59,11 @@ from mutualcredit.domain.authority import (
     transfer_denial,
 )
 from mutualcredit.domain.canonical import TAG_TRANSFER
-from mutualcredit.domain.transfers import content_hash, content_of
+from mutualcredit.domain.transfers import RESOLUTION_KINDS, content_hash, content_of
 from mutualcredit.services.collector import without_cycle_collection
 
 EVENTS_PER_TASK = 2_000
-RESOLUTIONS = ("post_hold", "void_hold", "expire_hold")
+RESOLUTIONS = RESOLUTION_KINDS
 # What a transfer's columns must say of its signed body (``expires_at``, ``network`` and
 # the references are compared on their own: they may be absent or are not columns).
 _SIGNED_FIELDS = itemgetter("kind", "author", "key", "created_at", "memo")

@@ -1229,6 +1229,26 @@ def test_a_coordinator_may_not_reverse_the_admins_settlement(base: Base, copies:
         example.ledger.engine.dispose()
 
 
+def test_a_reversal_of_a_reversal_is_refused_and_verify_names_it(base: Base, copies: Path) -> None:
+    # The writer and verify's replay both ask domain.transfers.is_reversible.  run_step
+    # writes the refused transfer straight into a copy of the file and asserts verify
+    # names it (reversal_invalid).
+    example = open_example(base, copies)
+    try:
+        reversal = next(t for t in example.transfers if t.kind == "reversal")
+        step = {
+            "author": ADMIN,
+            "kind": "reversal",
+            "postings": opposite(reversal.postings),
+            "target": reversal,
+            "force": False,
+        }
+        assert expected_code(step, example.transfers) == "not_reversible"
+        assert run_step(example, step) == "not_reversible"
+    finally:
+        example.ledger.engine.dispose()
+
+
 def test_zz_report_the_examples_run() -> None:
     """Print how many examples and transfers the property ran (``-s`` shows it)."""
     print(

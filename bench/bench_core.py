@@ -150,7 +150,7 @@ def cli_times(folder: Path) -> None:
         "MUTUALCREDIT_HOME": str(folder / "home"),
         "MUTUALCREDIT_PASSPHRASE": "bench-pass",
     }
-    db = str(folder / "cli.db")
+    db = str(folder / "mutualcredit_cli.db")
     cli = str(BIN / "mutualcredit")
     subprocess.run(
         [

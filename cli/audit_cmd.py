@@ -13,9 +13,9 @@ from typing import Any
 
 import typer
 
-from cli import common
-from cli.common import JSON_OPTION
 from mutualcredit.domain.names import ID_MAX
+from mutualcredit_cli import common
+from mutualcredit_cli.common import JSON_OPTION
 
 checkpoint_app = typer.Typer(
     help="Signed checkpoints of the ledger (RFC 9162 Merkle roots).", no_args_is_help=True

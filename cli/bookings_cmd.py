@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from cli import common
-from cli.common import JSON_OPTION
 from mutualcredit.domain.names import ID_MAX
+from mutualcredit_cli import common
+from mutualcredit_cli.common import JSON_OPTION
 
 if TYPE_CHECKING:
     from datetime import timedelta

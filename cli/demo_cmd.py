@@ -7,8 +7,8 @@ from pathlib import Path
 
 import typer
 
-from cli import common
-from cli.common import JSON_OPTION
+from mutualcredit_cli import common
+from mutualcredit_cli.common import JSON_OPTION
 
 
 def register(app: typer.Typer) -> None:
@@ -63,7 +63,7 @@ def demo(
 
 
 def _show(built, database: Path, members: list, positions: list, secret: str) -> None:  # type: ignore[no-untyped-def]
-    from cli.money import balance_table
+    from mutualcredit_cli.money import balance_table
 
     out = common.console()
     out.print(common.text(f"demo network written to {database} (seed {built.seed})"))

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from cli import common
-from cli.common import JSON_OPTION
+from mutualcredit_cli import common
+from mutualcredit_cli.common import JSON_OPTION
 
 if TYPE_CHECKING:
     from mutualcredit.imports.service import ImportSummary

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import typer
 
-from cli import common
-from cli.common import JSON_OPTION
+from mutualcredit_cli import common
+from mutualcredit_cli.common import JSON_OPTION
 
 key_app = typer.Typer(
     help="Ed25519 keys (private halves never leave their files).", no_args_is_help=True

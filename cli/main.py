@@ -18,7 +18,7 @@ from typing import Any
 
 import typer
 
-from cli import common
+from mutualcredit_cli import common
 
 app = typer.Typer(
     name="mutualcredit",
@@ -60,7 +60,7 @@ def main(
 
 
 def _register() -> None:
-    from cli import db_cmd, demo_cmd, keys_cmd, money, setup
+    from mutualcredit_cli import db_cmd, demo_cmd, keys_cmd, money, setup
 
     setup.register(app)
     money.register(app)
@@ -68,7 +68,7 @@ def _register() -> None:
     db_cmd.register(app)
     demo_cmd.register(app)
     for name in EXTENSIONS:
-        module = __import__(f"cli.{name}", fromlist=["register"])
+        module = __import__(f"mutualcredit_cli.{name}", fromlist=["register"])
         module.register(app)
 
 

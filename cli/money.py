@@ -6,9 +6,9 @@ from typing import Any
 
 import typer
 
-from cli import common
-from cli.common import JSON_OPTION
 from mutualcredit.domain.names import ID_MAX
+from mutualcredit_cli import common
+from mutualcredit_cli.common import JSON_OPTION
 
 tx_app = typer.Typer(help="Transfers.", no_args_is_help=True)
 limit_app = typer.Typer(help="Credit limits.", no_args_is_help=True)

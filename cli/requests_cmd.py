@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 import typer
 from typer.core import TyperGroup
 
-from cli import common
-from cli.common import JSON_OPTION
 from mutualcredit.domain.names import ID_MAX
+from mutualcredit_cli import common
+from mutualcredit_cli.common import JSON_OPTION
 
 if TYPE_CHECKING:  # Typer carries its own Click; the plain package may not be installed
     from typer._click.core import Command, Context

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from cli import common
-from cli.common import JSON_OPTION
+from mutualcredit_cli import common
+from mutualcredit_cli.common import JSON_OPTION
 
 currency_app = typer.Typer(help="Currencies of the network.", no_args_is_help=True)
 collective_app = typer.Typer(help="Collectives of the network.", no_args_is_help=True)
@@ -409,7 +409,7 @@ def account_list(
     if json_output:
         common.print_json(rows)
         return
-    from cli.money import balance_table
+    from mutualcredit_cli.money import balance_table
 
     common.console().print(balance_table(rows))
 

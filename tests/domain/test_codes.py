@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-import cli
 import mutualcredit
+import mutualcredit_cli
 from mutualcredit.domain import codes
 from mutualcredit.domain.errors import ExitCode, MutualCreditError, Refused, UsageError
 
@@ -99,7 +99,7 @@ def used() -> dict[str, set[str]]:
             continue
         for name, kind, _line, _called_name in scan(path.read_text(encoding="utf-8")):
             found[name].add(kind)
-    from cli import main
+    from mutualcredit_cli import main
 
     for _fragment, name, _exit_name, _message in main._SQLITE_MESSAGES:
         found[name].add("error")
@@ -109,7 +109,7 @@ def used() -> dict[str, set[str]]:
 
 
 def _all_error_classes() -> list[type[MutualCreditError]]:
-    for package in (mutualcredit, cli):
+    for package in (mutualcredit, mutualcredit_cli):
         for module in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
             importlib.import_module(module.name)
     classes: list[type[MutualCreditError]] = []
@@ -224,7 +224,7 @@ def test_every_raise_site_exit_code_agrees_with_the_registry() -> None:
 
 
 def test_database_error_tables_agree_with_the_registry() -> None:
-    from cli import main
+    from mutualcredit_cli import main
 
     pairs = [(name, exit_name) for _fragment, name, exit_name, _message in main._SQLITE_MESSAGES]
     pairs += list(main._SQLSTATE_CLASSES.values())
@@ -306,7 +306,7 @@ def test_markdown_command_prints_the_table() -> None:
 
 
 def test_the_json_error_data_is_an_object_of_strings() -> None:
-    from cli.main import _strings
+    from mutualcredit_cli.main import _strings
 
     assert _strings(
         {

@@ -1,7 +1,7 @@
 """No traceback, ever, for input: Hypothesis over every command's arguments and file parsers.
 
 Each example runs the CLI in this process exactly as the console script does
-(``cli.main.run``: the one place errors become exit codes) against a copy of the
+(``mutualcredit_cli.main.run``: the one place errors become exit codes) against a copy of the
 demo ledger.  Whatever the input, the command must end with a documented exit
 code (0-5, or 130 for an abort) and, when it fails, say so in a last line of its
 own (``error: …``, or the JSON error with ``--json``); an exception that escapes
@@ -89,7 +89,7 @@ NASTY = [
 def _commands() -> list[tuple[tuple[str, ...], Any]]:
     import typer
 
-    from cli.main import app
+    from mutualcredit_cli.main import app
 
     found: list[tuple[tuple[str, ...], Any]] = []
 
@@ -149,7 +149,7 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
 
 def invoke(args: list[str], env: dict[str, str]) -> tuple[int, str]:
     """Run the CLI in-process as the console script does: (exit code, stderr)."""
-    from cli import common, main
+    from mutualcredit_cli import common, main
 
     # Real text streams over bytes, as a process has (commands write bytes to .buffer).
     stdout = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="strict")

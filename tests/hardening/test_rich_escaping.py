@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from cli import common
-from cli.money import balance_table
 from mutualcredit.services import network as setup
+from mutualcredit_cli import common
+from mutualcredit_cli.money import balance_table
 from tests.support import make_network, run_cli
 
 PASS = "s3cret-pass"

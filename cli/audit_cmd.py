@@ -13,7 +13,7 @@ from typing import Any
 
 import typer
 
-from mutualcredit.domain.names import ID_MAX
+from mutualcredit.domain.ids import ID_MAX
 from mutualcredit_cli import common
 from mutualcredit_cli.common import JSON_OPTION
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 from typer.core import TyperGroup
 
-from mutualcredit.domain.names import ID_MAX
+from mutualcredit.domain.ids import ID_MAX
 from mutualcredit_cli import common
 from mutualcredit_cli.common import JSON_OPTION
 

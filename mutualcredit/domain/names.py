@@ -26,7 +26,6 @@ ACCOUNT_SEGMENTS_MAX = 8
 MEMO_LENGTH_MAX = 500
 DISPLAY_NAME_LENGTH_MAX = 120
 IDEMPOTENCY_KEY_LENGTH_MAX = 200
-ID_MAX = 2**63 - 1  # ids are 64-bit signed integers in every database we support
 # Refused like control characters: bidi embeddings, overrides and isolates, the
 # left-to-right, right-to-left and Arabic letter marks, and the line/paragraph separators.
 REFUSED_FORMAT_CHARACTERS = frozenset(
